@@ -1,0 +1,124 @@
+"""The workdir contract's files: ``config.json``, ``metrics.jsonl``, ``results.json``.
+
+``metrics.jsonl`` has one JSON object per logged step, ``{"step": s, ...}``.
+On resume the writer drops lines past the restored step, so the file never
+holds a duplicated or a missing step. TensorBoard events are written too
+when ``tensorboardX`` is installed; it is optional.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import platform
+from typing import Any, Mapping
+
+import jax
+import numpy as np
+
+
+def _jsonable(v: Any) -> Any:
+  if isinstance(v, Mapping):
+    return {str(k): _jsonable(x) for k, x in v.items()}
+  if isinstance(v, (list, tuple)):
+    return [_jsonable(x) for x in v]
+  if isinstance(v, (jax.Array, np.ndarray, np.generic)):
+    v = np.asarray(v)
+    return v.item() if v.ndim == 0 else v.tolist()
+  if isinstance(v, float) and not math.isfinite(v):
+    return str(v)  # JSON has no NaN/inf; keep it visible instead of crashing
+  return v
+
+
+def to_host(metrics: Mapping[str, Any]) -> dict[str, float]:
+  """Fetches a dict of device scalars as Python floats (one transfer)."""
+  return {k: float(v) for k, v in jax.device_get(dict(metrics)).items()}
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Atomic JSON write (temp file + rename), so a crash never leaves half a file."""
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def write_config(workdir: str, config: Any) -> None:
+  """Writes ``config.json`` (a ``ConfigDict`` or a plain mapping)."""
+  d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  write_json(os.path.join(workdir, "config.json"), d)
+
+
+def device_kind() -> str:
+  d = jax.devices()[0]
+  return f"{d.platform}:{d.device_kind}"
+
+
+def write_results(workdir: str, results: Mapping[str, Any], *, wall_time_s: float) -> dict[str, Any]:
+  """Writes ``results.json``: the headline metrics plus run facts.
+
+  Added keys: ``wall_time_s``, ``jax_version``, ``device_kind``,
+  ``num_devices``, ``python``, ``finished_at``.
+  """
+  out = dict(_jsonable(dict(results)))
+  out.update(wall_time_s=float(wall_time_s), jax_version=jax.__version__, device_kind=device_kind(),
+             num_devices=jax.device_count(), python=platform.python_version(),
+             finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+  write_json(os.path.join(workdir, "results.json"), out)
+  return out
+
+
+def read_metrics(workdir: str) -> list[dict[str, Any]]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+class MetricWriter:
+  """Appends step metrics to ``metrics.jsonl`` (and TensorBoard if available).
+
+  Args:
+    workdir: the experiment's workdir.
+    resume_step: the step training restarts from; logged lines with a larger
+      step are removed (they were written after the last checkpoint).
+  """
+
+  def __init__(self, workdir: str, resume_step: int = 0):
+    os.makedirs(workdir, exist_ok=True)
+    self.path = os.path.join(workdir, "metrics.jsonl")
+    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    with open(self.path, "w") as f:
+      f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+    self._file = open(self.path, "a")
+    self._tb = None
+    try:
+      import tensorboardX  # optional
+      self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))
+    except ImportError:
+      pass
+
+  def write(self, step: int, metrics: Mapping[str, Any]) -> None:
+    row = {"step": int(step), **_jsonable(dict(metrics))}
+    self._file.write(json.dumps(row, sort_keys=True) + "\n")
+    self._file.flush()
+    if self._tb is not None:
+      for k, v in row.items():
+        if k != "step" and isinstance(v, (int, float)):
+          self._tb.add_scalar(k, v, int(step))
+
+  def close(self) -> None:
+    self._file.close()
+    if self._tb is not None:
+      self._tb.close()
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    self.close()

@@ -1,0 +1,46 @@
+"""Test setup: 8 simulated CPU devices, float32, opt-in strict dtype promotion, fixed seeds.
+
+XLA_FLAGS must be set before jax is imported anywhere, which is why this
+happens at module import time of the conftest.
+"""
+
+import os
+import random
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+os.environ.setdefault("JAXMED_NOTEBOOK_SMALL", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+jax.config.update("jax_platforms", "cpu")
+# Strict dtype promotion globally is not practical: optax's Adam bias
+# correction mixes its int32 step count with Python floats and fails under it.
+# Tests of jaxmed's own numerics opt in with the ``strict_dtypes`` fixture.
+jax.config.update("jax_numpy_dtype_promotion", "standard")
+
+
+@pytest.fixture
+def strict_dtypes():
+  """Runs the test body with ``jax_numpy_dtype_promotion='strict'``."""
+  with jax.numpy_dtype_promotion("strict"):
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+  random.seed(0)
+  np.random.seed(0)
+  yield
+
+
+def pytest_collection_modifyitems(config, items):
+  has_gpu = any(d.platform == "gpu" for d in jax.devices()) if jax.default_backend() != "cpu" else False
+  if not has_gpu:
+    skip = pytest.mark.skip(reason="needs a GPU")
+    for item in items:
+      if "gpu" in item.keywords:
+        item.add_marker(skip)
