@@ -128,6 +128,9 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO; keep the console to the bar
+      from absl import logging
+      logging.set_verbosity(logging.WARNING)
     train_and_evaluate(flags.FLAGS.config, os.path.expanduser(flags.FLAGS.workdir))
 
   app.run(main)

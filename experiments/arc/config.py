@@ -1,0 +1,71 @@
+"""Config for the ARC experiment.
+
+  python -m experiments.arc --config=experiments/arc/config.py:demo --workdir=runs/arc
+  python -m experiments.arc --config=experiments/arc/config.py:tiny --workdir=/tmp/arc \\
+      --config.train.steps=50
+
+Presets:
+  tiny  - 32x32 images, one model, a few dozen steps: a CI smoke run.
+  demo  - 64x64 synthetic brains; VoxelMorph-UNet with a displacement and with
+          an SVF, and LKU-Net with an SVF; minutes on a CPU.
+  paper - 3D 160x192x224 (OASIS-like, Learn2Reg), full-width networks,
+          HyperMorph's 6x128 hypernetwork; for a GPU.
+"""
+
+import ml_collections
+
+from jaxmed.core import check_preset
+
+
+def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
+  check_preset(preset)
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  # "synth": the atlas generator of jaxmed.synth.atlas. "learn2reg": NIfTI subjects
+  # root/imagesTr/<name>.nii.gz with root/labelsTr/<name>.nii.gz (OASIS layout);
+  # set data.root, data.train_names and data.val_names.
+  c.data.source = "synth"
+  c.data.root = ""
+  c.data.train_names = ("",)
+  c.data.val_names = ("",)
+  c.data.shape = (64, 64)
+  c.data.n_train_subjects = 48
+  c.data.n_val_subjects = 8
+  c.data.n_val_pairs = 16
+  c.data.deform_scale = -1.0  # -1: the generator's default, 0.06 * min(shape) voxels
+  c.data.noise = 0.02
+
+  # One entry per (architecture x transformation model): "vxm" | "lku", "disp" | "svf".
+  c.models = ("vxm-disp", "vxm-svf", "lku-svf")
+  c.net = ml_collections.ConfigDict(dict(encoder=(8, 16, 16, 16), decoder=(16, 16, 16, 16), final=(16, 8, 8),
+                                         int_steps=7))
+  c.hyper = ml_collections.ConfigDict(dict(hidden=(128,) * 6, head_scale=1e-2, endpoint_prob=0.2))
+  c.loss = ml_collections.ConfigDict(dict(similarity="ncc", ncc_window=9, penalty="l2", weighting="convex"))
+
+  c.train = ml_collections.ConfigDict(dict(steps=600, batch_size=4, lr=1e-3, log_every=25, save_every=200,
+                                           keep=2))
+  c.dedicated = ml_collections.ConfigDict(dict(lambdas=(0.1, 0.5, 0.9)))
+  c.eval = ml_collections.ConfigDict(dict(num_lambdas=11, label_warp="onehot"))
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
+
+  if preset == "tiny":
+    c.data.shape = (32, 32)
+    c.data.n_train_subjects = 8
+    c.data.n_val_subjects = 4
+    c.data.n_val_pairs = 4
+    c.models = ("vxm-svf",)
+    c.net.encoder, c.net.decoder, c.net.final = (8, 8), (8, 8), (8,)
+    c.hyper.hidden = (32,) * 2
+    c.train.steps, c.train.batch_size, c.train.log_every, c.train.save_every = 20, 2, 5, 10
+    c.eval.num_lambdas = 5
+  elif preset == "paper":
+    c.data.source = "learn2reg"  # OASIS 160x192x224; pass --config.data.root and the name lists
+    c.data.shape = (160, 192, 224)
+    c.data.n_val_pairs = 19
+    c.models = ("vxm-disp", "vxm-svf", "lku-disp", "lku-svf")
+    c.net.encoder, c.net.decoder, c.net.final = (16, 32, 32, 32), (32, 32, 32, 32), (32, 16, 16)
+    c.train.steps, c.train.batch_size, c.train.lr, c.train.save_every = 100_000, 1, 1e-4, 5_000
+    c.train.log_every = 100
+  return c

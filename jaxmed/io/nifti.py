@@ -1,0 +1,95 @@
+"""NIfTI reading with validation (nibabel), including Learn2Reg-style image/label pairs.
+
+Learn2Reg's OASIS task ships ``imagesTr/OASIS_XXXX_0000.nii.gz`` with the
+label maps under the same name in ``labelsTr/``. :func:`load_image_label`
+reads one subject and checks that image and labels share shape and affine;
+:func:`load_learn2reg_subjects` reads a list of subjects into stacked arrays.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import nibabel as nib
+import numpy as np
+
+
+class NiftiError(ValueError):
+  """A NIfTI file is missing, unreadable, or inconsistent with its partner."""
+
+
+def load_nifti(path: str, *, ndim: int | None = None) -> tuple[np.ndarray, np.ndarray, tuple[float, ...]]:
+  """Reads ``(data, affine, spacing)`` from a ``.nii``/``.nii.gz`` file.
+
+  Args:
+    path: the file.
+    ndim: if given, the data must have exactly this many axes (a trailing
+      singleton axis is dropped first).
+
+  Raises:
+    NiftiError: naming the file and the field when it cannot be read, has the
+      wrong number of axes, or holds non-finite values.
+  """
+  if not os.path.exists(path):
+    raise NiftiError(f"{path}: file not found")
+  try:
+    img = nib.load(path)
+    data = np.asarray(img.dataobj)
+  except Exception as e:  # nibabel raises several types for a corrupt header
+    raise NiftiError(f"{path}: not a readable NIfTI file ({type(e).__name__}: {e})") from e
+  if data.ndim > 1 and data.shape[-1] == 1:
+    data = data[..., 0]
+  if ndim is not None and data.ndim != ndim:
+    raise NiftiError(f"{path}: field 'dim' gives shape {data.shape}; expected {ndim} spatial axes")
+  if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+    raise NiftiError(f"{path}: data contains NaN or infinite values")
+  spacing = tuple(float(z) for z in img.header.get_zooms()[:data.ndim])
+  return data, np.asarray(img.affine, np.float64), spacing
+
+
+def load_image_label(image_path: str, label_path: str, *, ndim: int | None = None,
+                     atol: float = 1e-4) -> dict[str, np.ndarray]:
+  """Reads an image and its label map and checks they live on the same grid.
+
+  Returns:
+    ``image`` float32 ``[*S]``, ``labels`` int32 ``[*S]``, ``affine`` ``[4, 4]``,
+    ``spacing`` ``[n]``.
+
+  Raises:
+    NiftiError: naming both files when the shapes or affines differ, or the
+      label map holds non-integer values.
+  """
+  image, affine, spacing = load_nifti(image_path, ndim=ndim)
+  labels, label_affine, _ = load_nifti(label_path, ndim=ndim)
+  if image.shape != labels.shape:
+    raise NiftiError(f"{image_path} and {label_path}: field 'dim' differs: image shape {image.shape} "
+                     f"vs label shape {labels.shape}; expected the same grid")
+  if not np.allclose(affine, label_affine, atol=atol):
+    raise NiftiError(f"{image_path} and {label_path}: field 'affine' (sform/qform) differs; expected the "
+                     f"same grid.\nimage affine:\n{affine}\nlabel affine:\n{label_affine}")
+  if not np.array_equal(labels, np.round(labels)):
+    raise NiftiError(f"{label_path}: label map holds non-integer values; expected integer labels")
+  return {"image": image.astype(np.float32), "labels": labels.astype(np.int32), "affine": affine,
+          "spacing": np.asarray(spacing)}
+
+
+def load_learn2reg_subjects(root: str, names: Sequence[str], *, ndim: int = 3) -> dict[str, np.ndarray]:
+  """Reads subjects ``root/imagesTr/<name>.nii.gz`` and ``root/labelsTr/<name>.nii.gz``.
+
+  All subjects must share one grid (Learn2Reg data are preprocessed to a
+  common space). Returns stacked ``images`` ``[N, *S]``, ``labels``
+  ``[N, *S]``, ``affine`` and ``spacing``.
+  """
+  subjects = []
+  for name in names:
+    subjects.append(load_image_label(os.path.join(root, "imagesTr", f"{name}.nii.gz"),
+                                     os.path.join(root, "labelsTr", f"{name}.nii.gz"), ndim=ndim))
+  first = subjects[0]
+  for name, s in zip(names, subjects):
+    if s["image"].shape != first["image"].shape or not np.allclose(s["affine"], first["affine"], atol=1e-4):
+      raise NiftiError(f"{os.path.join(root, 'imagesTr', name + '.nii.gz')}: grid differs from "
+                       f"{names[0]} (shape {s['image'].shape} vs {first['image'].shape}); expected one "
+                       "common space for all subjects")
+  return {"images": np.stack([s["image"] for s in subjects]), "labels": np.stack([s["labels"] for s in subjects]),
+          "affine": first["affine"], "spacing": first["spacing"]}

@@ -1,0 +1,71 @@
+"""NIfTI reader: round trip, and one clear error per kind of bad input."""
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from jaxmed.io import NiftiError, load_image_label, load_learn2reg_subjects, load_nifti
+
+
+def _save(path, data, affine=None):
+  nib.save(nib.Nifti1Image(data, np.diag([1.5, 1.5, 2.0, 1.0]) if affine is None else affine), str(path))
+  return str(path)
+
+
+def test_round_trip_and_spacing(tmp_path):
+  img = np.random.default_rng(0).normal(size=(6, 7, 5)).astype(np.float32)
+  data, affine, spacing = load_nifti(_save(tmp_path / "a.nii.gz", img), ndim=3)
+  np.testing.assert_array_equal(data, img)
+  assert spacing == (1.5, 1.5, 2.0) and affine[2, 2] == 2.0
+
+
+def test_packaged_nifti_file_reads():
+  import os
+  from nibabel.testing import data_path
+  data, affine, spacing = load_nifti(os.path.join(data_path, "example4d.nii.gz"))
+  assert data.ndim == 4 and affine.shape == (4, 4) and len(spacing) == 4
+
+
+def test_image_label_pair_mismatches_name_both_files(tmp_path):
+  img = _save(tmp_path / "img.nii.gz", np.zeros((6, 6, 6), np.float32))
+  lab_shape = _save(tmp_path / "lab_shape.nii.gz", np.zeros((6, 6, 5), np.int16))
+  with pytest.raises(NiftiError, match=r"img\.nii\.gz and .*lab_shape\.nii\.gz: field 'dim'"):
+    load_image_label(img, lab_shape)
+  lab_aff = _save(tmp_path / "lab_aff.nii.gz", np.zeros((6, 6, 6), np.int16), np.eye(4))
+  with pytest.raises(NiftiError, match=r"lab_aff\.nii\.gz: field 'affine'"):
+    load_image_label(img, lab_aff)
+  lab_float = _save(tmp_path / "lab_float.nii.gz", np.full((6, 6, 6), 0.5, np.float32))
+  with pytest.raises(NiftiError, match="non-integer"):
+    load_image_label(img, lab_float)
+  ok = load_image_label(img, _save(tmp_path / "lab.nii.gz", np.ones((6, 6, 6), np.int16)))
+  assert ok["labels"].dtype == np.int32 and ok["image"].shape == (6, 6, 6)
+
+
+def test_missing_corrupt_and_wrong_rank(tmp_path):
+  with pytest.raises(NiftiError, match="file not found"):
+    load_nifti(str(tmp_path / "nope.nii.gz"))
+  bad = tmp_path / "bad.nii.gz"
+  bad.write_bytes(b"not a nifti")
+  with pytest.raises(NiftiError, match="bad.nii.gz: not a readable NIfTI"):
+    load_nifti(str(bad))
+  with pytest.raises(NiftiError, match="expected 2 spatial axes"):
+    load_nifti(_save(tmp_path / "c.nii.gz", np.zeros((4, 4, 4), np.float32)), ndim=2)
+  nan = np.zeros((4, 4, 4), np.float32)
+  nan[0, 0, 0] = np.nan
+  with pytest.raises(NiftiError, match="NaN"):
+    load_nifti(_save(tmp_path / "n.nii.gz", nan))
+
+
+def test_learn2reg_layout(tmp_path):
+  (tmp_path / "imagesTr").mkdir()
+  (tmp_path / "labelsTr").mkdir()
+  for i in range(3):
+    name = f"OASIS_{i:04d}_0000.nii.gz"
+    _save(tmp_path / "imagesTr" / name, np.full((8, 8, 8), i, np.float32))
+    _save(tmp_path / "labelsTr" / name, np.full((8, 8, 8), i, np.int16))
+  out = load_learn2reg_subjects(str(tmp_path), [f"OASIS_{i:04d}_0000" for i in range(3)])
+  assert out["images"].shape == (3, 8, 8, 8) and out["labels"][2].max() == 2
+  _save(tmp_path / "imagesTr" / "OASIS_0009_0000.nii.gz", np.zeros((8, 8, 7), np.float32))
+  _save(tmp_path / "labelsTr" / "OASIS_0009_0000.nii.gz", np.zeros((8, 8, 7), np.int16))
+  with pytest.raises(NiftiError, match="OASIS_0009_0000.nii.gz: grid differs"):
+    load_learn2reg_subjects(str(tmp_path), ["OASIS_0000_0000", "OASIS_0009_0000"])

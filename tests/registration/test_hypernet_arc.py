@@ -1,0 +1,81 @@
+"""Hypernetwork structure, lambda sampling, ARC vmap-vs-loop parity and the AUC's closed forms."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmed import registration as R
+from jaxmed.synth import NUM_LABELS, atlas_subjects
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+  net = R.registration_net("vxm", "svf", ndim=2, encoder=(4, 4), decoder=(4, 4), final=(4,), int_steps=4)
+  hm = R.make_hypermorph(net, (1, 16, 16, 1), hidden=(16, 16), head_scale=1.0)
+  hp = jax.jit(hm.init)(jax.random.PRNGKey(0))  # head_scale=1: generated weights vary with lambda
+  return net, hm, hp
+
+
+def test_generated_params_match_network_structure(tiny_model):
+  net, hm, hp = tiny_model
+  x = jnp.zeros((1, 16, 16, 1))
+  template = net.init(jax.random.PRNGKey(1), x, x)
+  gen = hm.generate(hp, 0.3)
+  assert jax.tree.structure(gen) == jax.tree.structure(template)
+  assert [a.shape for a in jax.tree.leaves(gen)] == [a.shape for a in jax.tree.leaves(template)]
+  a, b = jax.tree.leaves(hm.generate(hp, 0.0)), jax.tree.leaves(hm.generate(hp, 1.0))
+  assert any(float(jnp.max(jnp.abs(u - v))) > 0 for u, v in zip(a, b))
+  disp, field = hm.apply(hp, 0.5, x, x)
+  assert disp.shape == field.shape == (1, 16, 16, 2)
+
+
+def test_sample_lambdas_endpoint_fraction():
+  lam = np.asarray(R.sample_lambdas(jax.random.PRNGKey(0), 20_000, endpoint_prob=0.2))
+  assert lam.min() >= 0 and lam.max() <= 1
+  at_ends = np.mean((lam == 0) | (lam == 1))
+  assert at_ends == pytest.approx(0.2, abs=0.015)
+  assert np.mean(lam == 1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_loss_weights():
+  a, b = R.loss_weights(jnp.float32(0.25))
+  assert (float(a), float(b)) == (0.75, 0.25)
+  a, b = R.loss_weights(jnp.asarray([0.0, 1.0]), "log_weight")
+  np.testing.assert_allclose(b, [1e-3, 1e1], rtol=1e-5)
+  with pytest.raises(ValueError, match="weighting"):
+    R.loss_weights(0.1, "linear")
+
+
+def test_vmapped_arc_equals_loop_over_lambda(tiny_model):
+  _, hm, hp = tiny_model
+  d = atlas_subjects(4, (16, 16), seed=0)
+  m, f = jnp.asarray(d["images"][:2, ..., None]), jnp.asarray(d["images"][2:, ..., None])
+  ml, fl = jnp.asarray(d["labels"][:2]), jnp.asarray(d["labels"][2:])
+
+  def register(lam, mm, ff):
+    # Scale the field with lambda so every lambda gives a distinct, non-trivial warp.
+    return 20.0 * (1.0 - lam) * hm.apply(hp, lam, mm, ff)[0] + 2.0 * jnp.sin(lam * 3.0)
+
+  lams = np.array([0.0, 0.3, 0.7, 1.0], np.float32)
+  kw = dict(labels=tuple(range(1, NUM_LABELS)), num_labels=NUM_LABELS)
+  vm = jax.jit(lambda l: R.arc_points(register, l, m, f, ml, fl, **kw))(lams)
+  for i, lam in enumerate(lams):
+    one = R.arc_points(register, lams[i:i + 1], m, f, ml, fl, **kw)
+    for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj"):
+      np.testing.assert_allclose(vm[key][i], one[key][0], rtol=1e-5, atol=1e-5, err_msg=f"{key} at {lam}")
+    np.testing.assert_array_equal(vm["warped_labels"][i], one["warped_labels"][0])
+  curve = R.arc_curve(register, lams, m, f, ml, fl, **kw)
+  assert set(curve) >= {"lambda", "dice", "hd95", "sdlogj_l2r", "sdlogj", "folding_percent", "auc"}
+  assert curve["dice"].shape == (4,) and np.all(np.isfinite(curve["hd95"]))
+
+
+def test_arc_auc_closed_forms():
+  # One perfectly regular point: the AUC is its alignment.
+  assert R.arc_auc([0.0], [0.8]) == pytest.approx(0.8)
+  # Envelope of two points over [0, 1]: 0.5 on [0.2, 0.6), 0.9 on [0.6, 1].
+  assert R.arc_auc([0.2, 0.6], [0.5, 0.9], x_max=1.0) == pytest.approx(0.5 * 0.4 + 0.9 * 0.4)
+  # A dominated point (less regular and worse) does not change the area.
+  assert R.arc_auc([0.2, 0.6, 0.8], [0.5, 0.9, 0.7], x_max=1.0) == pytest.approx(0.56)
+  # Better alignment at every regularity gives a larger area.
+  assert R.arc_auc([0.1, 0.5], [0.6, 0.9], x_max=1.0) > R.arc_auc([0.1, 0.5], [0.5, 0.8], x_max=1.0)
