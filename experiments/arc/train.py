@@ -76,37 +76,10 @@ def registration_loss(register, config, lam, batch):
 
 
 def fit(run_dir, state, train_step, config, mesh, batch_at, desc):
-  """One training run with checkpoints and resume; returns the final params.
-
-  ``state`` is the freshly initialised train state (replaced by the latest
-  checkpoint if ``run_dir`` has one); ``train_step`` is a
-  :func:`jaxmed.core.make_train_step` step, shared by runs of the same model.
-  """
-  manager = core.checkpoint_manager(run_dir, save_every=config.train.save_every, keep=config.train.keep)
-  state, restored = core.restore_latest(manager, state)
-  start, last_saved = restored or 0, restored
-  writer = core.MetricWriter(run_dir, resume_step=start)
-  bar = core.progress_bar(config.train.steps, initial=start, desc=desc)
-  try:
-    for step in range(start, config.train.steps):
-      batch = core.shard_batch(core.host_local_batch(batch_at(step)), mesh)
-      state, metrics = train_step(state, batch, core.step_rng(state, step))
-      done = step + 1
-      will_save = done % config.train.save_every == 0 or done == config.train.steps
-      if done % config.train.log_every == 0 or will_save:
-        host = core.to_host(metrics)
-        core.check_finite(host, done, last_checkpoint=last_saved)
-        writer.write(done, host)
-        core.update_progress(bar, 0, {"loss": host["loss"]})
-      if will_save and core.save(manager, done, state, force=done == config.train.steps):
-        last_saved = done
-      core.update_progress(bar, 1)
-  finally:
-    bar.close()
-    writer.close()
-    manager.wait_until_finished()
-    manager.close()
-  return state.params
+  """One resumable training run (:func:`jaxmed.core.train_loop`); returns the final params."""
+  t = config.train
+  return core.train_loop(state, train_step, batch_at, mesh=mesh, run_dir=run_dir, steps=t.steps,
+                         save_every=t.save_every, keep=t.keep, log_every=t.log_every, desc=desc).params
 
 
 def train_and_evaluate(config, workdir: str) -> dict:

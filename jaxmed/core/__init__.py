@@ -3,13 +3,15 @@
 Knows nothing about any method. See each module's docstring:
 ``mesh`` (devices and shardings), ``state`` (train state and jitted step),
 ``checkpoint`` (orbax), ``metrics`` (workdir files), ``progress`` (tqdm),
-``guards`` (non-finite stop, compile counting), ``config`` (presets, overrides,
+``guards`` (non-finite stop, compile counting), ``loop`` (the shared resumable
+training loop), ``config`` (presets, overrides,
 absl main), ``data`` (step-indexed grain pipelines).
 """
 
 from jaxmed.core.checkpoint import checkpoint_manager, restore_latest, save
 from jaxmed.core.config import PRESETS, ConfigError, apply_overrides, check_preset, run_main
 from jaxmed.core.data import ArraySource, step_batches
+from jaxmed.core.loop import train_loop
 from jaxmed.core.guards import NonFiniteError, check_finite, count_compiles
 from jaxmed.core.mesh import (BATCH_AXES, MESH_AXES, batch_sharding, host_local_batch, make_mesh, replicated,
                               shard_batch, tree_shardings)
@@ -23,6 +25,6 @@ __all__ = [
     "TrainState", "apply_overrides", "batch_sharding", "check_finite", "check_preset", "checkpoint_manager",
     "count_compiles", "create_train_state", "device_kind", "host_local_batch", "make_mesh", "make_train_step",
     "progress_bar", "read_metrics", "replicated", "restore_latest", "run_main", "save", "shard_batch",
-    "step_batches", "step_rng", "to_host", "tree_shardings", "update_progress", "write_config", "write_json",
+    "step_batches", "step_rng", "to_host", "train_loop", "tree_shardings", "update_progress", "write_config", "write_json",
     "write_results",
 ]

@@ -79,31 +79,9 @@ def train_and_evaluate(config, workdir: str, devices=None) -> dict:
   train_step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
 
   # ---- train ----
-  manager = core.checkpoint_manager(workdir, save_every=config.train.save_every, keep=config.train.keep)
-  state, restored = core.restore_latest(manager, state)
-  start = restored or 0
-  writer = core.MetricWriter(workdir, resume_step=start)
-  bar = core.progress_bar(config.train.steps, initial=start)
-  last_saved = restored
-  try:
-    for step in range(start, config.train.steps):
-      batch = core.shard_batch(core.host_local_batch(dataset[step]), mesh)
-      state, metrics = train_step(state, batch, core.step_rng(state, step))
-      done = step + 1
-      will_save = done % config.train.save_every == 0 or done == config.train.steps
-      if done % config.train.log_every == 0 or will_save:
-        host = core.to_host(metrics)
-        core.check_finite(host, done, last_checkpoint=last_saved)
-        writer.write(done, host)
-        core.update_progress(bar, 0, {"loss": host["loss"]})
-      if will_save and core.save(manager, done, state, force=done == config.train.steps):
-        last_saved = done
-      core.update_progress(bar, 1)
-  finally:
-    bar.close()
-    writer.close()
-    manager.wait_until_finished()
-    manager.close()
+  state = core.train_loop(state, train_step, lambda step: dataset[step], mesh=mesh, run_dir=workdir,
+                          steps=config.train.steps, save_every=config.train.save_every, keep=config.train.keep,
+                          log_every=config.train.log_every)
 
   # ---- evaluate ----
   pred = model.apply(state.params, arrays["x"], train=False)

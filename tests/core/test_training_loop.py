@@ -48,20 +48,22 @@ def test_resume_after_interruption_is_bitwise_equal(tmp_path, monkeypatch):
   reg.train_and_evaluate(config, full)
 
   resumed = str(tmp_path / "resumed")
-  real_shard = core.shard_batch
-  calls = {"n": 0}
+  real_step_batches = core.step_batches
 
-  def shard_then_preempt(batch, mesh):
-    if calls["n"] == 12:  # 12 steps are done; the 13th never starts
-      raise _Preempted()
-    calls["n"] += 1
-    return real_shard(batch, mesh)
+  class PreemptAt12:
+    def __init__(self, ds):
+      self.ds = ds
 
-  monkeypatch.setattr(reg.core, "shard_batch", shard_then_preempt)
+    def __getitem__(self, step):
+      if step == 12:  # 12 steps are done; the 13th never starts
+        raise _Preempted()
+      return self.ds[step]
+
+  monkeypatch.setattr(reg.core, "step_batches", lambda *a, **k: PreemptAt12(real_step_batches(*a, **k)))
   with pytest.raises(_Preempted):
     reg.train_and_evaluate(config, resumed)
   assert [r["step"] for r in core.read_metrics(resumed)] == list(range(1, 13))
-  monkeypatch.setattr(reg.core, "shard_batch", real_shard)
+  monkeypatch.setattr(reg.core, "step_batches", real_step_batches)
   reg.train_and_evaluate(config, resumed)  # the same command again: resumes from step 10
 
   steps = [r["step"] for r in core.read_metrics(resumed)]
