@@ -66,8 +66,9 @@ def main():
     lam = R.sample_lambdas(rng, 1)[0]
     return _loss(lambda m, f: hm.apply(hp, lam, m, f), lam, batch)
 
-  state, sh = core.create_train_state(hm.init, tx, jax.random.PRNGKey(0), mesh)
-  t_hyper, state = _timed_training(core.make_train_step(hyper_loss, tx, state_sharding=sh, mesh=mesh), state,
+  hyper_tx = optax.multi_transform({"head_kernel": optax.adam(1e-3 / 16), "rest": tx}, R.head_kernel_labels)
+  state, sh = core.create_train_state(hm.init, hyper_tx, jax.random.PRNGKey(0), mesh)
+  t_hyper, state = _timed_training(core.make_train_step(hyper_loss, hyper_tx, state_sharding=sh, mesh=mesh), state,
                                    batches, args.steps)
   hp = state.params
   vm, vf = jnp.asarray(val["images"][:3, ..., None]), jnp.asarray(val["images"][3:, ..., None])
@@ -80,6 +81,11 @@ def main():
   t = time.perf_counter()
   jax.block_until_ready(sweep(lams))
   t_sweep = time.perf_counter() - t
+  chunked = jax.jit(lambda lam: R.arc_points(register, lam, vm, vf, vml, vfl, lambda_batch_size=1, **kw))
+  jax.block_until_ready(chunked(lams))
+  t = time.perf_counter()
+  jax.block_until_ready(chunked(lams))
+  t_chunked = time.perf_counter() - t
   single = jax.jit(lambda lam: R.arc_points(register, lam[None], vm, vf, vml, vfl, **kw))
   jax.block_until_ready(single(lams[0]))
   t = time.perf_counter()
@@ -108,6 +114,8 @@ def main():
         "trainings)")
   print(f"arc_sweep_python_loop_K{args.k}: {t_loop:.3f} s (baseline)")
   print(f"arc_sweep_vmap_vs_loop: {t_sweep:.3f} s ({t_sweep / t_loop:.3f}x vs Python loop over lambda)")
+  print(f"arc_sweep_lax_map_vs_loop: {t_chunked:.3f} s ({t_chunked / t_loop:.3f}x vs Python loop over lambda; "
+        "lambda_batch_size=1)")
 
 
 if __name__ == "__main__":

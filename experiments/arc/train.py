@@ -110,6 +110,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   ded_lams = tuple(float(v) for v in config.dedicated.lambdas)
 
   tx = optax.adam(config.train.lr)
+  hyper_tx = optax.multi_transform(
+      {"head_kernel": optax.adam(config.train.lr * config.hyper.head_kernel_lr_scale), "rest": tx},
+      R.head_kernel_labels)
   rng = jax.random.PRNGKey(config.seed)
   curves, at_dedicated, dedicated, hypermorphs, runs = {}, {}, {}, {}, []
   for name in config.models:
@@ -126,8 +129,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       lam = R.sample_lambdas(step_rng, 1, endpoint_prob=config.hyper.endpoint_prob)[0]
       return registration_loss(lambda m, f: hm.apply(hp, lam, m, f), config, lam, batch)
 
-    state, sharding = core.create_train_state(hm.init, tx, rng, mesh)
-    step_fn = core.make_train_step(hyper_loss, tx, state_sharding=sharding, mesh=mesh)
+    state, sharding = core.create_train_state(hm.init, hyper_tx, rng, mesh)
+    step_fn = core.make_train_step(hyper_loss, hyper_tx, state_sharding=sharding, mesh=mesh)
     hp = fit(os.path.join(workdir, name, "hyper"), state, step_fn, config, mesh, batch_at, f"{name} hyper")
     hypermorphs[name] = (hm, hp)
     runs.append(f"{name}/hyper")

@@ -8,7 +8,7 @@ in :mod:`jaxmed.io.nifti`.
 """
 
 from jaxmed.registration.arc import arc_auc, arc_curve, arc_points, plot_arc
-from jaxmed.registration.hypernet import (HyperMorph, HyperNetwork, loss_weights, make_hypermorph,
+from jaxmed.registration.hypernet import (HyperMorph, HyperNetwork, head_kernel_labels, loss_weights, make_hypermorph,
                                           sample_lambdas)
 from jaxmed.registration.losses import dice_loss, gradient_loss, local_ncc, mse, ncc_loss
 from jaxmed.registration.metrics import (dice_per_label, displacement_gradient, folding_percent, hd95,
@@ -20,7 +20,7 @@ from jaxmed.registration.warp import compose, identity_grid, integrate_svf, warp
 __all__ = [
     "ConvAct", "HyperMorph", "HyperNetwork", "LKBlock", "RegUNet", "RegistrationNet", "arc_auc", "arc_curve",
     "arc_points", "compose", "count_params", "dice_loss", "dice_per_label", "displacement_gradient",
-    "folding_percent", "gradient_loss", "hd95", "identity_grid", "integrate_svf",
+    "folding_percent", "gradient_loss", "hd95", "head_kernel_labels", "identity_grid", "integrate_svf",
     "jacobian_determinant", "local_ncc", "loss_weights", "make_hypermorph", "mse", "ncc_loss", "plot_arc", "registration_net",
     "sample_lambdas", "sdlogj_l2r", "sdlogj_masked", "warp", "warp_labels",
 ]

@@ -23,7 +23,8 @@ RegisterFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixed: jax.Array,
                moving_labels: jax.Array, fixed_labels: jax.Array, *, labels: Sequence[int], num_labels: int,
-               spacing: Sequence[float] | None = None, label_warp: str = "onehot") -> dict[str, jax.Array]:
+               spacing: Sequence[float] | None = None, label_warp: str = "onehot",
+               lambda_batch_size: int | None = None) -> dict[str, jax.Array]:
   """The device part of the ARC, vmapped over ``lambda`` (jit it, or call it under jit).
 
   Args:
@@ -33,6 +34,10 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     lambdas: ``[K]`` values.
     moving_labels, fixed_labels: ``[N, *S]`` integer maps.
     labels: the foreground labels to score; ``num_labels`` the class count.
+    lambda_batch_size: ``None`` vmaps over all ``K`` lambdas at once. An
+      integer ``k`` runs ``jax.lax.map`` over chunks of ``k`` vmapped lambdas:
+      less memory, and on a CPU often faster, because a vmap over generated
+      weights becomes a grouped convolution (see ``benchmarks/arc.py``).
 
   Returns:
     Per-pair values, each with leading ``[K, N]``: ``dice`` (mean over
@@ -51,22 +56,28 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
             "folding_percent": M.folding_percent(jac), "sdlogj_l2r": M.sdlogj_l2r(jac),
             "sdlogj": M.sdlogj_masked(jac, mask), "warped_labels": warped}
 
-  return jax.vmap(one)(jnp.asarray(lambdas, jnp.float32))
+  lambdas = jnp.asarray(lambdas, jnp.float32)
+  if lambda_batch_size is None:
+    return jax.vmap(one)(lambdas)
+  return jax.lax.map(one, lambdas, batch_size=lambda_batch_size)
 
 
 def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, moving_labels, fixed_labels, *,
               labels: Sequence[int], num_labels: int, spacing: Sequence[float] | None = None,
-              label_warp: str = "onehot", with_hd95: bool = True) -> dict[str, np.ndarray]:
+              label_warp: str = "onehot", with_hd95: bool = True,
+              lambda_batch_size: int | None = None) -> dict[str, np.ndarray]:
   """Evaluates a model at ``K`` lambdas on a validation set; returns ``[K]`` means over pairs.
 
   Keys: ``lambda``, ``dice``, ``hd95`` (if ``with_hd95``), ``sdlogj_l2r``,
   ``sdlogj``, ``folding_percent``, and ``auc`` (:func:`arc_auc` of Dice
   against ``sdlogj_l2r`` with this curve's own range). Device work is one
-  jitted vmap over lambda; HD95 runs on the host with SciPy.
+  jitted vmap over lambda (chunked with ``lambda_batch_size``, see
+  :func:`arc_points`); HD95 runs on the host with SciPy.
   """
   lambdas = np.asarray(lambdas, np.float32)
   pts = jax.jit(lambda lam: arc_points(register, lam, moving, fixed, moving_labels, fixed_labels, labels=labels,
-                                       num_labels=num_labels, spacing=spacing, label_warp=label_warp))(lambdas)
+                                       num_labels=num_labels, spacing=spacing, label_warp=label_warp,
+                                       lambda_batch_size=lambda_batch_size))(lambdas)
   pts = jax.device_get(pts)
   out = {"lambda": lambdas}
   for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent"):

@@ -97,6 +97,18 @@ def make_hypermorph(net: nn.Module, example_shape: tuple[int, ...], *, hidden: S
   return HyperMorph(net, hyper, treedef, tuple(example_shape))
 
 
+def head_kernel_labels(hyper_params) -> Any:
+  """``"head_kernel"`` for the heads' kernels, ``"rest"`` elsewhere: labels for ``optax.multi_transform``.
+
+  Lets the head kernels take a smaller step than the rest (see the ARC
+  config's ``hyper.head_kernel_lr_scale``).
+  """
+  def label(path, _):
+    names = [str(getattr(k, "key", k)) for k in path]
+    return "head_kernel" if names[-1] == "kernel" and any(n.startswith("head_") for n in names) else "rest"
+  return jax.tree_util.tree_map_with_path(label, hyper_params)
+
+
 def sample_lambdas(rng: jax.Array, n: int, *, endpoint_prob: float = 0.2) -> jax.Array:
   """``n`` draws of ``lambda ~ U[0, 1]``; a fraction ``endpoint_prob`` is 0 or 1 (HyperMorph)."""
   k_u, k_end, k_side = jax.random.split(rng, 3)

@@ -26,6 +26,8 @@ def test_generated_params_match_network_structure(tiny_model):
   assert [a.shape for a in jax.tree.leaves(gen)] == [a.shape for a in jax.tree.leaves(template)]
   a, b = jax.tree.leaves(hm.generate(hp, 0.0)), jax.tree.leaves(hm.generate(hp, 1.0))
   assert any(float(jnp.max(jnp.abs(u - v))) > 0 for u, v in zip(a, b))
+  head_labels = jax.tree.leaves(R.head_kernel_labels(hp))
+  assert head_labels.count("head_kernel") == len(jax.tree.leaves(template))
   disp, field = hm.apply(hp, 0.5, x, x)
   assert disp.shape == field.shape == (1, 16, 16, 2)
 
@@ -65,6 +67,9 @@ def test_vmapped_arc_equals_loop_over_lambda(tiny_model):
     for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj"):
       np.testing.assert_allclose(vm[key][i], one[key][0], rtol=1e-5, atol=1e-5, err_msg=f"{key} at {lam}")
     np.testing.assert_array_equal(vm["warped_labels"][i], one["warped_labels"][0])
+  chunked = jax.jit(lambda l: R.arc_points(register, l, m, f, ml, fl, lambda_batch_size=2, **kw))(lams)
+  for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj"):
+    np.testing.assert_allclose(chunked[key], vm[key], rtol=1e-5, atol=1e-5)
   curve = R.arc_curve(register, lams, m, f, ml, fl, **kw)
   assert set(curve) >= {"lambda", "dice", "hd95", "sdlogj_l2r", "sdlogj", "folding_percent", "auc"}
   assert curve["dice"].shape == (4,) and np.all(np.isfinite(curve["hd95"]))
