@@ -105,7 +105,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   labels = tuple(range(1, data["num_labels"]))
   arc = functools.partial(R.arc_curve, moving=val["val_moving"], fixed=val["val_fixed"],
                           moving_labels=val["val_moving_labels"], fixed_labels=val["val_fixed_labels"],
-                          labels=labels, num_labels=data["num_labels"], label_warp=config.eval.label_warp)
+                          labels=labels, num_labels=data["num_labels"], label_warp=config.eval.label_warp,
+                          lambda_batch_size=config.eval.lambda_batch_size or None)
   sweep = np.linspace(0.0, 1.0, config.eval.num_lambdas)
   ded_lams = tuple(float(v) for v in config.dedicated.lambdas)
 
