@@ -54,20 +54,29 @@ def per_sample_jacobians(apply_fn: ApplyFn, params: Any, x: jax.Array) -> jax.Ar
   return jax.vmap(lambda xn: jax.jacrev(f)(flat, xn))(x)
 
 
-def ggn_matrix(apply_fn: ApplyFn, params: Any, x: jax.Array, *, likelihood: str, sigma: float = 1.0) -> jax.Array:
-  """Full GGN ``sum_n J_n^T H_n J_n``: ``[P, P]`` (for small parameter counts)."""
+def _weights(weights, n, dtype):
+  return jnp.ones((n,), dtype) if weights is None else jnp.asarray(weights, dtype)
+
+
+def ggn_matrix(apply_fn: ApplyFn, params: Any, x: jax.Array, *, likelihood: str, sigma: float = 1.0,
+               weights: jax.Array | None = None) -> jax.Array:
+  """Full GGN ``sum_n w_n J_n^T H_n J_n``: ``[P, P]`` (for small parameter counts).
+
+  ``weights`` ``[N]`` (default 1) weight each sample's term; a 0 removes the
+  sample, which is how leave-one-out posteriors are built under ``vmap``.
+  """
   jac = per_sample_jacobians(apply_fn, params, x)
-  flat, _ = ravel_pytree(params)
   h = output_hessian(jax.vmap(lambda xn: apply_fn(params, xn[None]).reshape(-1))(x), likelihood, sigma)
-  return jnp.einsum("ncp,ncd,ndq->pq", jac, h, jac)
+  w = _weights(weights, x.shape[0], jac.dtype)
+  return jnp.einsum("n,ncp,ncd,ndq->pq", w, jac, h, jac)
 
 
 def ggn_diagonal(apply_fn: ApplyFn, params: Any, x: jax.Array, *, likelihood: str, sigma: float = 1.0,
-                 chunk: int | None = None) -> jax.Array:
-  """Exact diagonal of the GGN: ``diag_p = sum_n sum_cd J_ncp H_ncd J_ndp``, ``[P]``.
+                 chunk: int | None = None, weights: jax.Array | None = None) -> jax.Array:
+  """Exact diagonal of the GGN: ``diag_p = sum_n w_n sum_cd J_ncp H_ncd J_ndp``, ``[P]``.
 
   ``chunk`` processes samples in chunks (``lax.map``) so ``N x C x P``
-  Jacobians need not fit in memory at once.
+  Jacobians need not fit in memory at once. ``weights`` as in :func:`ggn_matrix`.
   """
   flat, f = _flat_apply(apply_fn, params)
 
@@ -77,7 +86,7 @@ def ggn_diagonal(apply_fn: ApplyFn, params: Any, x: jax.Array, *, likelihood: st
     return jnp.einsum("cp,cd,dp->p", jn, hn, jn)
 
   per_sample = jax.lax.map(one, x, batch_size=chunk) if chunk else jax.vmap(one)(x)
-  return jnp.sum(per_sample, axis=0)
+  return jnp.einsum("n,np->p", _weights(weights, x.shape[0], per_sample.dtype), per_sample)
 
 
 def ggn_vector_product(apply_fn: ApplyFn, params: Any, x: jax.Array, vector: Any, *, likelihood: str,
