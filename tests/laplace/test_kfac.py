@@ -1,0 +1,54 @@
+"""KFAC probe posterior: exact for Gaussian regression, and its structured KL equals the dense KL."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmed import laplace as L
+
+
+def _probe(seed, n=15, d=3, c=4):
+  rng = np.random.default_rng(seed)
+  phi = jnp.asarray(rng.normal(size=(n, d)))
+  kernel = jnp.asarray(rng.normal(size=(d, c)))
+  bias = jnp.asarray(rng.normal(size=(c,)))
+  return phi, kernel, bias
+
+
+@pytest.fixture
+def x64():
+  jax.config.update("jax_enable_x64", True)
+  yield
+  jax.config.update("jax_enable_x64", False)
+
+
+def test_kfac_is_exact_for_gaussian_regression(x64):
+  phi, kernel, bias = _probe(0, c=2)
+  post = L.kfac_probe_posterior(kernel, bias, phi, likelihood="regression", sigma=0.5, prior_precision=2.0)
+  model = nn.Dense(2)
+  params = {"params": {"kernel": kernel, "bias": bias}}
+  full = L.ggn_matrix(model.apply, params, phi, likelihood="regression", sigma=0.5)
+  # ravel_pytree puts the bias first; the KFAC vector is [kernel rows..., bias row].
+  d, c = kernel.shape
+  perm = np.concatenate([np.arange(c, c + d * c), np.arange(c)])
+  np.testing.assert_allclose(post.dense_precision(), full[np.ix_(perm, perm)] + 2.0 * np.eye(full.shape[0]),
+                             rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("likelihood", ["classification", "regression"])
+def test_structured_kl_equals_dense_kl(likelihood, x64):
+  phi, k0, b0 = _probe(1)
+  _, k1, b1 = _probe(2)
+  w = jnp.ones(phi.shape[0]).at[3].set(0.0)
+  p0 = L.kfac_probe_posterior(k0, b0, phi, likelihood=likelihood)
+  p1 = L.kfac_probe_posterior(k0 + 0.1 * k1, b0 + 0.1 * b1, phi, likelihood=likelihood, weights=w)
+  kfac = L.kl_kfac(p0, p1)
+  dense = L.kl_full(p0.mean.reshape(-1), p0.dense_precision(), p1.mean.reshape(-1), p1.dense_precision())
+  for key in ("kl", "trace", "mahalanobis", "logdet"):
+    np.testing.assert_allclose(kfac[key], dense[key], rtol=1e-8, atol=1e-10, err_msg=key)
+  assert float(kfac["kl"]) > 0
+  assert abs(float(L.kl_kfac(p0, p0)["kl"])) < 1e-10
+  np.testing.assert_allclose(p0.log_det_precision(), np.linalg.slogdet(np.asarray(p0.dense_precision()))[1],
+                             rtol=1e-10)
