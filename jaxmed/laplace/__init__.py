@@ -3,17 +3,17 @@
 Work in progress: GGN curvature (matrix-free products, exact diagonal, full),
 Gaussian KL divergences with their pieces, diag/full Laplace posteriors, a
 KFAC posterior for linear probes with an exact KL, and
-exact leave-one-out LSI via vmapped weight masks. KFAC inside LSI, the warm-started and
-influence variants, probes, baselines and the experiment follow.
+leave-one-out LSI via vmapped weight masks (exact, warm-started, influence).
+KFAC inside LSI, probes, baselines and the experiment follow.
 """
 
-from jaxmed.laplace.curvature import (LIKELIHOODS, ggn_diagonal, ggn_matrix, ggn_vector_product, output_hessian,
-                                      per_sample_jacobians)
+from jaxmed.laplace.curvature import (LIKELIHOODS, ggn_diagonal, ggn_matrix, ggn_vector_product, output_gradient,
+                                      output_hessian, per_sample_jacobians)
 from jaxmed.laplace.kfac import KFACPosterior, kfac_probe_posterior, kl_kfac
 from jaxmed.laplace.kl import kl_diagonal, kl_full
-from jaxmed.laplace.lsi import laplace_sample_information
+from jaxmed.laplace.lsi import METHODS, laplace_sample_information
 from jaxmed.laplace.posterior import STRUCTURES, LaplacePosterior, laplace, posterior_kl
 
-__all__ = ["KFACPosterior", "LIKELIHOODS", "LaplacePosterior", "kfac_probe_posterior", "kl_kfac", "STRUCTURES", "ggn_diagonal", "ggn_matrix", "ggn_vector_product",
-           "kl_diagonal", "kl_full", "laplace", "laplace_sample_information", "output_hessian",
+__all__ = ["KFACPosterior", "LIKELIHOODS", "METHODS", "LaplacePosterior", "kfac_probe_posterior", "kl_kfac", "STRUCTURES", "ggn_diagonal", "ggn_matrix", "ggn_vector_product",
+           "kl_diagonal", "kl_full", "laplace", "laplace_sample_information", "output_gradient", "output_hessian",
            "per_sample_jacobians", "posterior_kl"]

@@ -38,6 +38,19 @@ def output_hessian(outputs: jax.Array, likelihood: str, sigma: float = 1.0) -> j
   raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
 
 
+def output_gradient(outputs: jax.Array, targets: jax.Array, likelihood: str, sigma: float = 1.0) -> jax.Array:
+  """Gradient of the negative log-likelihood in the outputs, ``[N, C]``.
+
+  Classification: ``softmax(f) - onehot(y)`` (``targets`` are ``[N]`` class
+  indices). Regression: ``(f - y) / sigma^2`` (``targets`` shaped like ``outputs``).
+  """
+  if likelihood == "classification":
+    return jax.nn.softmax(outputs, axis=-1) - jax.nn.one_hot(targets, outputs.shape[-1], dtype=outputs.dtype)
+  if likelihood == "regression":
+    return (outputs - targets.reshape(outputs.shape)) / sigma**2
+  raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
+
+
 def _flat_apply(apply_fn: ApplyFn, params: Any):
   flat, unravel = ravel_pytree(params)
 

@@ -8,6 +8,15 @@ function ``fit_fn(init_params, sample_weights) -> params`` (e.g. an optax
 loop in ``lax.fori_loop``); removing ``z_i`` is the weight mask
 ``w = 1 - e_i``, so all leave-one-out runs are one ``vmap``, processed in
 chunks with ``lax.map`` to bound memory.
+
+Two cheaper ways to get ``theta_hat_-i`` (``method``):
+
+* ``"warm"``: retrain from ``theta_hat`` instead of the initialisation
+  (``warm_fit_fn`` may run fewer steps);
+* ``"influence"``: one Newton step on the leave-one-out objective,
+  ``theta_-i = theta_hat + (Lambda_-i)^-1 grad l_i(theta_hat)``, with
+  ``Lambda_-i`` the leave-one-out Laplace precision at ``theta_hat`` (GGN,
+  in the chosen structure). Exact for linear-Gaussian models.
 """
 
 from __future__ import annotations
@@ -17,13 +26,19 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jax.flatten_util import ravel_pytree
+
+from jaxmed.laplace.curvature import output_gradient
 from jaxmed.laplace.posterior import laplace, posterior_kl
+
+METHODS = ("exact", "warm", "influence")
 
 
 def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn: Callable, init_params: Any,
                                x: jax.Array, *, likelihood: str, structure: str = "diag",
                                prior_precision: float = 1.0, sigma: float = 1.0, indices: jax.Array | None = None,
-                               chunk: int | None = None) -> dict[str, jax.Array]:
+                               chunk: int | None = None, method: str = "exact", targets: jax.Array | None = None,
+                               warm_fit_fn: Callable[[Any, jax.Array], Any] | None = None) -> dict[str, jax.Array]:
   """Exact leave-one-out LSI for the samples ``indices`` (default: all ``N``).
 
   Args:
@@ -33,6 +48,10 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
     x: ``[N, ...]`` inputs the curvature is computed on.
     likelihood, structure, prior_precision, sigma: as in :func:`laplace`.
     chunk: leave-one-out runs per vmapped chunk (``None``: all at once).
+    method: ``"exact"``, ``"warm"`` or ``"influence"`` (see the module docstring).
+    targets: labels ``[N]`` (classification) or targets (regression); needed
+      for ``"influence"``.
+    warm_fit_fn: the retraining used by ``"warm"`` (default ``fit_fn``).
 
   Returns:
     ``lsi`` ``[M]`` and the KL pieces ``trace``, ``mahalanobis``, ``logdet`` ``[M]``.
@@ -41,12 +60,32 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
   idx = jnp.arange(n) if indices is None else jnp.asarray(indices)
   ones = jnp.ones((n,), jnp.result_type(float))
   kw = dict(likelihood=likelihood, structure=structure, prior_precision=prior_precision, sigma=sigma)
-  full = laplace(apply_fn, fit_fn(init_params, ones), x, weights=ones, **kw)
+  if method not in METHODS:
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+  if method == "influence" and targets is None:
+    raise ValueError("method='influence' needs targets (the labels) for the per-sample gradient")
+  theta_hat = fit_fn(init_params, ones)
+  full = laplace(apply_fn, theta_hat, x, weights=ones, **kw)
+  flat_hat, unravel = ravel_pytree(theta_hat)
+
+  def newton_step(i, w):
+    xi = jax.lax.dynamic_slice_in_dim(x, i, 1)
+    yi = jax.lax.dynamic_slice_in_dim(targets, i, 1)
+    out, vjp = jax.vjp(lambda p: apply_fn(p, xi), theta_hat)
+    grad_i = ravel_pytree(vjp(output_gradient(out, yi, likelihood, sigma).astype(out.dtype))[0])[0]
+    prec = laplace(apply_fn, theta_hat, x, weights=w, **kw).precision
+    step = grad_i / prec if structure == "diag" else jnp.linalg.solve(prec, grad_i)
+    return unravel(flat_hat + step)
 
   def loo(i):
     w = ones.at[i].set(0.0)
-    post = laplace(apply_fn, fit_fn(init_params, w), x, weights=w, **kw)
-    return posterior_kl(full, post)
+    if method == "exact":
+      params = fit_fn(init_params, w)
+    elif method == "warm":
+      params = (warm_fit_fn or fit_fn)(theta_hat, w)
+    else:
+      params = newton_step(i, w)
+    return posterior_kl(full, laplace(apply_fn, params, x, weights=w, **kw))
 
   out = jax.lax.map(loo, idx, batch_size=chunk) if chunk else jax.vmap(loo)(idx)
   return {"lsi": out["kl"], "trace": out["trace"], "mahalanobis": out["mahalanobis"], "logdet": out["logdet"]}

@@ -74,3 +74,59 @@ def test_vmapped_loo_equals_python_loop():
     np.testing.assert_allclose(chunked[:4], looped, rtol=1e-12)
   finally:
     jax.config.update("jax_enable_x64", False)
+
+
+@pytest.mark.parametrize("structure,design", [("full", "dense"), ("diag", "diagonal")])
+def test_influence_is_exact_for_linear_gaussian(structure, design):
+  jax.config.update("jax_enable_x64", True)
+  try:
+    model, init, fit_fn, _, y, xj = _setup(design)
+    kw = dict(likelihood="regression", structure=structure, prior_precision=DELTA, sigma=SIGMA)
+    exact = L.laplace_sample_information(fit_fn, model.apply, init, xj, **kw)["lsi"]
+    infl = L.laplace_sample_information(fit_fn, model.apply, init, xj, method="influence",
+                                        targets=jnp.asarray(y)[:, None], **kw)["lsi"]
+    np.testing.assert_allclose(infl, exact, rtol=1e-8)
+  finally:
+    jax.config.update("jax_enable_x64", False)
+
+
+def test_warm_and_influence_track_exact_on_a_softmax_probe():
+  import scipy.stats
+  jax.config.update("jax_enable_x64", True)
+  try:
+    rng = np.random.default_rng(5)
+    n, d, c = 30, 3, 3
+    centres = rng.normal(size=(c, d)) * 1.5
+    labels = rng.integers(0, c, n)
+    x = jnp.asarray(centres[labels] + rng.normal(size=(n, d)))
+    labels = labels.copy()
+    labels[:3] = (labels[:3] + 1) % c  # a few mislabelled points are the most informative
+    y = jnp.asarray(labels)
+    model = nn.Dense(c)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+
+    def objective(p, w):
+      logp = jax.nn.log_softmax(model.apply(p, x))
+      nll = -jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0]
+      return jnp.sum(w * nll) + 0.5 * DELTA * sum(jnp.sum(t * t) for t in jax.tree.leaves(p))
+
+    def make_fit(steps):
+      def fit(p, w):  # Newton's method: exact optimum of this convex problem in a few steps
+        from jax.flatten_util import ravel_pytree
+        flat, unravel = ravel_pytree(p)
+        f = lambda t: objective(unravel(t), w)  # noqa: E731
+        body = lambda _, t: t - jnp.linalg.solve(jax.hessian(f)(t), jax.grad(f)(t))  # noqa: E731
+        return unravel(jax.lax.fori_loop(0, steps, body, flat))
+      return fit
+
+    kw = dict(likelihood="classification", structure="full", prior_precision=DELTA)
+    exact = np.asarray(L.laplace_sample_information(make_fit(25), model.apply, init, x, **kw)["lsi"])
+    warm = np.asarray(L.laplace_sample_information(make_fit(25), model.apply, init, x, method="warm",
+                                                   warm_fit_fn=make_fit(3), **kw)["lsi"])
+    infl = np.asarray(L.laplace_sample_information(make_fit(25), model.apply, init, x, method="influence",
+                                                   targets=y, **kw)["lsi"])
+    np.testing.assert_allclose(warm, exact, rtol=1e-2, atol=1e-6)  # 3 warm Newton steps vs 25 cold
+    assert scipy.stats.spearmanr(infl, exact)[0] > 0.9
+    assert set(np.argsort(-exact)[:3]) & {0, 1, 2}  # a flipped label is among the top-3 LSI
+  finally:
+    jax.config.update("jax_enable_x64", False)
