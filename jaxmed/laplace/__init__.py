@@ -3,8 +3,9 @@
 Work in progress: GGN curvature (matrix-free products, exact diagonal, full),
 Gaussian KL divergences with their pieces, diag/full Laplace posteriors, a
 KFAC posterior for linear probes with an exact KL, and
-leave-one-out LSI via vmapped weight masks (exact, warm-started, influence).
-KFAC inside LSI, probes, baselines and the experiment follow.
+leave-one-out LSI via vmapped weight masks (exact, warm-started, influence)
+for the diag, full and KFAC structures. Probes, baselines and the experiment
+follow.
 """
 
 from jaxmed.laplace.curvature import (LIKELIHOODS, ggn_diagonal, ggn_matrix, ggn_vector_product, output_gradient,

@@ -14,9 +14,10 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxmed.laplace.curvature import ggn_diagonal, ggn_matrix
+from jaxmed.laplace.kfac import KFACPosterior, kfac_probe_posterior, kl_kfac
 from jaxmed.laplace.kl import kl_diagonal, kl_full
 
-STRUCTURES = ("diag", "full")
+STRUCTURES = ("diag", "full", "kfac")
 
 
 @flax.struct.dataclass
@@ -42,11 +43,21 @@ class LaplacePosterior:
 
 def laplace(apply_fn: Callable, params: Any, x: jax.Array, *, likelihood: str, structure: str = "diag",
             prior_precision: float = 1.0, sigma: float = 1.0, weights: jax.Array | None = None,
-            chunk: int | None = None) -> LaplacePosterior:
+            chunk: int | None = None) -> LaplacePosterior | KFACPosterior:
   """Laplace approximation at ``params`` (the MAP) on inputs ``x`` (``[N, ...]``).
 
   ``weights`` ``[N]`` weight the data terms (0 drops a sample).
+  ``structure="kfac"`` is for a linear probe on features ``x``: ``params``
+  must be a Flax ``Dense`` layer's ``{"params": {"kernel", "bias"}}`` and
+  ``apply_fn`` its apply (see :mod:`jaxmed.laplace.kfac`).
   """
+  if structure == "kfac":
+    inner = params.get("params", {}) if hasattr(params, "get") else {}
+    if set(inner) != {"kernel", "bias"} or x.ndim != 2:
+      raise ValueError("laplace(structure='kfac') supports a linear probe: params {'params': {'kernel', 'bias'}} "
+                       f"and features [N, D]; got params keys {sorted(inner)} and x of shape {x.shape}")
+    return kfac_probe_posterior(inner["kernel"], inner["bias"], x, likelihood=likelihood,
+                                prior_precision=prior_precision, sigma=sigma, weights=weights)
   mean, _ = ravel_pytree(params)
   kw = dict(likelihood=likelihood, sigma=sigma, weights=weights)
   if structure == "diag":
@@ -58,9 +69,11 @@ def laplace(apply_fn: Callable, params: Any, x: jax.Array, *, likelihood: str, s
   return LaplacePosterior(mean=mean, precision=prec, structure=structure)
 
 
-def posterior_kl(p0: LaplacePosterior, p1: LaplacePosterior) -> dict[str, jax.Array]:
+def posterior_kl(p0, p1) -> dict[str, jax.Array]:
   """``KL(p0 || p1)`` and its pieces (see :mod:`jaxmed.laplace.kl`)."""
-  if p0.structure != p1.structure:
-    raise ValueError(f"posterior_kl: structures differ ({p0.structure} vs {p1.structure})")
+  if isinstance(p0, KFACPosterior) and isinstance(p1, KFACPosterior):
+    return kl_kfac(p0, p1)
+  if isinstance(p0, KFACPosterior) or isinstance(p1, KFACPosterior) or p0.structure != p1.structure:
+    raise ValueError(f"posterior_kl: structures differ ({type(p0).__name__} vs {type(p1).__name__})")
   fn = kl_diagonal if p0.structure == "diag" else kl_full
   return fn(p0.mean, p0.precision, p1.mean, p1.precision)

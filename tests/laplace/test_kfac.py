@@ -52,3 +52,28 @@ def test_structured_kl_equals_dense_kl(likelihood, x64):
   assert abs(float(L.kl_kfac(p0, p0)["kl"])) < 1e-10
   np.testing.assert_allclose(p0.log_det_precision(), np.linalg.slogdet(np.asarray(p0.dense_precision()))[1],
                              rtol=1e-10)
+
+
+def test_lsi_with_kfac_equals_full_for_regression_probe_and_ranks_like_it(x64):
+  import scipy.stats
+  rng = np.random.default_rng(4)
+  n, d, c = 12, 3, 2
+  phi = jnp.asarray(rng.normal(size=(n, d)))
+  y = jnp.asarray(rng.normal(size=(n, c)))
+  model = nn.Dense(c)
+  init = model.init(jax.random.PRNGKey(0), phi[:1])
+
+  def fit_fn(p, w):  # exact weighted ridge MAP of [W; b]
+    a = jnp.concatenate([phi, jnp.ones((n, 1))], axis=1)
+    m = jnp.linalg.solve((a.T * w) @ a + jnp.eye(d + 1), (a.T * w) @ y)
+    return {"params": {"kernel": m[:d], "bias": m[d]}}
+
+  kw = dict(likelihood="regression", prior_precision=1.0, sigma=1.0)
+  kfac = L.laplace_sample_information(fit_fn, model.apply, init, phi, structure="kfac", **kw)["lsi"]
+  full = L.laplace_sample_information(fit_fn, model.apply, init, phi, structure="full", **kw)["lsi"]
+  np.testing.assert_allclose(kfac, full, rtol=1e-8)  # KFAC is exact for Gaussian regression
+  diag = L.laplace_sample_information(fit_fn, model.apply, init, phi, structure="diag", **kw)["lsi"]
+  assert scipy.stats.spearmanr(diag, full)[0] > 0.9  # measured 0.93 (0.90-0.93 over seeds 4-7)
+  with pytest.raises(ValueError, match="linear probe"):
+    L.laplace(nn.Dense(c, use_bias=False).apply, {"params": {"kernel": init["params"]["kernel"]}}, phi,
+              likelihood="regression", structure="kfac")
