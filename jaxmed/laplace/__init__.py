@@ -4,10 +4,11 @@ Work in progress: GGN curvature (matrix-free products, exact diagonal, full),
 Gaussian KL divergences with their pieces, diag/full Laplace posteriors, a
 KFAC posterior for linear probes with an exact KL, and
 leave-one-out LSI via vmapped weight masks (exact, warm-started, influence)
-for the diag, full and KFAC structures. Probes, baselines and the experiment
-follow.
+for the diag, full and KFAC structures, and the baselines (loss, EL2N, GraNd,
+data maps, self-influence). Probes on frozen features and the experiment follow.
 """
 
+from jaxmed.laplace.baselines import data_map, el2n, grand, per_sample_gradients, per_sample_loss, self_influence
 from jaxmed.laplace.curvature import (LIKELIHOODS, ggn_diagonal, ggn_matrix, ggn_vector_product, output_gradient,
                                       output_hessian, per_sample_jacobians)
 from jaxmed.laplace.kfac import KFACPosterior, kfac_probe_posterior, kl_kfac
@@ -17,4 +18,5 @@ from jaxmed.laplace.posterior import STRUCTURES, LaplacePosterior, laplace, post
 
 __all__ = ["KFACPosterior", "LIKELIHOODS", "METHODS", "LaplacePosterior", "kfac_probe_posterior", "kl_kfac", "STRUCTURES", "ggn_diagonal", "ggn_matrix", "ggn_vector_product",
            "kl_diagonal", "kl_full", "laplace", "laplace_sample_information", "output_gradient", "output_hessian",
-           "per_sample_jacobians", "posterior_kl"]
+           "per_sample_jacobians", "posterior_kl", "data_map", "el2n", "grand", "per_sample_gradients",
+           "per_sample_loss", "self_influence"]
