@@ -1,6 +1,5 @@
 """Closed forms and invariances of the warp, SVF integration, Jacobian and regularity metrics."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
