@@ -4,7 +4,10 @@ An anatomical label atlas (skull, cortex with gyri, white matter, ventricles,
 deep grey nuclei) is warped by random smooth diffeomorphisms into subjects.
 Each subject gets its own tissue intensities, a multiplicative bias field and
 noise. The ground truth (labels and the deformation) is returned with the
-images. NumPy/SciPy only, seeded and deterministic.
+images. NumPy/SciPy only, seeded and deterministic: ``synth`` sits below the
+method packages, so it resamples with ``scipy.ndimage`` rather than importing
+``jaxmed.registration``'s warp; ``tests/synth`` checks the two agree (the
+registration warp reproduces the subjects' labels from the atlas exactly).
 """
 
 from __future__ import annotations
