@@ -30,7 +30,7 @@ LIKELIHOODS = ("classification", "regression")
 def output_hessian(outputs: jax.Array, likelihood: str, sigma: float = 1.0) -> jax.Array:
   """``H_n``, the Hessian of the negative log-likelihood in the outputs: ``[N, C]`` -> ``[N, C, C]``."""
   if likelihood == "classification":
-    p = jax.nn.softmax(outputs.astype(jnp.float32), axis=-1)
+    p = jax.nn.softmax(outputs.astype(jnp.promote_types(outputs.dtype, jnp.float32)), axis=-1)  # bf16 -> f32; f64 kept
     return jax.vmap(jnp.diag)(p) - p[:, :, None] * p[:, None, :]
   if likelihood == "regression":
     eye = jnp.eye(outputs.shape[-1], dtype=outputs.dtype) / sigma**2
@@ -114,3 +114,30 @@ def ggn_vector_product(apply_fn: ApplyFn, params: Any, x: jax.Array, vector: Any
   hjv = jnp.einsum("ncd,nd->nc", h, jv)
   _, vjp = jax.vjp(fn, params)
   return vjp(hjv.astype(outputs.dtype))[0]
+
+
+def linear_probe_ggn(features: jax.Array, logits: jax.Array, *, likelihood: str, sigma: float = 1.0,
+                     weights: jax.Array | None = None, diagonal: bool = False) -> jax.Array:
+  """Closed-form GGN of a linear probe ``logits = phi @ kernel + bias``, without Jacobians.
+
+  With ``a_n = [1, phi_n]`` the probe's Jacobian is ``a_n^T (x) I_C``, so
+  ``G = sum_n w_n (a_n a_n^T) (x) H_n``. The parameter order is
+  ``ravel_pytree`` of Flax's ``{"params": {"bias", "kernel"}}``: the ``C``
+  bias entries, then the kernel ``[D, C]`` row-major, i.e. index ``i * C + c``
+  for row ``i`` of ``[bias; kernel]``.
+
+  Args:
+    features: ``phi`` ``[N, D]``; logits: ``[N, C]`` at the current params.
+    diagonal: return only ``diag(G)`` ``[(D+1) C]``; else ``G`` ``[(D+1) C, (D+1) C]``.
+
+  Costs ``O(N D^2 C^2)`` (``O(N D C)`` for the diagonal) instead of the
+  ``O(N C P^2)`` of the generic Jacobian product.
+  """
+  n, c = logits.shape
+  a = jnp.concatenate([jnp.ones((n, 1), features.dtype), features], axis=1)
+  h = output_hessian(logits, likelihood, sigma).astype(features.dtype)
+  w = _weights(weights, n, features.dtype)
+  if diagonal:
+    return jnp.einsum("n,ni,nc->ic", w, a * a, jnp.diagonal(h, axis1=1, axis2=2)).reshape(-1)
+  g = jnp.einsum("nij,ncd->icjd", (w[:, None] * a)[:, :, None] * a[:, None, :], h)
+  return g.reshape(a.shape[1] * c, a.shape[1] * c)

@@ -43,6 +43,21 @@ class KFACPosterior:
     return jnp.kron(self.a, self.g) + self.prior_precision * jnp.eye(k, dtype=self.a.dtype)
 
 
+def dense_probe_params(params) -> tuple[jax.Array, jax.Array] | None:
+  """``(kernel [D, C], bias [C])`` if ``params`` is one Dense layer, else ``None``.
+
+  Accepts ``{"params": {"kernel", "bias"}}`` (an ``nn.Dense``) and the same
+  nested under single keys (``{"params": {"Dense_0": {...}}}``, a
+  :class:`~jaxmed.laplace.probes.LinearProbe`).
+  """
+  node = params
+  while hasattr(node, "keys") and set(node.keys()) != {"kernel", "bias"} and len(node) == 1:
+    node = node[next(iter(node.keys()))]
+  if hasattr(node, "keys") and set(node.keys()) == {"kernel", "bias"} and node["kernel"].ndim == 2:
+    return node["kernel"], node["bias"]
+  return None
+
+
 def kfac_probe_posterior(kernel: jax.Array, bias: jax.Array, features: jax.Array, *, likelihood: str,
                          prior_precision: float = 1.0, sigma: float = 1.0,
                          weights: jax.Array | None = None) -> KFACPosterior:

@@ -21,7 +21,7 @@ Two cheaper ways to get ``theta_hat_-i`` (``method``):
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -35,46 +35,58 @@ METHODS = ("exact", "warm", "influence")
 
 
 def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn: Callable, init_params: Any,
-                               x: jax.Array, *, likelihood: str, structure: str = "diag",
+                               x: jax.Array, *, likelihood: str, structure: str | Sequence[str] = "diag",
                                prior_precision: float = 1.0, sigma: float = 1.0, indices: jax.Array | None = None,
                                chunk: int | None = None, method: str = "exact", targets: jax.Array | None = None,
-                               warm_fit_fn: Callable[[Any, jax.Array], Any] | None = None) -> dict[str, jax.Array]:
-  """Exact leave-one-out LSI for the samples ``indices`` (default: all ``N``).
+                               warm_fit_fn: Callable[[Any, jax.Array], Any] | None = None,
+                               linear_probe: bool = False) -> dict[str, Any]:
+  """Leave-one-out LSI for the samples ``indices`` (default: all ``N``).
 
   Args:
     fit_fn: ``(init_params, weights[N]) -> params``; pure and vmap-able.
     apply_fn: ``(params, x) -> outputs`` (logits or regression outputs).
     init_params: the shared deterministic initialisation.
     x: ``[N, ...]`` inputs the curvature is computed on.
-    likelihood, structure, prior_precision, sigma: as in :func:`laplace`.
+    likelihood, prior_precision, sigma, linear_probe: as in :func:`laplace`.
+    structure: ``"diag"``, ``"full"``, ``"kfac"``, or a sequence of them; a
+      sequence shares the leave-one-out retrainings between structures.
     chunk: leave-one-out runs per vmapped chunk (``None``: all at once).
-    method: ``"exact"``, ``"warm"`` or ``"influence"`` (see the module docstring).
+    method: ``"exact"``, ``"warm"`` or ``"influence"`` (see the module docstring;
+      ``"influence"`` supports ``"diag"`` and ``"full"``).
     targets: labels ``[N]`` (classification) or targets (regression); needed
       for ``"influence"``.
     warm_fit_fn: the retraining used by ``"warm"`` (default ``fit_fn``).
 
   Returns:
-    ``lsi`` ``[M]`` and the KL pieces ``trace``, ``mahalanobis``, ``logdet`` ``[M]``.
+    ``lsi`` ``[M]`` and the KL pieces ``trace``, ``mahalanobis``, ``logdet``
+    ``[M]``; for a sequence of structures, one such dict per structure.
   """
+  structures = (structure,) if isinstance(structure, str) else tuple(structure)
   n = x.shape[0]
   idx = jnp.arange(n) if indices is None else jnp.asarray(indices)
   ones = jnp.ones((n,), jnp.result_type(float))
-  kw = dict(likelihood=likelihood, structure=structure, prior_precision=prior_precision, sigma=sigma)
   if method not in METHODS:
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
   if method == "influence" and targets is None:
     raise ValueError("method='influence' needs targets (the labels) for the per-sample gradient")
+  if method == "influence" and "kfac" in structures:
+    raise ValueError("method='influence' supports structure 'diag' and 'full'; use 'exact' or 'warm' for 'kfac'")
+
+  def post(s, params, w):
+    return laplace(apply_fn, params, x, likelihood=likelihood, structure=s, prior_precision=prior_precision,
+                   sigma=sigma, weights=w, linear_probe=linear_probe and s != "kfac")
+
   theta_hat = fit_fn(init_params, ones)
-  full = laplace(apply_fn, theta_hat, x, weights=ones, **kw)
+  full = {s: post(s, theta_hat, ones) for s in structures}
   flat_hat, unravel = ravel_pytree(theta_hat)
 
-  def newton_step(i, w):
+  def newton_step(s, i, w):
     xi = jax.lax.dynamic_slice_in_dim(x, i, 1)
     yi = jax.lax.dynamic_slice_in_dim(targets, i, 1)
     out, vjp = jax.vjp(lambda p: apply_fn(p, xi), theta_hat)
     grad_i = ravel_pytree(vjp(output_gradient(out, yi, likelihood, sigma).astype(out.dtype))[0])[0]
-    prec = laplace(apply_fn, theta_hat, x, weights=w, **kw).precision
-    step = grad_i / prec if structure == "diag" else jnp.linalg.solve(prec, grad_i)
+    prec = post(s, theta_hat, w).precision
+    step = grad_i / prec if s == "diag" else jnp.linalg.solve(prec, grad_i)
     return unravel(flat_hat + step)
 
   def loo(i):
@@ -83,9 +95,13 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
       params = fit_fn(init_params, w)
     elif method == "warm":
       params = (warm_fit_fn or fit_fn)(theta_hat, w)
-    else:
-      params = newton_step(i, w)
-    return posterior_kl(full, laplace(apply_fn, params, x, weights=w, **kw))
+    out = {}
+    for s in structures:
+      p = newton_step(s, i, w) if method == "influence" else params
+      out[s] = posterior_kl(full[s], post(s, p, w))
+    return out
 
   out = jax.lax.map(loo, idx, batch_size=chunk) if chunk else jax.vmap(loo)(idx)
-  return {"lsi": out["kl"], "trace": out["trace"], "mahalanobis": out["mahalanobis"], "logdet": out["logdet"]}
+  out = {s: {"lsi": o["kl"], "trace": o["trace"], "mahalanobis": o["mahalanobis"], "logdet": o["logdet"]}
+         for s, o in out.items()}
+  return out[structure] if isinstance(structure, str) else out

@@ -8,6 +8,11 @@ returns ``fit_fn(init_params, weights) -> params``, the MAP of
 
 by ``steps`` full-batch Adam steps in a ``lax.fori_loop``: pure, jit- and
 vmap-able, so all leave-one-out retrainings run as one vmap.
+
+For the linear probe the objective is strictly convex and its Hessian is
+exactly the GGN plus the prior, so :func:`linear_probe_newton_fit_fn` reaches
+the unique optimum to machine precision in ~10 Newton steps; leave-one-out
+differences then reflect the removed sample, not optimiser noise.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jax.flatten_util import ravel_pytree
+
 from jaxmed.laplace.baselines import per_sample_loss
+from jaxmed.laplace.curvature import linear_probe_ggn
 
 
 class LinearProbe(nn.Module):
@@ -63,5 +71,40 @@ def probe_fit_fn(apply_fn: Callable, features: jax.Array, labels: jax.Array, *, 
 
     params, _ = jax.lax.fori_loop(0, steps, body, (init_params, tx.init(init_params)))
     return params
+
+  return fit_fn
+
+
+_STEP_SIZES = tuple(2.0 ** -k for k in range(8))
+
+
+def linear_probe_newton_fit_fn(apply_fn: Callable, features: jax.Array, labels: jax.Array, *,
+                               prior_precision: float = 1.0, steps: int = 12) -> Callable[[Any, jax.Array], Any]:
+  """``fit_fn(init_params, weights)`` for a :class:`LinearProbe`: ``steps`` exact Newton steps.
+
+  Each step solves ``(G + delta I) s = grad`` with the closed-form GGN, which
+  for softmax cross-entropy on a linear model is the exact Hessian, and moves
+  by the step size in ``{1, 1/2, ..., 1/128}`` that lowers the objective most.
+  """
+  def objective(p, w):
+    return probe_objective(apply_fn, p, features, labels, w, prior_precision)
+
+  def fit_fn(init_params, weights):
+    dtype = jnp.promote_types(features.dtype, jnp.float32)  # float64 features keep the fit in float64
+    flat0, unravel = ravel_pytree(jax.tree.map(lambda p: jnp.asarray(p, dtype), init_params))
+
+    def body(_, flat):
+      params = unravel(flat)
+      grad = ravel_pytree(jax.grad(objective)(params, weights))[0]
+      hess = linear_probe_ggn(features, apply_fn(params, features), likelihood="classification", weights=weights)
+      hess = hess + prior_precision * jnp.eye(flat.shape[0], dtype=flat.dtype)
+      step = jax.scipy.linalg.solve(hess, grad, assume_a="pos")
+      # Pure Newton can overshoot far from the optimum; take the best of the step sizes 1, 1/2, ..., 1/128
+      # (near the optimum that is the full step, so convergence stays quadratic).
+      sizes = jnp.asarray(_STEP_SIZES, flat.dtype)
+      values = jax.vmap(lambda t: objective(unravel(flat - t * step), weights))(sizes)
+      return flat - sizes[jnp.argmin(values)] * step
+
+    return unravel(jax.lax.fori_loop(0, steps, body, flat0))
 
   return fit_fn

@@ -87,3 +87,20 @@ def test_kl_identities_and_closed_form():
     assert abs(float(L.kl_diagonal(jnp.asarray(mu0), jnp.asarray(q0), jnp.asarray(mu0), jnp.asarray(q0))["kl"])) < 1e-12
   finally:
     jax.config.update("jax_enable_x64", False)
+
+
+def test_closed_form_linear_probe_ggn_equals_generic_path(probe):
+  model, params, x = probe
+  w = jnp.asarray(np.random.default_rng(3).uniform(size=x.shape[0]), jnp.float32).at[4].set(0.0)
+  logits = model.apply(params, x)
+  kw = dict(likelihood="classification", weights=w)
+  np.testing.assert_allclose(L.linear_probe_ggn(x, logits, **kw), L.ggn_matrix(model.apply, params, x, **kw),
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(L.linear_probe_ggn(x, logits, diagonal=True, **kw),
+                             L.ggn_diagonal(model.apply, params, x, **kw), rtol=1e-5, atol=1e-6)
+  for structure in ("diag", "full"):
+    fast = L.laplace(model.apply, params, x, structure=structure, linear_probe=True, **kw)
+    slow = L.laplace(model.apply, params, x, structure=structure, **kw)
+    np.testing.assert_allclose(fast.precision, slow.precision, rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="linear probe"):
+    L.laplace(model.apply, {"params": {"w": x}}, x, likelihood="classification", linear_probe=True)

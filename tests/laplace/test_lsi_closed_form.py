@@ -105,19 +105,8 @@ def test_warm_and_influence_track_exact_on_a_softmax_probe():
     model = nn.Dense(c)
     init = model.init(jax.random.PRNGKey(0), x[:1])
 
-    def objective(p, w):
-      logp = jax.nn.log_softmax(model.apply(p, x))
-      nll = -jnp.take_along_axis(logp, y[:, None], axis=1)[:, 0]
-      return jnp.sum(w * nll) + 0.5 * DELTA * sum(jnp.sum(t * t) for t in jax.tree.leaves(p))
-
-    def make_fit(steps):
-      def fit(p, w):  # Newton's method: exact optimum of this convex problem in a few steps
-        from jax.flatten_util import ravel_pytree
-        flat, unravel = ravel_pytree(p)
-        f = lambda t: objective(unravel(t), w)  # noqa: E731
-        body = lambda _, t: t - jnp.linalg.solve(jax.hessian(f)(t), jax.grad(f)(t))  # noqa: E731
-        return unravel(jax.lax.fori_loop(0, steps, body, flat))
-      return fit
+    def make_fit(steps):  # Newton's method: the exact optimum of this convex problem in a few steps
+      return L.linear_probe_newton_fit_fn(model.apply, x, y, prior_precision=DELTA, steps=steps)
 
     kw = dict(likelihood="classification", structure="full", prior_precision=DELTA)
     exact = np.asarray(L.laplace_sample_information(make_fit(25), model.apply, init, x, **kw)["lsi"])
@@ -130,3 +119,21 @@ def test_warm_and_influence_track_exact_on_a_softmax_probe():
     assert set(np.argsort(-exact)[:3]) & {0, 1, 2}  # a flipped label is among the top-3 LSI
   finally:
     jax.config.update("jax_enable_x64", False)
+
+
+def test_several_structures_share_the_retrainings_and_match_single_calls():
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.normal(size=(16, 3)))
+    y = jnp.asarray(rng.integers(0, 3, 16))
+    model = nn.Dense(3)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+    fit = L.linear_probe_newton_fit_fn(model.apply, x, y, steps=15)
+    kw = dict(likelihood="classification", indices=jnp.arange(5))
+    both = L.laplace_sample_information(fit, model.apply, init, x, structure=("diag", "full", "kfac"),
+                                        linear_probe=True, **kw)
+    for s in ("diag", "full", "kfac"):
+      single = L.laplace_sample_information(fit, model.apply, init, x, structure=s, **kw)
+      np.testing.assert_allclose(both[s]["lsi"], single["lsi"], rtol=1e-8)
+    with pytest.raises(ValueError, match="influence"):
+      L.laplace_sample_information(fit, model.apply, init, x, structure="kfac", method="influence", targets=y, **kw)

@@ -38,3 +38,18 @@ def test_probes_converge_and_fit():
     assert norm(g) < 0.05 * norm(g0)
     acc = float(jnp.mean(jnp.argmax(probe.apply(params, phi), -1) == y))
     assert acc > 0.9
+
+
+def test_newton_fit_reaches_the_optimum_of_the_linear_probe():
+  phi, y = _data()
+  probe = L.LinearProbe(3)
+  with jax.enable_x64(True):
+    phi64 = phi.astype(jnp.float64)
+    init = jax.tree.map(lambda p: p.astype(jnp.float64), probe.init(jax.random.PRNGKey(0), phi[:1]))
+    w = jnp.ones(40, jnp.float64).at[5].set(0.0)
+    params = jax.jit(L.linear_probe_newton_fit_fn(probe.apply, phi64, y, steps=12))(init, w)
+    g = jax.grad(lambda p: L.probe_objective(probe.apply, p, phi64, y, w, 1.0))(params)
+    assert max(float(jnp.max(jnp.abs(t))) for t in jax.tree.leaves(g)) < 1e-9
+    adam = L.probe_fit_fn(probe.apply, phi64, y, steps=3000, lr=0.02)(init, w)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(adam)):
+      np.testing.assert_allclose(a, b, atol=1e-4)
