@@ -50,7 +50,12 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
     likelihood, prior_precision, sigma, linear_probe: as in :func:`laplace`.
     structure: ``"diag"``, ``"full"``, ``"kfac"``, or a sequence of them; a
       sequence shares the leave-one-out retrainings between structures.
-    chunk: leave-one-out runs per vmapped chunk (``None``: all at once).
+    chunk: leave-one-out runs per vmapped chunk, run one chunk after another
+      with ``lax.map``. ``None`` picks ``1`` on CPU and all at once elsewhere:
+      on XLA:CPU (jax 0.10.2) a vmapped batch of Cholesky/eigh calls
+      parallelises over the batch on the intra-op thread pool, and two such
+      calls running concurrently deadlocked on a 2-core machine; one sample
+      per step keeps the LAPACK calls unbatched and lost ~10% speed there.
     method: ``"exact"``, ``"warm"`` or ``"influence"`` (see the module docstring;
       ``"influence"`` supports ``"diag"`` and ``"full"``).
     targets: labels ``[N]`` (classification) or targets (regression); needed
@@ -101,7 +106,14 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
       out[s] = posterior_kl(full[s], post(s, p, w))
     return out
 
-  out = jax.lax.map(loo, idx, batch_size=chunk) if chunk else jax.vmap(loo)(idx)
+  if chunk is None:
+    chunk = 1 if jax.default_backend() == "cpu" else None
+  if chunk:  # pad to whole chunks (repeating the first index) so one compiled body serves every chunk
+    m = idx.shape[0]
+    padded = jnp.concatenate([idx, jnp.broadcast_to(idx[:1], ((-m) % chunk,))])
+    out = jax.tree.map(lambda a: a[:m], jax.lax.map(loo, padded, batch_size=chunk))
+  else:
+    out = jax.vmap(loo)(idx)
   out = {s: {"lsi": o["kl"], "trace": o["trace"], "mahalanobis": o["mahalanobis"], "logdet": o["logdet"]}
          for s, o in out.items()}
   return out[structure] if isinstance(structure, str) else out

@@ -2,6 +2,8 @@
 
 from jaxmed.synth.atlas import (LABEL_NAMES, NUM_LABELS, atlas_subjects, brain_atlas, random_diffeomorphism,
                                 registration_pairs)
+from jaxmed.synth.lesions import CLASS_NAMES as LESION_CLASS_NAMES
+from jaxmed.synth.lesions import ORGAN_NAMES, lesion_images
 
 __all__ = ["LABEL_NAMES", "NUM_LABELS", "atlas_subjects", "brain_atlas", "random_diffeomorphism",
-           "registration_pairs"]
+           "registration_pairs", "LESION_CLASS_NAMES", "ORGAN_NAMES", "lesion_images"]
