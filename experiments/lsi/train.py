@@ -238,6 +238,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results.update(prune_transfer(workdir, data, noisy_labels, noisy["lsi/full"], config, mesh, runs))
 
   # ---- report ----
+  scores["digits/noisy"]["flipped"] = flipped
   np.savez(os.path.join(workdir, "lsi_scores.npz"),
            **{f"{k}/{s}": v for k, d in scores.items() for s, v in d.items() if s != "params"})
   figures.plot_typicality({n: (datasets[n], scores[f"{n}/clean"]["lsi/full"]) for n in datasets},

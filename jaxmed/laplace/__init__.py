@@ -1,13 +1,18 @@
 """Laplace approximations and Laplace Sample Information (LSI; Kaiser et al., ICLR 2025).
 
-Work in progress: GGN curvature (matrix-free products, exact diagonal, full),
-Gaussian KL divergences with their pieces, diag/full Laplace posteriors, a
-KFAC posterior for linear probes with an exact KL, and
-leave-one-out LSI via vmapped weight masks (exact, warm-started, influence)
-for the diag, full and KFAC structures, and the baselines (loss, EL2N, GraNd,
-data maps, self-influence), and linear/MLP probes with a pure full-batch
-``fit_fn``. The experiment (digits, synthetic set, pruning transfer), its
-notebook and benchmark follow.
+* ``curvature``: GGN-vector products (jvp/vjp), the exact diagonal GGN, the
+  full GGN, and the closed-form GGN of a linear probe;
+* ``posterior``: ``laplace(...)`` -> diag / full / KFAC posteriors (mean,
+  precision, log-det, samples) and ``posterior_kl``;
+* ``kl``, ``kfac``: Gaussian KLs with their pieces; KFAC with the prior kept
+  and an exact log-determinant (the official LSI code drops both);
+* ``lsi``: leave-one-out LSI through per-sample weight masks, all
+  retrainings in one compiled map (exact, warm-started, influence);
+* ``probes``: linear / MLP probes and their pure ``fit_fn`` (Adam, or exact
+  damped Newton for the linear probe);
+* ``baselines``: loss, EL2N, GraNd, data maps, self-influence.
+
+The experiment is ``experiments/lsi``; the story is ``notebooks/lsi.ipynb``.
 """
 
 from jaxmed.laplace.baselines import data_map, el2n, grand, per_sample_gradients, per_sample_loss, self_influence

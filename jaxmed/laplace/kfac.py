@@ -37,6 +37,18 @@ class KFACPosterior:
   def log_det_precision(self) -> jax.Array:
     return jnp.sum(jnp.log(self.eigenvalues()))
 
+  def sample(self, rng: jax.Array, n: int) -> jax.Array:
+    """``n`` draws of ``[kernel; bias]``: ``[n, D+1, C]``.
+
+    With ``A = U_A diag(alpha) U_A^T`` and ``G = U_G diag(gamma) U_G^T``,
+    ``M + U_A (E / sqrt(alpha gamma^T + delta)) U_G^T`` with ``E`` standard normal.
+    """
+    alpha, ua = jnp.linalg.eigh(self.a)
+    gamma, ug = jnp.linalg.eigh(self.g)
+    scale = 1.0 / jnp.sqrt(jnp.outer(alpha, gamma) + self.prior_precision)
+    eps = jax.random.normal(rng, (n,) + self.mean.shape, self.mean.dtype)
+    return self.mean + jnp.einsum("ij,njc,dc->nid", ua, eps * scale, ug)
+
   def dense_precision(self) -> jax.Array:
     """The ``[(D+1)C, (D+1)C]`` matrix, for checks on small probes."""
     k = self.mean.size

@@ -77,3 +77,14 @@ def test_lsi_with_kfac_equals_full_for_regression_probe_and_ranks_like_it(x64):
   with pytest.raises(ValueError, match="linear probe"):
     L.laplace(nn.Dense(c, use_bias=False).apply, {"params": {"kernel": init["params"]["kernel"]}}, phi,
               likelihood="regression", structure="kfac")
+
+
+def test_kfac_samples_have_the_inverse_precision_as_covariance(x64):
+  rng = np.random.default_rng(1)
+  phi = jnp.asarray(rng.normal(size=(30, 2)))
+  post = L.kfac_probe_posterior(jnp.asarray(rng.normal(size=(2, 3))), jnp.zeros(3), phi, likelihood="classification",
+                                prior_precision=0.5)
+  draws = post.sample(jax.random.PRNGKey(0), 40000).reshape(40000, -1)  # row-major [D+1, C], as dense_precision
+  cov = np.cov(np.asarray(draws), rowvar=False)
+  np.testing.assert_allclose(np.asarray(draws).mean(0), np.asarray(post.mean).reshape(-1), atol=0.03)
+  np.testing.assert_allclose(cov, np.linalg.inv(np.asarray(post.dense_precision())), atol=0.03)
