@@ -1,0 +1,161 @@
+"""Hugging Face checkpoints <-> jaxmed decoder params, with every key and shape checked.
+
+A local checkpoint directory holds ``config.json`` and either
+``model.safetensors`` or shards ``*.safetensors`` with
+``model.safetensors.index.json``. :func:`hf_param_map` lists, for every
+jaxmed param path, its HF key and the transform between them (``"T"``:
+Dense kernels are HF weights transposed; ``"id"``: unchanged). Loading
+consumes each HF key exactly once; a missing key, an unexpected key or a
+wrong shape raises :class:`CheckpointError` naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh
+
+from jaxmed.llm.config import LMConfig
+from jaxmed.llm.model import Decoder
+from jaxmed.llm.sharding import param_shardings
+
+INDEX_FILE = "model.safetensors.index.json"
+SINGLE_FILE = "model.safetensors"
+
+
+class CheckpointError(ValueError):
+  """A checkpoint does not match the model: names the key, the file and what was expected."""
+
+
+def hf_param_map(config: LMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
+  """``{param path: (HF key, transform)}`` with transform ``"T"`` (transpose) or ``"id"``."""
+  m: dict[tuple[str, ...], tuple[str, str]] = {("embed_tokens", "embedding"): ("model.embed_tokens.weight", "id"),
+                                               ("norm", "weight"): ("model.norm.weight", "id")}
+  for i in range(config.num_layers):
+    pre, hf = f"layers_{i}", f"model.layers.{i}"
+    for norm in ("input_layernorm", "post_attention_layernorm"):
+      m[(pre, norm, "weight")] = (f"{hf}.{norm}.weight", "id")
+    for proj in ("q_proj", "k_proj", "v_proj", "o_proj"):
+      m[(pre, "self_attn", proj, "kernel")] = (f"{hf}.self_attn.{proj}.weight", "T")
+      if config.qkv_bias and proj != "o_proj":
+        m[(pre, "self_attn", proj, "bias")] = (f"{hf}.self_attn.{proj}.bias", "id")
+    if config.qk_norm:
+      for norm in ("q_norm", "k_norm"):
+        m[(pre, "self_attn", norm, "weight")] = (f"{hf}.self_attn.{norm}.weight", "id")
+    for proj in ("gate_proj", "up_proj", "down_proj"):
+      m[(pre, "mlp", proj, "kernel")] = (f"{hf}.mlp.{proj}.weight", "T")
+  if not config.tie_embeddings:
+    m[("lm_head", "kernel")] = ("lm_head.weight", "T")
+  return m
+
+
+def _read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+  """All tensors of the checkpoint (as NumPy, bf16 via ml_dtypes) and the file each came from."""
+  from safetensors import safe_open
+
+  index = os.path.join(local_dir, INDEX_FILE)
+  if os.path.exists(index):
+    with open(index) as f:
+      weight_map = json.load(f).get("weight_map")
+    if not isinstance(weight_map, dict):
+      raise CheckpointError(f"{index}: field 'weight_map' must map tensor names to shard files")
+    files = sorted(set(weight_map.values()))
+  elif os.path.exists(os.path.join(local_dir, SINGLE_FILE)):
+    files, weight_map = [SINGLE_FILE], None
+  else:
+    raise CheckpointError(f"{local_dir}: no {SINGLE_FILE} and no {INDEX_FILE}")
+  tensors, origin = {}, {}
+  for name in files:
+    path = os.path.join(local_dir, name)
+    if not os.path.exists(path):
+      raise CheckpointError(f"{index}: shard file {name!r} is listed but missing")
+    with safe_open(path, framework="flax") as f:
+      for key in f.keys():
+        if key in tensors:
+          raise CheckpointError(f"{path}: tensor {key!r} also appears in {origin[key]}")
+        if weight_map is not None and weight_map.get(key) != name:
+          raise CheckpointError(f"{path}: tensor {key!r} is not listed for this shard in {INDEX_FILE}")
+        tensors[key], origin[key] = np.asarray(f.get_tensor(key)), path
+  return tensors, origin
+
+
+def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float32,
+                    compute_dtype: str | None = None, rules: dict | None = None) -> tuple[Decoder, dict]:
+  """``(model, params)`` from a local HF checkpoint directory.
+
+  Args:
+    local_dir: holds ``config.json`` and the safetensors file(s).
+    mesh: if given, each param is placed with its :func:`param_shardings` sharding.
+    dtype: the params' dtype. compute_dtype: the model's compute dtype
+      (default: ``dtype``'s name).
+    rules: logical-to-mesh rules (default :data:`~jaxmed.llm.sharding.FSDP_RULES`).
+  """
+  import transformers
+
+  cfg_path = os.path.join(local_dir, "config.json")
+  if not os.path.exists(cfg_path):
+    raise CheckpointError(f"{local_dir}: config.json is missing")
+  hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
+  config = LMConfig.from_hf(hf_config, dtype=compute_dtype or jnp.dtype(dtype).name)
+  model = Decoder(config)
+  abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32)))["params"]
+  tensors, origin = _read_tensors(local_dir)
+  mapping = hf_param_map(config)
+  shardings = param_shardings(abstract, mesh, rules) if mesh is not None else None
+  flat_abstract = {tuple(getattr(k, "key", str(k)) for k in path): leaf
+                   for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]}
+  if set(flat_abstract) != set(mapping):  # a bug in the table, not in the checkpoint
+    raise AssertionError(f"hf_param_map out of sync with the model: {set(flat_abstract) ^ set(mapping)}")
+  if config.tie_embeddings and "lm_head.weight" in tensors:  # some tied checkpoints store the copy too
+    if not np.array_equal(tensors["lm_head.weight"], tensors.get("model.embed_tokens.weight")):
+      raise CheckpointError(f"{origin['lm_head.weight']}: 'lm_head.weight' differs from 'model.embed_tokens.weight'"
+                            " but config.json says tie_word_embeddings=true")
+    tensors.pop("lm_head.weight")
+  flat_shardings = ({tuple(getattr(k, "key", str(k)) for k in path): s
+                     for path, s in jax.tree_util.tree_flatten_with_path(shardings)[0]} if shardings else {})
+  flat = {}
+  for path, (key, transform) in mapping.items():
+    if key not in tensors:
+      raise CheckpointError(f"{local_dir}: tensor {key!r} is missing (needed for param {'/'.join(path)})")
+    raw = tensors.pop(key)
+    want = flat_abstract[path].shape
+    expected = tuple(want[::-1]) if transform == "T" else tuple(want)
+    if tuple(raw.shape) != expected:
+      raise CheckpointError(f"{origin[key]}: tensor {key!r} has shape {tuple(raw.shape)}, expected {expected}")
+    value = raw.T if transform == "T" else raw
+    value = np.asarray(value).astype(dtype)
+    flat[path] = jax.device_put(value, flat_shardings[path]) if shardings else jnp.asarray(value)
+  if tensors:
+    key = sorted(tensors)[0]
+    raise CheckpointError(f"{origin[key]}: unexpected tensor {key!r} ({len(tensors)} unused in all); "
+                          f"the {config.family} model has no parameter for it")
+  params: dict = {}
+  for path, value in flat.items():
+    node = params
+    for k in path[:-1]:
+      node = node.setdefault(k, {})
+    node[path[-1]] = value
+  return model, params
+
+
+def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any = None) -> None:
+  """Writes ``config.json`` and ``model.safetensors`` that transformers (and vLLM) can load."""
+  from safetensors.numpy import save_file
+
+  os.makedirs(local_dir, exist_ok=True)
+  model.config.to_hf().save_pretrained(local_dir)
+  out = {}
+  for path, (key, transform) in hf_param_map(model.config).items():
+    node = params
+    for k in path:
+      node = node[k]
+    value = np.asarray(jax.device_get(node))
+    if dtype is not None:
+      value = value.astype(dtype)
+    out[key] = np.ascontiguousarray(value.T if transform == "T" else value)
+  save_file(out, os.path.join(local_dir, SINGLE_FILE), metadata={"format": "pt"})

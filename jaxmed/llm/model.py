@@ -1,0 +1,189 @@
+"""A decoder-only transformer covering the Llama, Qwen2 and Qwen3 families (Flax Linen).
+
+  logits = Decoder(config).apply({"params": params}, tokens)                       # [B, T, V]
+  logits, cache = Decoder(config).apply({"params": params}, tokens, positions, mask, cache)
+
+Pieces, as in the Hugging Face reference implementations:
+
+* RMSNorm in float32, the result cast back before the weight multiplies it;
+* rotary embeddings on the "rotate half" layout, with ``rope_theta`` and the
+  Llama-3 frequency scaling;
+* grouped-query attention (``num_kv_heads`` key/value heads shared by
+  ``num_heads / num_kv_heads`` query heads each), softmax in float32;
+* SwiGLU MLP ``down(silu(gate(x)) * up(x))``;
+* q/k/v biases (Qwen2), per-head RMSNorm of q and k before RoPE (Qwen3);
+* tied or untied output embeddings.
+
+Masks are explicit: ``mask`` ``[B, T]`` marks real tokens (1) and padding (0);
+it is never inferred from a pad id. Without ``positions``, positions are
+``cumsum(mask) - 1`` (``arange(T)`` with no mask), so left padding does not
+shift a sequence's rotary phases.
+
+The KV cache (:func:`init_cache`) is a dict ``{"k", "v": [L, B, S, KV, D],
+"valid": [B, S] bool, "index": int32}``: a call writes its ``T`` keys at slots
+``index .. index+T``; a query at slot ``s`` sees the valid keys at slots
+``<= s``.
+
+Parameter names follow the HF module tree (``layers_0/self_attn/q_proj``) so
+checkpoint conversion is a table; Dense kernels are ``[in, out]`` (HF
+``weight`` transposed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmed.llm.config import LMConfig
+
+Cache = dict[str, jax.Array]
+
+
+class RMSNorm(nn.Module):
+  eps: float
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    w = self.param("weight", nn.initializers.ones, (x.shape[-1],), jnp.float32)
+    x32 = x.astype(jnp.float32)
+    y = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+    return w.astype(self.dtype) * y.astype(self.dtype)
+
+
+def rope_frequencies(config: LMConfig) -> jax.Array:
+  """Inverse frequencies ``[D/2]`` (float32), with the Llama-3 scaling when configured."""
+  d = config.head_dim
+  inv = 1.0 / (config.rope_theta ** (jnp.arange(0, d, 2, dtype=jnp.float32) / d))
+  if config.rope_scaling is None:
+    return inv
+  factor, low, high, orig = config.rope_scaling
+  wavelen = 2 * jnp.pi / inv
+  low_wavelen, high_wavelen = orig / low, orig / high
+  scaled = jnp.where(wavelen > low_wavelen, inv / factor, inv)
+  smooth = (orig / wavelen - low) / (high - low)
+  mid = (1 - smooth) * scaled / factor + smooth * scaled
+  is_mid = (wavelen >= high_wavelen) & (wavelen <= low_wavelen)
+  return jnp.where(is_mid, mid, scaled)
+
+
+def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
+  """Rotate ``x`` ``[B, T, H, D]`` by ``positions`` ``[B, T]`` (the "rotate half" layout)."""
+  angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, D/2]
+  angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]
+  cos, sin = jnp.cos(angles), jnp.sin(angles)
+  x32 = x.astype(jnp.float32)
+  half = x.shape[-1] // 2
+  rotated = jnp.concatenate([-x32[..., half:], x32[..., :half]], axis=-1)
+  return (x32 * cos + rotated * sin).astype(x.dtype)
+
+
+class Attention(nn.Module):
+  config: LMConfig
+
+  @nn.compact
+  def __call__(self, x, positions, key_valid, query_slots, layer_cache):
+    c = self.config
+    dtype = jnp.dtype(c.dtype)
+    b, t, _ = x.shape
+    dense = lambda n, name, bias: nn.Dense(n, use_bias=bias, dtype=dtype, name=name)  # noqa: E731
+    q = dense(c.num_heads * c.head_dim, "q_proj", c.qkv_bias)(x).reshape(b, t, c.num_heads, c.head_dim)
+    k = dense(c.num_kv_heads * c.head_dim, "k_proj", c.qkv_bias)(x).reshape(b, t, c.num_kv_heads, c.head_dim)
+    v = dense(c.num_kv_heads * c.head_dim, "v_proj", c.qkv_bias)(x).reshape(b, t, c.num_kv_heads, c.head_dim)
+    if c.qk_norm:
+      q = RMSNorm(c.rms_norm_eps, dtype, name="q_norm")(q)
+      k = RMSNorm(c.rms_norm_eps, dtype, name="k_norm")(k)
+    inv_freq = rope_frequencies(c)
+    q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
+    if layer_cache is not None:
+      ck, cv, index = layer_cache
+      k = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), index, axis=1)
+      v = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), index, axis=1)
+    s = k.shape[1]
+    groups = c.num_heads // c.num_kv_heads
+    qg = q.reshape(b, t, c.num_kv_heads, groups, c.head_dim)
+    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k.astype(dtype), preferred_element_type=jnp.float32)
+    scores = scores / jnp.sqrt(jnp.float32(c.head_dim))
+    allowed = (jnp.arange(s)[None, None, :] <= query_slots[:, :, None]) & key_valid[:, None, :]  # [B, T, S]
+    scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(dtype)).reshape(b, t, c.num_heads * c.head_dim)
+    return dense(c.hidden_size, "o_proj", False)(out), (k, v)
+
+
+class MLP(nn.Module):
+  config: LMConfig
+
+  @nn.compact
+  def __call__(self, x):
+    c = self.config
+    dtype = jnp.dtype(c.dtype)
+    gate = nn.Dense(c.intermediate_size, use_bias=False, dtype=dtype, name="gate_proj")(x)
+    up = nn.Dense(c.intermediate_size, use_bias=False, dtype=dtype, name="up_proj")(x)
+    return nn.Dense(c.hidden_size, use_bias=False, dtype=dtype, name="down_proj")(nn.silu(gate) * up)
+
+
+class DecoderLayer(nn.Module):
+  config: LMConfig
+
+  @nn.compact
+  def __call__(self, x, positions, key_valid, query_slots, layer_cache):
+    c = self.config
+    dtype = jnp.dtype(c.dtype)
+    h, kv = Attention(c, name="self_attn")(RMSNorm(c.rms_norm_eps, dtype, name="input_layernorm")(x), positions,
+                                           key_valid, query_slots, layer_cache)
+    x = x + h
+    x = x + MLP(c, name="mlp")(RMSNorm(c.rms_norm_eps, dtype, name="post_attention_layernorm")(x))
+    return x, kv
+
+
+def default_positions(mask: jax.Array) -> jax.Array:
+  """``cumsum(mask) - 1`` clipped at 0: ``[B, T]`` positions that skip left padding."""
+  return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def init_cache(config: LMConfig, batch: int, max_len: int, dtype: Any = None) -> Cache:
+  """An empty KV cache for ``max_len`` tokens."""
+  dtype = jnp.dtype(dtype or config.dtype)
+  shape = (config.num_layers, batch, max_len, config.num_kv_heads, config.head_dim)
+  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "valid": jnp.zeros((batch, max_len), bool),
+          "index": jnp.zeros((), jnp.int32)}
+
+
+class Decoder(nn.Module):
+  """``(tokens [B, T], positions [B, T]?, mask [B, T]?, cache?) -> logits [B, T, V]`` (and the cache)."""
+  config: LMConfig
+
+  @nn.compact
+  def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None):
+    c = self.config
+    dtype = jnp.dtype(c.dtype)
+    b, t = tokens.shape
+    mask = jnp.ones((b, t), bool) if mask is None else mask.astype(bool)
+    positions = default_positions(mask) if positions is None else positions
+    embed = nn.Embed(c.vocab_size, c.hidden_size, dtype=dtype, name="embed_tokens")
+    x = embed(tokens)
+    if cache is None:
+      key_valid, query_slots = mask, jnp.broadcast_to(jnp.arange(t), (b, t))
+    else:
+      index = cache["index"]
+      key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], mask, index, axis=1)
+      query_slots = jnp.broadcast_to(index + jnp.arange(t), (b, t))
+    new_k, new_v = [], []
+    for i in range(c.num_layers):
+      layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
+      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache)
+      new_k.append(k)
+      new_v.append(v)
+    x = RMSNorm(c.rms_norm_eps, dtype, name="norm")(x)
+    if c.tie_embeddings:
+      logits = embed.attend(x)
+    else:
+      logits = nn.Dense(c.vocab_size, use_bias=False, dtype=dtype, name="lm_head")(x)
+    logits = logits.astype(jnp.float32)
+    if cache is None:
+      return logits
+    return logits, {"k": jnp.stack(new_k), "v": jnp.stack(new_v), "valid": key_valid, "index": cache["index"] + t}

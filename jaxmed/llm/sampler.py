@@ -1,0 +1,97 @@
+"""Batched sampling with a KV cache, and per-token log-probs of given completions.
+
+:func:`generate` takes left-padded prompts ``[B, P]`` with their mask, runs a
+jitted prefill over the prompts, then a jitted decode loop (``lax.scan``)
+that feeds one token per step through a preallocated KV cache. Each sequence
+stops at its first EOS: the EOS itself is kept, and everything after it is
+padding with completion mask 0.
+
+Log-probs are those of the sampled tokens under ``softmax(logits /
+temperature)`` (before top-k/top-p filtering), the same quantity
+:func:`token_logprobs` computes for a whole sequence in one forward pass, so
+a GRPO ratio compares like with like.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmed.llm.model import Decoder, default_positions, init_cache
+
+
+def filter_logits(logits: jax.Array, *, top_k: int = 0, top_p: float = 1.0) -> jax.Array:
+  """Sets logits outside the top-k / nucleus (top-p) to -inf: ``[B, V] -> [B, V]``."""
+  neg = jnp.finfo(logits.dtype).min
+  if top_k > 0:
+    kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+    logits = jnp.where(logits < kth, neg, logits)
+  if top_p < 1.0:
+    sorted_logits = jnp.sort(logits, axis=-1)[:, ::-1]
+    cum = jnp.cumsum(jax.nn.softmax(sorted_logits, axis=-1), axis=-1)
+    keep_sorted = (cum - jax.nn.softmax(sorted_logits, axis=-1)) < top_p  # the first token is always kept
+    threshold = jnp.min(jnp.where(keep_sorted, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+    logits = jnp.where(logits < threshold, neg, logits)
+  return logits
+
+
+def _pick(logits, rng, temperature, top_k, top_p, greedy):
+  """Next tokens ``[B]`` and their log-probs under ``softmax(logits / temperature)``."""
+  scaled = logits / (1.0 if greedy else temperature)
+  logp = jax.nn.log_softmax(scaled, axis=-1)
+  if greedy:
+    token = jnp.argmax(logits, axis=-1)
+  else:
+    token = jax.random.categorical(rng, filter_logits(scaled, top_k=top_k, top_p=top_p), axis=-1)
+  return token.astype(jnp.int32), jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
+
+
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "greedy", "eos_ids", "pad_id"))
+def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Array, rng: jax.Array, *,
+             max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+             greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0) -> dict[str, jax.Array]:
+  """Samples ``max_new_tokens`` tokens after left-padded ``prompt`` ``[B, P]`` (``prompt_mask`` 1 = real).
+
+  Returns:
+    ``tokens`` ``[B, N]`` (``pad_id`` after a sequence's first EOS),
+    ``completion_mask`` ``[B, N]`` (1 up to and including the first EOS),
+    ``logprobs`` ``[B, N]`` (0 where the mask is 0).
+  """
+  b, p = prompt.shape
+  prompt_mask = prompt_mask.astype(bool)
+  cache = init_cache(model.config, b, p + max_new_tokens)
+  logits, cache = model.apply({"params": params}, prompt, default_positions(prompt_mask), prompt_mask, cache)
+  last_logits = logits[:, -1]  # left padding: the last column is every prompt's last real token
+  pos = jnp.sum(prompt_mask, axis=-1).astype(jnp.int32)  # the next token's position
+  eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
+
+  def step(carry, key):
+    cache, last_logits, pos, done = carry
+    token, logp = _pick(last_logits, key, temperature, top_k, top_p, greedy)
+    live = ~done
+    token = jnp.where(live, token, pad_id)
+    done = done | (live & jnp.isin(token, eos))
+    logits, cache = model.apply({"params": params}, token[:, None], pos[:, None], live[:, None], cache)
+    return (cache, logits[:, 0], pos + 1, done), (token, live, jnp.where(live, logp, 0.0))
+
+  keys = jax.random.split(rng, max_new_tokens)
+  _, (tokens, live, logps) = jax.lax.scan(step, (cache, last_logits, pos, jnp.zeros((b,), bool)), keys)
+  return {"tokens": tokens.T, "completion_mask": live.T, "logprobs": logps.T}
+
+
+@functools.partial(jax.jit, static_argnames=("model",))
+def token_logprobs(model: Decoder, params: Any, tokens: jax.Array, mask: jax.Array,
+                   temperature: float = 1.0) -> jax.Array:
+  """``log p(tokens[:, t] | tokens[:, <t])`` under ``softmax(logits / temperature)``: ``[B, T-1]`` for ``t >= 1``.
+
+  ``mask`` ``[B, T]`` marks real tokens (left and inner padding allowed);
+  entries whose target is padding are 0.
+  """
+  mask = mask.astype(bool)
+  logits = model.apply({"params": params}, tokens, default_positions(mask), mask)
+  logp = jax.nn.log_softmax(logits[:, :-1] / temperature, axis=-1)
+  out = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
+  return jnp.where(mask[:, 1:], out, 0.0)
