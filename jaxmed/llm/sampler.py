@@ -49,7 +49,7 @@ def _pick(logits, rng, temperature, top_k, top_p, greedy):
   return token.astype(jnp.int32), jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "greedy", "eos_ids", "pad_id"))
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "top_p", "greedy", "eos_ids", "pad_id"))
 def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Array, rng: jax.Array, *,
              max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
              greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0) -> dict[str, jax.Array]:
