@@ -92,3 +92,29 @@ def test_sharded_checkpoint_with_index_loads(tmp_path):
   _, b = llm.load_pretrained(str(tmp_path / "ck"))
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_transformers_loads_what_we_save(loaded, tmp_path):
+  torch = pytest.importorskip("torch")  # optional: CI has no torch; the round trip above always runs
+  import transformers
+
+  _, model, params, expected = loaded
+  llm.save_pretrained(model, params, str(tmp_path))
+  hf = transformers.AutoModelForCausalLM.from_pretrained(str(tmp_path), local_files_only=True,
+                                                         dtype=torch.float32).eval()
+  with torch.no_grad():
+    logits = hf(torch.as_tensor(expected["input_ids"])).logits.numpy()
+  np.testing.assert_allclose(logits, expected["logits"], atol=1e-4, rtol=0)
+
+
+def test_bfloat16_compute_stays_close_to_float32(loaded):
+  path, model, params, expected = loaded
+  model16, params16 = llm.load_pretrained(path, dtype=jnp.bfloat16)
+  assert model16.config.dtype == "bfloat16"
+  assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(params16))
+  logits = np.asarray(model16.apply({"params": params16}, jnp.asarray(expected["input_ids"])))
+  assert logits.dtype == np.float32  # logits are returned in float32
+  scale = np.abs(expected["logits"]).max()
+  assert np.abs(logits - expected["logits"]).max() < 0.05 * scale
+  agree = np.mean(logits.argmax(-1) == expected["logits"].argmax(-1))
+  assert agree > 0.9, agree
