@@ -17,7 +17,8 @@ Pieces, as in the Hugging Face reference implementations:
 Masks are explicit: ``mask`` ``[B, T]`` marks real tokens (1) and padding (0);
 it is never inferred from a pad id. Without ``positions``, positions are
 ``cumsum(mask) - 1`` (``arange(T)`` with no mask), so left padding does not
-shift a sequence's rotary phases.
+shift a sequence's rotary phases. ``segment_ids`` ``[B, T]`` pack several
+sequences in one row: attention stays within a segment and positions restart.
 
 The KV cache (:func:`init_cache`) is a dict ``{"k", "v": [L, B, S, KV, D],
 "valid": [B, S] bool, "index": int32}``: a call writes its ``T`` keys at slots
@@ -85,7 +86,7 @@ class Attention(nn.Module):
   config: LMConfig
 
   @nn.compact
-  def __call__(self, x, positions, key_valid, query_slots, layer_cache):
+  def __call__(self, x, positions, key_valid, query_slots, layer_cache, same_segment=None):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     b, t, _ = x.shape
@@ -108,6 +109,8 @@ class Attention(nn.Module):
     scores = jnp.einsum("btkgd,bskd->bkgts", qg, k.astype(dtype), preferred_element_type=jnp.float32)
     scores = scores / jnp.sqrt(jnp.float32(c.head_dim))
     allowed = (jnp.arange(s)[None, None, :] <= query_slots[:, :, None]) & key_valid[:, None, :]  # [B, T, S]
+    if same_segment is not None:
+      allowed = allowed & same_segment
     scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
     out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(dtype)).reshape(b, t, c.num_heads * c.head_dim)
@@ -130,11 +133,11 @@ class DecoderLayer(nn.Module):
   config: LMConfig
 
   @nn.compact
-  def __call__(self, x, positions, key_valid, query_slots, layer_cache):
+  def __call__(self, x, positions, key_valid, query_slots, layer_cache, same_segment=None):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     h, kv = Attention(c, name="self_attn")(RMSNorm(c.rms_norm_eps, dtype, name="input_layernorm")(x), positions,
-                                           key_valid, query_slots, layer_cache)
+                                           key_valid, query_slots, layer_cache, same_segment)
     x = x + h
     x = x + MLP(c, name="mlp")(RMSNorm(c.rms_norm_eps, dtype, name="post_attention_layernorm")(x))
     return x, kv
@@ -143,6 +146,19 @@ class DecoderLayer(nn.Module):
 def default_positions(mask: jax.Array) -> jax.Array:
   """``cumsum(mask) - 1`` clipped at 0: ``[B, T]`` positions that skip left padding."""
   return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def segment_positions(segment_ids: jax.Array, mask: jax.Array) -> jax.Array:
+  """Positions that restart at every segment of packed sequences: ``[B, T]``.
+
+  ``segment_ids`` ``[B, T]`` label contiguous runs (one per packed sequence);
+  a token's position counts the real tokens before it in its own segment.
+  """
+  m = mask.astype(jnp.int32)
+  count = jnp.cumsum(m, axis=-1)
+  starts = jnp.concatenate([jnp.ones_like(segment_ids[:, :1], bool), segment_ids[:, 1:] != segment_ids[:, :-1]], 1)
+  before = jax.lax.cummax(jnp.where(starts, count - m, 0), axis=1)  # real tokens before the segment started
+  return jnp.maximum(count - before - 1, 0)
 
 
 def init_cache(config: LMConfig, batch: int, max_len: int, dtype: Any = None) -> Cache:
@@ -158,14 +174,18 @@ class Decoder(nn.Module):
   config: LMConfig
 
   @nn.compact
-  def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None):
+  def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     b, t = tokens.shape
     mask = jnp.ones((b, t), bool) if mask is None else mask.astype(bool)
-    positions = default_positions(mask) if positions is None else positions
+    if segment_ids is not None and cache is not None:
+      raise ValueError("Decoder: segment_ids (packed sequences) are for training passes, not with a KV cache")
+    if positions is None:
+      positions = default_positions(mask) if segment_ids is None else segment_positions(segment_ids, mask)
     embed = nn.Embed(c.vocab_size, c.hidden_size, dtype=dtype, name="embed_tokens")
     x = embed(tokens)
+    same_segment = None if segment_ids is None else segment_ids[:, :, None] == segment_ids[:, None, :]
     if cache is None:
       key_valid, query_slots = mask, jnp.broadcast_to(jnp.arange(t), (b, t))
     else:
@@ -175,7 +195,8 @@ class Decoder(nn.Module):
     new_k, new_v = [], []
     for i in range(c.num_layers):
       layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
-      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache)
+      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
+                                                      same_segment)
       new_k.append(k)
       new_v.append(v)
     x = RMSNorm(c.rms_norm_eps, dtype, name="norm")(x)

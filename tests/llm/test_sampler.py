@@ -87,3 +87,17 @@ def test_sharded_generation_equals_single_device(lm):
     b = generate(model, sharded, prompt, mask, jax.random.PRNGKey(1), **kw)
   np.testing.assert_array_equal(np.asarray(a["tokens"]), np.asarray(b["tokens"]))
   np.testing.assert_allclose(np.asarray(a["logprobs"]), np.asarray(b["logprobs"]), atol=1e-5)
+
+
+def test_packed_segments_equal_separate_sequences(lm):
+  model, params = lm
+  a, b = [11, 23, 5, 77], [140, 9, 31, 8, 2, 66]
+  packed = jnp.asarray([a + b + [0, 0]])
+  segments = jnp.asarray([[0] * len(a) + [1] * len(b) + [2, 2]])
+  mask = jnp.asarray([[1] * (len(a) + len(b)) + [0, 0]])
+  np.testing.assert_array_equal(llm.segment_positions(segments, mask)[0, :10], [0, 1, 2, 3, 0, 1, 2, 3, 4, 5])
+  logits = model.apply({"params": params}, packed, mask=mask, segment_ids=segments)[0]
+  alone_a = model.apply({"params": params}, jnp.asarray([a]))[0]
+  alone_b = model.apply({"params": params}, jnp.asarray([b]))[0]
+  np.testing.assert_allclose(np.asarray(logits[:len(a)]), np.asarray(alone_a), atol=1e-5)
+  np.testing.assert_allclose(np.asarray(logits[len(a):len(a) + len(b)]), np.asarray(alone_b), atol=1e-5)
