@@ -1,0 +1,82 @@
+"""Rule-based rewards for multiple-choice QA (AlphaMed; MedVLM-R1), robust to the usual hacks.
+
+A reward is a pure function ``reward(completion_text, example) -> float``;
+``example["answer"]`` is the gold option letter and ``example["options"]``
+maps letters to option texts. They are registered by name in :data:`REWARDS`.
+
+* ``accuracy``: 1.0 iff the completion has exactly one ``<answer>...</answer>``
+  block (or, with ``tag="boxed"``, exactly one ``\\boxed{...}``) whose content
+  names exactly one option letter, and that letter is the gold one;
+* ``format``: 1.0 iff the whole completion is ``<think>...</think>`` followed
+  by one ``<answer>...</answer>`` (whitespace between them allowed);
+* ``partial`` (MedVLM-R1): 1.0 if the answer block is exactly the gold letter
+  (optionally ``"B."`` or ``"(B)"``), 0.5 if it names only the gold letter with
+  extra text, else 0.
+
+Hacks that score 0: an empty answer, several answer blocks, the letter only
+outside the tags, and listing several (or all) letters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable, Mapping
+
+Example = Mapping[str, Any]
+RewardFn = Callable[[str, Example], float]
+
+ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+BOXED_RE = re.compile(r"\\boxed\{([^{}]*)\}")
+FORMAT_RE = re.compile(r"^\s*<think>(?:(?!<think>|</think>).)*?</think>\s*<answer>(?:(?!<answer>).)*?</answer>\s*$",
+                       re.DOTALL)
+_LETTER_RE = re.compile(r"(?<![A-Za-z])([A-J])(?![A-Za-z])")
+_EXACT_RE = re.compile(r"^\s*\(?([A-J])\)?[.:]?\s*$")
+
+
+def answer_block(completion: str, tag: str = "answer") -> str | None:
+  """The content of the single answer block, or ``None`` if there are zero or several."""
+  pattern = ANSWER_RE if tag == "answer" else BOXED_RE
+  blocks = pattern.findall(completion)
+  return blocks[0] if len(blocks) == 1 else None
+
+
+def named_letters(text: str, letters: str) -> set[str]:
+  """Option letters named in ``text`` (standalone capitals among ``letters``)."""
+  return {m for m in _LETTER_RE.findall(text) if m in letters}
+
+
+def _letters(example: Example) -> str:
+  options = example.get("options")
+  return "".join(sorted(options)) if options else "ABCDE"
+
+
+def accuracy_reward(completion: str, example: Example, *, tag: str = "answer") -> float:
+  block = answer_block(completion, tag)
+  if block is None:
+    return 0.0
+  named = named_letters(block, _letters(example))
+  return float(named == {example["answer"]})
+
+
+def format_reward(completion: str, example: Example) -> float:
+  del example
+  return float(FORMAT_RE.match(completion) is not None and len(ANSWER_RE.findall(completion)) == 1)
+
+
+def partial_reward(completion: str, example: Example) -> float:
+  block = answer_block(completion)
+  if block is None:
+    return 0.0
+  exact = _EXACT_RE.match(block)
+  if exact:
+    return float(exact.group(1) == example["answer"])
+  return 0.5 if named_letters(block, _letters(example)) == {example["answer"]} else 0.0
+
+
+REWARDS: dict[str, RewardFn] = {"accuracy": accuracy_reward, "format": format_reward, "partial": partial_reward}
+
+
+def get_reward(name: str) -> RewardFn:
+  if name not in REWARDS:
+    raise ValueError(f"unknown reward {name!r}; registered: {sorted(REWARDS)}")
+  return REWARDS[name]

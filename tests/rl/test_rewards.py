@@ -1,0 +1,55 @@
+"""Rule-based MCQA rewards: correct answers score, and each known hack scores 0."""
+
+import pytest
+
+from jaxmed import rl
+
+EX = {"answer": "B", "options": {"A": "aspirin", "B": "heparin", "C": "warfarin", "D": "insulin"}}
+GOOD = "<think>Troponin is high, so anticoagulate.</think>\n<answer>B</answer>"
+
+
+def test_correct_answer_scores_on_every_reward():
+  assert rl.accuracy_reward(GOOD, EX) == 1.0
+  assert rl.format_reward(GOOD, EX) == 1.0
+  assert rl.partial_reward(GOOD, EX) == 1.0
+  assert rl.accuracy_reward("<think>x</think><answer>(B)</answer>", EX) == 1.0
+  assert rl.accuracy_reward("<think>x</think><answer>C</answer>", EX) == 0.0
+  assert rl.accuracy_reward("so \\boxed{B}", EX, tag="boxed") == 1.0
+
+
+@pytest.mark.parametrize("hack", [
+    "<think>x</think><answer></answer>",                         # empty answer
+    "<think>x</think><answer>B</answer><answer>B</answer>",      # several answer tags
+    "<think>The answer is B.</think><answer>heparin</answer>",   # letter only outside the tags
+    "<think>x</think><answer>A B C D</answer>",                  # every letter listed
+    "<think>x</think><answer>B or C</answer>",                   # two letters
+    "B",                                                          # no tags at all
+])
+def test_hacks_score_zero_accuracy(hack):
+  assert rl.accuracy_reward(hack, EX) == 0.0
+  assert rl.partial_reward(hack, EX) == 0.0
+
+
+@pytest.mark.parametrize("text,expected", [
+    (GOOD, 1.0),
+    ("  <think>a\nb</think>  <answer>B</answer>\n", 1.0),
+    ("<answer>B</answer>", 0.0),                                  # no think block
+    ("<think>x</think><answer>B</answer> trailing text", 0.0),
+    ("<think>x</think><answer>B</answer><answer>C</answer>", 0.0),
+    ("<think>x<think>y</think></think><answer>B</answer>", 0.0),
+    ("<answer>B</answer><think>x</think>", 0.0),
+])
+def test_format_reward(text, expected):
+  assert rl.format_reward(text, EX) == expected
+
+
+def test_partial_reward_half_credit_for_letter_with_text():
+  assert rl.partial_reward("<think>x</think><answer>B. heparin</answer>", EX) == 0.5
+  assert rl.partial_reward("<think>x</think><answer>B</answer>", EX) == 1.0
+  assert rl.partial_reward("<think>x</think><answer>C. warfarin</answer>", EX) == 0.0
+
+
+def test_registry():
+  assert rl.get_reward("accuracy") is rl.accuracy_reward
+  with pytest.raises(ValueError, match="unknown reward 'length'"):
+    rl.get_reward("length")
