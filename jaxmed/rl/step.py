@@ -1,0 +1,96 @@
+"""The GRPO step as separate pure pieces: rollout, reference log-probs, rewards, advantages, update.
+
+Generic over the policy: the update only needs ``logp_fn(params, batch) ->
+[B, T]`` completion log-probs; extra policy inputs (images for a VLM) travel
+in ``batch``. For a text decoder, :func:`lm_logp_fn` builds it from
+:func:`jaxmed.llm.sampler.token_logprobs` at the sampling temperature, so the
+trainer's log-probs are the sampler's (tested to 1e-5).
+
+  batch = rollout(model, params, prompts, rng, group_size=G, ...)      # sample G completions per prompt
+  batch["ref_logp"] = lm_logp_fn(model, T)(ref_params, batch)           # skipped when beta == 0
+  rewards = score(texts, examples, {"accuracy": 1.0, "format": 0.5})   # host-side, pure Python
+  batch["advantages"] = group_advantages(rewards.sum(-1), G)
+  state, metrics = update(state, batch)                                 # mu jitted optimiser steps
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmed.llm.sampler import generate, token_logprobs
+from jaxmed.rl.grpo import grpo_loss
+from jaxmed.rl.rewards import get_reward
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+  """Token lists -> left-padded ``tokens`` and ``mask`` ``[B, P]`` (int32)."""
+  width = max(len(s) for s in sequences)
+  tokens = np.full((len(sequences), width), pad_id, np.int32)
+  mask = np.zeros((len(sequences), width), np.int32)
+  for i, s in enumerate(sequences):
+    if len(s):
+      tokens[i, width - len(s):], mask[i, width - len(s):] = s, 1
+  return tokens, mask
+
+
+def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, group_size: int,
+            max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+            eos_ids: tuple[int, ...] = (), pad_id: int = 0) -> dict[str, jax.Array]:
+  """``G`` sampled completions per prompt, grouped contiguously: ``B = len(prompts) * G``.
+
+  Returns ``prompt``/``prompt_mask`` ``[B, P]``, ``completion``/``mask``
+  ``[B, T]`` and the sampler's ``old_logp`` ``[B, T]``.
+  """
+  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id)
+  out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
+                 temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id)
+  return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],
+          "mask": out["completion_mask"], "old_logp": out["logprobs"]}
+
+
+def lm_logp_fn(model, temperature: float = 1.0) -> Callable[[Any, Mapping[str, jax.Array]], jax.Array]:
+  """``(params, batch) -> [B, T]`` log-probs of ``batch["completion"]`` after ``batch["prompt"]``."""
+  def logp_fn(params, batch):
+    full = jnp.concatenate([batch["prompt"], batch["completion"]], axis=1)
+    mask = jnp.concatenate([batch["prompt_mask"], batch["mask"].astype(batch["prompt_mask"].dtype)], axis=1)
+    lp = token_logprobs(model, params, full, mask, temperature)
+    return lp[:, batch["prompt"].shape[1] - 1:]
+
+  return logp_fn
+
+
+def score(texts: Sequence[str], examples: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> np.ndarray:
+  """``[B, R]`` rewards (one column per reward function, unweighted) for decoded completions."""
+  fns = [get_reward(name) for name in weights]
+  return np.asarray([[fn(t, ex) for fn in fns] for t, ex in zip(texts, examples)], np.float32)
+
+
+def make_update(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: int = 1, epsilon: float = 0.2,
+                epsilon_high: float | None = None, beta: float = 0.04, aggregation: str = "grpo") -> Callable:
+  """``update(params, opt_state, batch) -> (params, opt_state, metrics)``: ``mu`` jitted steps on one batch.
+
+  The ratio uses ``batch["old_logp"]`` (the sampling policy) for all ``mu``
+  steps, as in GRPO with several iterations per batch.
+  """
+  def loss(params, batch):
+    return grpo_loss(logp_fn, params, batch, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
+                     aggregation=aggregation)
+
+  @jax.jit
+  def one(params, opt_state, batch):
+    (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, {"loss": value, **metrics,
+                                                             "grad_norm": optax.global_norm(grads)}
+
+  def update(params, opt_state, batch):
+    for _ in range(mu):
+      params, opt_state, metrics = one(params, opt_state, batch)
+    return params, opt_state, metrics
+
+  return update
