@@ -83,8 +83,7 @@ def test_sharded_generation_equals_single_device(lm):
   prompt, mask = _left_pad([[5, 17, 33, 8], [44, 12], [7, 201, 3], [9]] * 2)
   kw = dict(max_new_tokens=8, temperature=0.8, top_k=50)
   a = generate(model, params, prompt, mask, jax.random.PRNGKey(1), **kw)
-  with mesh:
-    b = generate(model, sharded, prompt, mask, jax.random.PRNGKey(1), **kw)
+  b = generate(model, sharded, prompt, mask, jax.random.PRNGKey(1), **kw)  # jit follows the params' shardings
   np.testing.assert_array_equal(np.asarray(a["tokens"]), np.asarray(b["tokens"]))
   np.testing.assert_allclose(np.asarray(a["logprobs"]), np.asarray(b["logprobs"]), atol=1e-5)
 
