@@ -100,3 +100,12 @@ def test_packed_segments_equal_separate_sequences(lm):
   alone_b = model.apply({"params": params}, jnp.asarray([b]))[0]
   np.testing.assert_allclose(np.asarray(logits[:len(a)]), np.asarray(alone_a), atol=1e-5)
   np.testing.assert_allclose(np.asarray(logits[len(a):len(a) + len(b)]), np.asarray(alone_b), atol=1e-5)
+
+
+def test_sharded_token_logprobs_equal_single_device(lm):
+  model, params = lm
+  mesh = core.make_mesh({"data": -1, "fsdp": 1, "model": 1})
+  _, sharded = llm.load_pretrained(FIXTURE, mesh=mesh)
+  tokens, mask = _left_pad([[5, 17, 33, 8, 90, 4], [44, 12, 3], [7, 7, 201], [9, 10]] * 2)
+  np.testing.assert_allclose(np.asarray(token_logprobs(model, sharded, tokens, mask)),
+                             np.asarray(token_logprobs(model, params, tokens, mask)), atol=1e-5)
