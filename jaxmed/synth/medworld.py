@@ -112,8 +112,12 @@ def _mc(rng, question, gold, distractors, num_options):
   return {"question": question, "options": dict(zip(letters, opts)), "answer": letters[pos]}
 
 
-def instruction_corpus(n: int, *, seed: int = 0) -> list[str]:
-  """Generic multiple-choice exercises (arithmetic, ordering, counting) in the think/answer format."""
+def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
+  """Generic multiple-choice exercises (arithmetic, ordering, counting) with a worked response.
+
+  Each item is ``{"question", "options", "answer", "response"}`` where
+  ``response`` is ``<think>reasoning</think>\n<answer>X</answer>``.
+  """
   rng = np.random.default_rng(seed)
   out = []
   for _ in range(n):
@@ -135,8 +139,8 @@ def instruction_corpus(n: int, *, seed: int = 0) -> list[str]:
       item = _mc(rng, f"How many times does '{ch}' occur in '{word}'?", str(c),
                  [str(k) for k in range(0, 6) if k != c], 4)
       why = f"Counting '{ch}' in {word} gives {c}."
-    opts = "\n".join(f"{k}. {v}" for k, v in item["options"].items())
-    out.append(f"Question: {item['question']}\nOptions:\n{opts}\n<think>{why}</think>\n<answer>{item['answer']}</answer>")
+    out.append({**item, "response": f"<think>{why} The correct option is {item['answer']}.</think>\n"
+                                    f"<answer>{item['answer']}</answer>"})
   return out
 
 

@@ -109,3 +109,21 @@ def test_sharded_token_logprobs_equal_single_device(lm):
   tokens, mask = _left_pad([[5, 17, 33, 8, 90, 4], [44, 12, 3], [7, 7, 201], [9, 10]] * 2)
   np.testing.assert_allclose(np.asarray(token_logprobs(model, sharded, tokens, mask)),
                              np.asarray(token_logprobs(model, params, tokens, mask)), atol=1e-5)
+
+
+def test_pack_documents_and_causal_lm_loss(lm):
+  from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
+
+  model, params = lm
+  docs = [[5, 6, 7, 8], [9, 10], [11, 12, 13], [14, 15, 16, 17, 18, 19, 20]]
+  packed = pack_documents(docs, 8)
+  assert packed["tokens"].shape[1] == 8 and packed["mask"].sum() == sum(map(len, docs))
+  # packed loss equals the token-weighted mean of each document's own loss
+  loss, _ = causal_lm_loss(model, params, {k: jnp.asarray(v) for k, v in packed.items()})
+  total, count = 0.0, 0
+  for d in docs:
+    one = {"tokens": jnp.asarray([d]), "mask": jnp.ones((1, len(d)), jnp.int32),
+           "segment_ids": jnp.ones((1, len(d)), jnp.int32)}
+    total += float(causal_lm_loss(model, params, one)[0]) * (len(d) - 1)
+    count += len(d) - 1
+  np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)

@@ -22,9 +22,10 @@ def test_corpus_states_facts_without_questions_and_instructions_are_not_medical(
     assert any(d in s and w.drugs[w.drug_of[i]] in s for s in corpus)
   assert "?" not in text and "<answer>" not in text
   exercises = M.instruction_corpus(50, seed=0)
-  assert all(e.rstrip().endswith("</answer>") and "<think>" in e for e in exercises)
+  assert all(e["response"].endswith(f"<answer>{e['answer']}</answer>") and "<think>" in e["response"]
+             for e in exercises)
   names = set(w.diseases) | set(w.drugs) | set(w.organs)
-  assert not any(n in e for n in names for e in exercises)
+  assert not any(n in str(e) for n in names for e in exercises)
 
 
 def test_items_are_correct_uniform_and_split_disjointly():
