@@ -1,0 +1,61 @@
+"""Config for the AlphaMed experiment.
+
+  python -m experiments.alphamed --config=experiments/alphamed/config.py:demo --workdir=runs/alphamed
+  python -m experiments.alphamed --config=experiments/alphamed/config.py:demo --workdir=runs/am \\
+      --config.base_model=/path/to/Qwen2.5-0.5B-Instruct --config.data.source=jsonl \\
+      --config.data.train_jsonl=medqa_train.jsonl --config.data.test_jsonl=medqa_test.jsonl
+
+Presets:
+  tiny  - a 12-disease world, a ~0.2M-parameter base model, a few GRPO steps: a CI smoke run.
+  demo  - a 30-disease world, a ~1M-parameter Qwen2-shaped base model pretrained on the
+          world's textbook + instruction corpus, then GRPO; minutes on a CPU.
+  paper - a real checkpoint and MedQA-style JSONL (set base_model and the data paths);
+          AlphaMed's GRPO settings (8 samples per prompt, lr 1e-6, beta 0.04 per the issue).
+"""
+
+import ml_collections
+
+from jaxmed.core import check_preset
+
+
+def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
+  check_preset(preset)
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  # "" trains the synthetic base model (stage 0); a directory loads a local HF checkpoint instead.
+  c.base_model = ""
+  c.data = ml_collections.ConfigDict(dict(source="synth", num_diseases=30, train_jsonl="", test_jsonl="",
+                                          jsonl_format="medqa", paraphrases=3, instruction_items=250))
+  c.model = ml_collections.ConfigDict(dict(hidden_size=128, intermediate_size=384, num_layers=4, num_heads=4,
+                                           num_kv_heads=2, head_dim=32, vocab_size=768))
+  c.pretrain = ml_collections.ConfigDict(dict(steps=600, batch_size=32, seq_len=128, lr=3e-3, warmup=50))
+  # Stage 1: difficulty from the base model's pass rate over k samples (AlphaMed's protocol):
+  # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
+  c.difficulty = ml_collections.ConfigDict(dict(k=8, temperature=1.0, easy_threshold=0.5))
+  c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=8, group_size=8, max_new_tokens=40,
+                                          temperature=1.0, lr=1e-3, beta=0.04, epsilon=0.2, mu=1,
+                                          aggregation="grpo", advantage_scale="group",
+                                          rewards=("accuracy", "format"), reward_weights=(1.0, 0.5),
+                                          log_completions_every=10))
+  # Data-centric ablations: each a separate GRPO run with the same steps from the same base model.
+  c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=20))
+  c.eval = ml_collections.ConfigDict(dict(max_new_tokens=40))
+  c.train = ml_collections.ConfigDict(dict(log_every=50, save_every=1000, keep=1))
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
+
+  if preset == "tiny":
+    c.data.num_diseases, c.data.instruction_items, c.data.paraphrases = 12, 120, 2
+    c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
+                        head_dim=32, vocab_size=512))
+    c.pretrain.update(dict(steps=40, batch_size=16, seq_len=96, warmup=10))
+    c.difficulty.k = 2
+    c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=16, log_completions_every=2))
+    c.ablation.update(dict(quantity=(0.5,), difficulty=("hard",), steps=2))
+    c.eval.max_new_tokens = 16
+    c.train.update(dict(log_every=10, save_every=40))
+  elif preset == "paper":
+    c.data.source = "jsonl"
+    c.grpo.update(dict(steps=1000, prompts_per_step=64, group_size=8, max_new_tokens=1024, lr=1e-6))
+    c.ablation.steps = 500
+    c.eval.max_new_tokens = 1024
+  return c
