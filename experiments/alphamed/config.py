@@ -33,7 +33,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
   c.difficulty = ml_collections.ConfigDict(dict(k=8, temperature=1.0, easy_threshold=0.5))
   c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=8, group_size=8, max_new_tokens=40,
-                                          temperature=1.0, lr=1e-3, beta=0.04, epsilon=0.2, mu=1,
+                                          temperature=1.0, lr=3e-4, beta=0.04, epsilon=0.2, mu=1,
                                           aggregation="grpo", advantage_scale="group",
                                           rewards=("accuracy", "format"), reward_weights=(1.0, 0.5),
                                           log_completions_every=10))

@@ -11,7 +11,8 @@ Stage 1 samples ``k`` answers per question from the base model: the pass
 rate (accuracy reward) buckets questions into easy / medium / hard.
 Stage 2 runs GRPO (no SFT) with the accuracy and format rewards.
 Stage 3 evaluates greedily on the test split, by difficulty and hop count.
-Ablations rerun stage 2 on 25% of the training questions and on easy-only /
+Ablations rerun stage 2 for ``ablation.steps`` steps on all training
+questions (the reference), on a fraction of them, and on easy-only /
 hard-only questions.
 
 Each GRPO run writes ``<workdir>/<run>/metrics.jsonl`` and
@@ -99,7 +100,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
 # ---- sampling helpers ----
 
 def sample_and_score(model, params, tok, items, *, k, temperature, max_new_tokens, rng, greedy=False,
-                     chunk_prompts=16) -> dict[str, np.ndarray]:
+                     chunk_prompts=16, pad_to=0) -> dict[str, np.ndarray]:
   """``k`` completions per item: accuracy and format rewards ``[n, k]`` and completion lengths."""
   acc, fmt, lengths = [], [], []
   eos = tuple(model.config.eos_ids)
@@ -108,8 +109,8 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
     prompts = [tok(chat_prompt(tok, it))["input_ids"] for it in part]
     rng, key = jax.random.split(rng)
     batch = rl.rollout(model, params, prompts, key, group_size=k, max_new_tokens=max_new_tokens,
-                       temperature=temperature if not greedy else 1.0, eos_ids=eos, pad_id=tok.pad_token_id) \
-        if not greedy else _greedy(model, params, prompts, max_new_tokens, eos, tok.pad_token_id)
+                       temperature=temperature, eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to) \
+        if not greedy else _greedy(model, params, prompts, max_new_tokens, eos, tok.pad_token_id, pad_to)
     texts = decode(tok, batch)
     examples = [it for it in part for _ in range(k)]
     scores = rl.score(texts, examples, {"accuracy": 1.0, "format": 1.0})
@@ -119,8 +120,8 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
   return {"accuracy": np.concatenate(acc), "format": np.concatenate(fmt), "length": np.concatenate(lengths)}
 
 
-def _greedy(model, params, prompts, max_new_tokens, eos, pad):
-  tokens, mask = rl.left_pad(prompts, pad)
+def _greedy(model, params, prompts, max_new_tokens, eos, pad, pad_to=0):
+  tokens, mask = rl.left_pad(prompts, pad, pad_to)
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), jax.random.PRNGKey(0),
                              max_new_tokens=max_new_tokens, greedy=True, eos_ids=eos, pad_id=pad)
   return {"completion": out["tokens"], "mask": out["completion_mask"]}
@@ -138,7 +139,7 @@ def difficulty_buckets(pass_rate: np.ndarray, easy_threshold: float) -> np.ndarr
 
 # ---- stage 2: GRPO ----
 
-def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc) -> tuple[dict, list[dict]]:
+def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_to=0) -> tuple[dict, list[dict]]:
   """GRPO on ``items`` from ``base_params``; returns the final params and the per-step metrics."""
   final = os.path.join(run_dir, "final")
   if os.path.exists(os.path.join(final, "model.safetensors")):
@@ -161,7 +162,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc) -> tu
       t0 = time.perf_counter()
       batch = rl.rollout(model, params, prompts, jax.random.PRNGKey(config.seed * 100_003 + step),
                          group_size=g.group_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                         eos_ids=eos, pad_id=tok.pad_token_id)
+                         eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to)
       texts = decode(tok, batch)
       t_roll = time.perf_counter() - t0
       examples = [it for it in picked for _ in range(g.group_size)]
@@ -209,7 +210,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   model, base_params = llm.load_pretrained(base_dir)
   tok = llm.load_tokenizer(base_dir)
   dcfg = config.difficulty
-  kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=config.eval.max_new_tokens)
+  # one prompt width for every batch: jitted sampling and updates compile once
+  width = max(len(tok(chat_prompt(tok, it))["input_ids"]) for it in data["train"] + data["test"])
+  kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=config.eval.max_new_tokens, pad_to=width)
 
   # stage 1: difficulty of every train and test question from the base model's pass rate
   train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1), **kw)
@@ -219,7 +222,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   def evaluate(params) -> dict[str, np.ndarray]:
     out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0,
-                           max_new_tokens=config.eval.max_new_tokens, rng=jax.random.PRNGKey(3), greedy=True)
+                           max_new_tokens=config.eval.max_new_tokens, rng=jax.random.PRNGKey(3), greedy=True,
+                           pad_to=width)
     return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0]}
 
   results = {"num_items/train": len(data["train"]), "num_items/test": len(data["test"])}
@@ -232,7 +236,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # stage 2: GRPO on all training questions
   params, curve = grpo_run(os.path.join(workdir, "grpo"), model, base_params, tok, data["train"], config,
-                           config.grpo.steps, "stage 2: GRPO")
+                           config.grpo.steps, "stage 2: GRPO", width)
   grpo_eval = evaluate(params)
   results["acc/grpo"] = float(grpo_eval["accuracy"].mean())
   results["format_rate/grpo"] = float(grpo_eval["format"].mean())
@@ -248,12 +252,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # ablations: quantity and difficulty mix
   rng = np.random.default_rng(config.seed + 7)
   runs = {"grpo": curve}
+  # the reference row: all training questions (mixed difficulty), the ablations' step count
+  p, runs["mixed_all"] = grpo_run(os.path.join(workdir, "ablation_mixed_all"), model, base_params, tok,
+                                  data["train"], config, config.ablation.steps, "ablation mixed_all", width)
+  results["ablation/mixed_all/acc"] = float(evaluate(p)["accuracy"].mean())
   for frac in config.ablation.quantity:
     idx = rng.choice(len(data["train"]), max(1, int(round(frac * len(data["train"])))), replace=False)
     subset = [data["train"][i] for i in idx]
     name = f"quantity_{frac:g}"
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}")
+                             config.ablation.steps, f"ablation {name}", width)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
   for level in config.ablation.difficulty:
     subset = [it for it, dlev in zip(data["train"], train_diff) if dlev == level]
@@ -262,10 +270,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results[f"ablation/{name}/acc"] = float("nan")
       continue
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}")
+                             config.ablation.steps, f"ablation {name}", width)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
-  # the main run's accuracy after the same (shorter) number of steps, for a like-for-like ablation row
-  results["ablation/mixed_full/steps"] = config.ablation.steps
+  results["ablation/steps"] = config.ablation.steps
 
   plot(runs, results, os.path.join(workdir, "grpo.png"))
   with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:

@@ -27,9 +27,13 @@ from jaxmed.rl.grpo import grpo_loss
 from jaxmed.rl.rewards import get_reward
 
 
-def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-  """Token lists -> left-padded ``tokens`` and ``mask`` ``[B, P]`` (int32)."""
-  width = max(len(s) for s in sequences)
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Token lists -> left-padded ``tokens`` and ``mask`` ``[B, P]`` (int32), ``P = max(width, longest)``.
+
+  A fixed ``width`` keeps shapes static across batches, so jitted sampling
+  and updates compile once instead of once per prompt length.
+  """
+  width = max([width] + [len(s) for s in sequences])
   tokens = np.full((len(sequences), width), pad_id, np.int32)
   mask = np.zeros((len(sequences), width), np.int32)
   for i, s in enumerate(sequences):
@@ -40,13 +44,15 @@ def left_pad(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarra
 
 def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, group_size: int,
             max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-            eos_ids: tuple[int, ...] = (), pad_id: int = 0) -> dict[str, jax.Array]:
+            eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0) -> dict[str, jax.Array]:
   """``G`` sampled completions per prompt, grouped contiguously: ``B = len(prompts) * G``.
+
+  ``pad_to``: left-pad prompts to at least this width (static shapes).
 
   Returns ``prompt``/``prompt_mask`` ``[B, P]``, ``completion``/``mask``
   ``[B, T]`` and the sampler's ``old_logp`` ``[B, T]``.
   """
-  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id)
+  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id, pad_to)
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id)
   return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],

@@ -36,4 +36,4 @@ def test_alphamed_tiny_end_to_end(tmp_path):
   for f in ("config.json", "metrics.jsonl", "results.json", "grpo.png"):
     assert os.path.exists(tmp_path / f), f
   runs = {json.loads(line)["run"] for line in open(tmp_path / "metrics.jsonl")}
-  assert {"pretrain", "grpo", "quantity_0.5", "difficulty_hard"} <= runs
+  assert {"pretrain", "grpo", "mixed_all", "quantity_0.5", "difficulty_hard"} <= runs
