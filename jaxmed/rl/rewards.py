@@ -13,8 +13,9 @@ maps letters to option texts. They are registered by name in :data:`REWARDS`.
   (optionally ``"B."`` or ``"(B)"``), 0.5 if it names only the gold letter with
   extra text, else 0.
 
-Hacks that score 0: an empty answer, several answer blocks, the letter only
-outside the tags, and listing several (or all) letters.
+Hacks that score 0: an empty answer, several answer blocks (or a stray extra
+``<answer>``/``</answer>`` tag), the letter only outside the tags, and
+listing several (or all) letters.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ _EXACT_RE = re.compile(r"^\s*\(?([A-J])\)?[.:]?\s*$")
 
 def answer_block(completion: str, tag: str = "answer") -> str | None:
   """The content of the single answer block, or ``None`` if there are zero or several."""
-  pattern = ANSWER_RE if tag == "answer" else BOXED_RE
-  blocks = pattern.findall(completion)
+  if tag == "answer":
+    if completion.count("<answer>") != 1 or completion.count("</answer>") != 1:  # stray or repeated tags fail
+      return None
+    blocks = ANSWER_RE.findall(completion)
+  else:
+    blocks = BOXED_RE.findall(completion)
   return blocks[0] if len(blocks) == 1 else None
 
 

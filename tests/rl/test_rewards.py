@@ -20,6 +20,7 @@ def test_correct_answer_scores_on_every_reward():
 @pytest.mark.parametrize("hack", [
     "<think>x</think><answer></answer>",                         # empty answer
     "<think>x</think><answer>B</answer><answer>B</answer>",      # several answer tags
+    "<answer>B</answer>C.\n<answer>",                            # a stray second opening tag
     "<think>The answer is B.</think><answer>heparin</answer>",   # letter only outside the tags
     "<think>x</think><answer>A B C D</answer>",                  # every letter listed
     "<think>x</think><answer>B or C</answer>",                   # two letters
