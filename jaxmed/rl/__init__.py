@@ -1,9 +1,10 @@
-"""Reinforcement learning for language models: rule-based rewards and GRPO (work in progress, issue 6).
+"""Reinforcement learning for language models: rule-based rewards and GRPO.
 
-So far: the MCQA rewards (``rewards``), the GRPO advantages, k3 KL and loss
-aggregations (``grpo``), and the step's pure pieces (``step``: rollout,
-log-probs, scoring, the jitted ``mu``-step update). The experiment, its
-logging and ``completions.jsonl`` follow.
+``rewards``: the MCQA rewards (accuracy, format, partial) and their registry;
+``grpo``: group advantages, the k3 KL, the clipped loss and its aggregations;
+``step``: the step's pure pieces (rollout, log-probs, scoring, the jitted
+``mu``-step update). ``experiments/alphamed`` drives them with per-step
+logging and ``completions.jsonl``.
 """
 
 from jaxmed.rl.grpo import AGGREGATIONS, aggregate, group_advantages, grpo_loss, k3_kl, per_token_loss
