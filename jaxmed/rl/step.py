@@ -92,7 +92,7 @@ def make_update(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: int 
     (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, {"loss": value, **metrics,
-                                                             "grad_norm": optax.global_norm(grads)}
+                                                             "grad_norm": optax.tree.norm(grads)}
 
   def update(params, opt_state, batch):
     for _ in range(mu):
