@@ -108,9 +108,11 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
     part = items[start:start + chunk_prompts]
     prompts = [tok(chat_prompt(tok, it))["input_ids"] for it in part]
     rng, key = jax.random.split(rng)
-    batch = rl.rollout(model, params, prompts, key, group_size=k, max_new_tokens=max_new_tokens,
-                       temperature=temperature, eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to) \
-        if not greedy else _greedy(model, params, prompts, max_new_tokens, eos, tok.pad_token_id, pad_to)
+    if greedy:
+      batch = _greedy(model, params, prompts, max_new_tokens, eos, tok.pad_token_id, pad_to)
+    else:
+      batch = rl.rollout(model, params, prompts, key, group_size=k, max_new_tokens=max_new_tokens,
+                         temperature=temperature, eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to)
     texts = decode(tok, batch)
     examples = [it for it in part for _ in range(k)]
     scores = rl.score(texts, examples, {"accuracy": 1.0, "format": 1.0})
@@ -121,7 +123,7 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
 
 
 def _greedy(model, params, prompts, max_new_tokens, eos, pad, pad_to=0):
-  tokens, mask = rl.left_pad(prompts, pad, pad_to)
+  tokens, mask = llm.left_pad(prompts, pad, pad_to)
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), jax.random.PRNGKey(0),
                              max_new_tokens=max_new_tokens, greedy=True, eos_ids=eos, pad_id=pad)
   return {"completion": out["tokens"], "mask": out["completion_mask"]}

@@ -15,12 +15,28 @@ a GRPO ratio compares like with like.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmed.llm.model import Decoder, default_positions, init_cache
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """Token lists -> left-padded ``tokens`` and ``mask`` ``[B, P]`` (int32), ``P = max(width, longest)``.
+
+  A fixed ``width`` keeps shapes static across batches, so jitted sampling
+  and updates compile once instead of once per prompt length.
+  """
+  width = max([width] + [len(s) for s in sequences])
+  tokens = np.full((len(sequences), width), pad_id, np.int32)
+  mask = np.zeros((len(sequences), width), np.int32)
+  for i, s in enumerate(sequences):
+    if len(s):
+      tokens[i, width - len(s):], mask[i, width - len(s):] = s, 1
+  return tokens, mask
 
 
 def filter_logits(logits: jax.Array, *, top_k: int = 0, top_p: float = 1.0) -> jax.Array:

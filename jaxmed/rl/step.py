@@ -22,24 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmed.llm.sampler import generate, token_logprobs
+from jaxmed.llm.sampler import generate, left_pad, token_logprobs
 from jaxmed.rl.grpo import grpo_loss
 from jaxmed.rl.rewards import get_reward
-
-
-def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
-  """Token lists -> left-padded ``tokens`` and ``mask`` ``[B, P]`` (int32), ``P = max(width, longest)``.
-
-  A fixed ``width`` keeps shapes static across batches, so jitted sampling
-  and updates compile once instead of once per prompt length.
-  """
-  width = max([width] + [len(s) for s in sequences])
-  tokens = np.full((len(sequences), width), pad_id, np.int32)
-  mask = np.zeros((len(sequences), width), np.int32)
-  for i, s in enumerate(sequences):
-    if len(s):
-      tokens[i, width - len(s):], mask[i, width - len(s):] = s, 1
-  return tokens, mask
 
 
 def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, group_size: int,

@@ -18,12 +18,8 @@ def lm():
   return llm.load_pretrained(FIXTURE)
 
 
-def _left_pad(seqs, pad=0):
-  width = max(len(s) for s in seqs)
-  tokens = np.full((len(seqs), width), pad, np.int32)
-  mask = np.zeros((len(seqs), width), np.int32)
-  for i, s in enumerate(seqs):
-    tokens[i, width - len(s):], mask[i, width - len(s):] = s, 1
+def _left_pad(seqs):
+  tokens, mask = llm.left_pad(seqs, 0)
   return jnp.asarray(tokens), jnp.asarray(mask)
 
 
