@@ -74,14 +74,16 @@ class LMConfig:
     """The matching transformers config object (for ``save_pretrained``)."""
     import transformers
 
-    cls = {"llama": transformers.LlamaConfig, "qwen2": transformers.Qwen2Config,
-           "qwen3": transformers.Qwen3Config}[self.family]
+    cls, arch = {"llama": (transformers.LlamaConfig, "LlamaForCausalLM"),
+                 "qwen2": (transformers.Qwen2Config, "Qwen2ForCausalLM"),
+                 "qwen3": (transformers.Qwen3Config, "Qwen3ForCausalLM")}[self.family]
     rope: dict[str, Any] = {"rope_type": "default", "rope_theta": self.rope_theta}
     if self.rope_scaling is not None:
       f, lo, hi, orig = self.rope_scaling
       rope = {"rope_type": "llama3", "rope_theta": self.rope_theta, "factor": f, "low_freq_factor": lo,
               "high_freq_factor": hi, "original_max_position_embeddings": orig}
-    kw = dict(vocab_size=self.vocab_size, hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
+    # ``architectures`` is what AutoModelForCausalLM, TRL and vLLM dispatch on
+    kw = dict(architectures=[arch], vocab_size=self.vocab_size, hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
               num_hidden_layers=self.num_layers, num_attention_heads=self.num_heads,
               num_key_value_heads=self.num_kv_heads, rms_norm_eps=self.rms_norm_eps, rope_parameters=rope,
               tie_word_embeddings=self.tie_embeddings, max_position_embeddings=self.max_position_embeddings,

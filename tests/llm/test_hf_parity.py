@@ -1,5 +1,6 @@
 """Parity with Hugging Face: logits, greedy generation, checkpoint round trip, and checkpoint errors."""
 
+import json
 import os
 import shutil
 
@@ -50,6 +51,9 @@ def test_save_then_load_reproduces_params_exactly(loaded, tmp_path):
   # the saved tensors are the HF ones, key for key
   np.testing.assert_array_equal(sorted(load_file(str(tmp_path / "model.safetensors"))),
                                 sorted(load_file(os.path.join(path, "model.safetensors"))))
+  # config.json names the architecture, as the fixture's (AutoModel, TRL and vLLM dispatch on it)
+  with open(tmp_path / "config.json") as f, open(os.path.join(path, "config.json")) as g:
+    assert json.load(f)["architectures"] == json.load(g)["architectures"]
 
 
 def _corrupt(tmp_path, change):
