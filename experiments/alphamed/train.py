@@ -142,8 +142,15 @@ def difficulty_buckets(pass_rate: np.ndarray, easy_threshold: float) -> np.ndarr
 
 # ---- stage 2: GRPO ----
 
-def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_to=0) -> tuple[dict, list[dict]]:
-  """GRPO on ``items`` from ``base_params``; returns the final params and the per-step metrics."""
+def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_to=0, mesh=None
+             ) -> tuple[dict, list[dict]]:
+  """GRPO on ``items`` from ``base_params``; returns the final params and the per-step metrics.
+
+  With a ``mesh``, the policy and the frozen reference are FSDP-sharded
+  (``llm.param_shardings``) and each update splits the completions over the
+  mesh's batch axes. Fewer questions than ``prompts_per_step`` are sampled
+  with replacement, so every step has the same (compiled) shape.
+  """
   final = os.path.join(run_dir, "final")
   if os.path.exists(os.path.join(final, "model.safetensors")):
     return llm.load_pretrained(final)[1], core.read_metrics(run_dir)
@@ -152,15 +159,19 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_t
   weights = dict(zip(g.rewards, g.reward_weights))
   tx = optax.adam(g.lr)
   logp_fn = rl.lm_logp_fn(model, g.temperature)
-  update = rl.make_update(logp_fn, tx, mu=g.mu, epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation)
+  update = rl.make_update(logp_fn, tx, mu=g.mu, epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation,
+                          mesh=mesh)
   ref_logp = jax.jit(logp_fn)
+  if mesh is not None:
+    base_params = jax.device_put(base_params, llm.param_shardings(base_params, mesh))
   params, opt_state = base_params, tx.init(base_params)
   writer = core.MetricWriter(run_dir)
   rows, rng = [], np.random.default_rng(config.seed)
   eos = tuple(model.config.eos_ids)
   with open(os.path.join(run_dir, "completions.jsonl"), "w") as log, core.progress_bar(steps, desc=desc) as bar:
     for step in range(steps):
-      picked = [items[i] for i in rng.choice(len(items), min(g.prompts_per_step, len(items)), replace=False)]
+      picked = [items[i] for i in rng.choice(len(items), g.prompts_per_step,
+                                             replace=len(items) < g.prompts_per_step)]
       prompts = [tok(chat_prompt(tok, it))["input_ids"] for it in picked]
       t0 = time.perf_counter()
       batch = rl.rollout(model, params, prompts, jax.random.PRNGKey(config.seed * 100_003 + step),
@@ -239,7 +250,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # stage 2: GRPO on all training questions
   params, curve = grpo_run(os.path.join(workdir, "grpo"), model, base_params, tok, data["train"], config,
-                           config.grpo.steps, "stage 2: GRPO", width)
+                           config.grpo.steps, "stage 2: GRPO", width, mesh)
   grpo_eval = evaluate(params)
   results["acc/grpo"] = float(grpo_eval["accuracy"].mean())
   results["format_rate/grpo"] = float(grpo_eval["format"].mean())
@@ -257,14 +268,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   runs = {"grpo": curve}
   # the reference row: all training questions (mixed difficulty), the ablations' step count
   p, runs["mixed_all"] = grpo_run(os.path.join(workdir, "ablation_mixed_all"), model, base_params, tok,
-                                  data["train"], config, config.ablation.steps, "ablation mixed_all", width)
+                                  data["train"], config, config.ablation.steps, "ablation mixed_all", width, mesh)
   results["ablation/mixed_all/acc"] = float(evaluate(p)["accuracy"].mean())
   for frac in config.ablation.quantity:
     idx = rng.choice(len(data["train"]), max(1, int(round(frac * len(data["train"])))), replace=False)
     subset = [data["train"][i] for i in idx]
     name = f"quantity_{frac:g}"
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}", width)
+                             config.ablation.steps, f"ablation {name}", width, mesh)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
   for level in config.ablation.difficulty:
     subset = [it for it, dlev in zip(data["train"], train_diff) if dlev == level]
@@ -273,7 +284,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results[f"ablation/{name}/acc"] = float("nan")
       continue
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}", width)
+                             config.ablation.steps, f"ablation {name}", width, mesh)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
   results["ablation/steps"] = config.ablation.steps
 

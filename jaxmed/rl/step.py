@@ -10,7 +10,12 @@ trainer's log-probs are the sampler's (tested to 1e-5).
   batch["ref_logp"] = lm_logp_fn(model, T)(ref_params, batch)           # skipped when beta == 0
   rewards = score(texts, examples, {"accuracy": 1.0, "format": 0.5})   # host-side, pure Python
   batch["advantages"] = group_advantages(rewards.sum(-1), G)
-  state, metrics = update(state, batch)                                 # mu jitted optimiser steps
+  params, opt_state, metrics = update(params, opt_state, batch)        # mu jitted optimiser steps
+
+On a mesh, ``make_update(..., mesh=mesh)`` splits the batch rows over the
+mesh's batch axes (``data`` x ``fsdp``) and keeps params and optimiser state
+in the shardings they arrive with (e.g. ``jaxmed.llm.param_shardings``: FSDP
+over ``data``/``fsdp``, tensor parallel over ``model``).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmed.core.mesh import batch_sharding, num_batch_shards, replicated
 from jaxmed.llm.sampler import generate, left_pad, token_logprobs
 from jaxmed.rl.grpo import grpo_loss
 from jaxmed.rl.rewards import get_reward
@@ -62,26 +68,58 @@ def score(texts: Sequence[str], examples: Sequence[Mapping[str, Any]], weights: 
 
 
 def make_update(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: int = 1, epsilon: float = 0.2,
-                epsilon_high: float | None = None, beta: float = 0.04, aggregation: str = "grpo") -> Callable:
+                epsilon_high: float | None = None, beta: float = 0.04, aggregation: str = "grpo",
+                mesh: jax.sharding.Mesh | None = None) -> Callable:
   """``update(params, opt_state, batch) -> (params, opt_state, metrics)``: ``mu`` jitted steps on one batch.
 
   The ratio uses ``batch["old_logp"]`` (the sampling policy) for all ``mu``
   steps, as in GRPO with several iterations per batch.
+
+  ``mesh``: when given, every batch leaf ``[B, ...]`` is split over the batch
+  axes (``B`` must divide by ``data * fsdp``) and the updated params and
+  optimiser state keep the shardings of the inputs (place the params with
+  ``jax.device_put(params, jaxmed.llm.param_shardings(params, mesh))`` and
+  build the optimiser state from them). Metrics come back replicated.
   """
   def loss(params, batch):
     return grpo_loss(logp_fn, params, batch, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
                      aggregation=aggregation)
 
-  @jax.jit
   def one(params, opt_state, batch):
     (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, {"loss": value, **metrics,
                                                              "grad_norm": optax.tree.norm(grads)}
 
+  compiled: dict[Any, Callable] = {}
+
+  def on_mesh(x):
+    """The leaf's sharding if it already lives on ``mesh``; replicated over ``mesh`` otherwise."""
+    sh = getattr(x, "sharding", None)
+    return sh if isinstance(sh, jax.sharding.NamedSharding) and sh.mesh == mesh else replicated(mesh)
+
+  def step_fn(shardings):
+    key = jax.tree_util.tree_structure(shardings), tuple(jax.tree.leaves(shardings))
+    if key not in compiled:
+      compiled[key] = jax.jit(one, out_shardings=(*shardings, replicated(mesh)) if mesh is not None else None)
+    return compiled[key]
+
   def update(params, opt_state, batch):
+    if mesh is not None:
+      shards = num_batch_shards(mesh)
+      bad = {k: v.shape for k, v in batch.items() if v.shape[0] % shards}
+      if bad:
+        raise ValueError(f"GRPO update: batch rows must divide by the mesh's {shards} batch shards "
+                         f"(data x fsdp); got leaves {bad}. Pick prompts_per_step * group_size accordingly.")
+      batch = jax.device_put(dict(batch), batch_sharding(mesh))
+      # params keep their (e.g. FSDP) shardings; leaves off the mesh (adam's step count) are replicated
+      shardings = jax.tree.map(on_mesh, (params, opt_state))
+      params, opt_state = jax.device_put((params, opt_state), shardings)
+      fn = step_fn(shardings)
+    else:
+      fn = step_fn(None)
     for _ in range(mu):
-      params, opt_state, metrics = one(params, opt_state, batch)
+      params, opt_state, metrics = fn(params, opt_state, batch)
     return params, opt_state, metrics
 
   return update

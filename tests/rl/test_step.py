@@ -44,3 +44,27 @@ def test_grpo_learns_a_token_reward():
     curve.append(float(rewards.mean()))
     assert np.isfinite(float(metrics["loss"]))
   assert curve[0] < 0.2 and np.mean(curve[-3:]) > 0.8, curve  # chance is 1/16
+
+
+def test_sharded_update_equals_single_device_and_keeps_fsdp_shardings():
+  from jaxmed import core
+
+  model, params, prompts = _setup()
+  mesh = core.make_mesh({"data": 2, "fsdp": 4})  # the 8 simulated CPU devices (tests/conftest.py)
+  batch = rollout(model, params, prompts, jax.random.PRNGKey(3), group_size=4, max_new_tokens=5)
+  batch["advantages"] = rl.group_advantages(jnp.arange(16, dtype=jnp.float32) % 3, 4)
+  batch["ref_logp"] = batch["old_logp"] - 0.1
+  tx = optax.adam(1e-2)
+  single = make_update(lm_logp_fn(model), tx, mu=2)
+  p1, _, m1 = single(params, tx.init(params), batch)
+  shardings = llm.param_shardings(params, mesh)
+  sharded_params = jax.device_put(params, shardings)
+  p2, o2, m2 = make_update(lm_logp_fn(model), tx, mu=2, mesh=mesh)(sharded_params, tx.init(sharded_params), batch)
+  assert any(not s.is_fully_replicated for s in jax.tree.leaves(shardings))  # FSDP really splits something
+  for a, b, s in zip(jax.tree.leaves(p1), jax.tree.leaves(p2), jax.tree.leaves(shardings)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=2e-5)
+    assert b.sharding == s
+  np.testing.assert_allclose(float(m1["loss"]), float(m2["loss"]), atol=1e-6)
+  bad = {k: v[:6] for k, v in batch.items()}
+  with np.testing.assert_raises_regex(ValueError, "divide by the mesh's 8 batch shards"):
+    make_update(lm_logp_fn(model), tx, mesh=mesh)(sharded_params, o2, bad)
