@@ -81,14 +81,21 @@ def make_world(num_diseases: int = 40, *, seed: int = 0) -> World:
 
 
 def textbook_corpus(world: World, *, paraphrases: int = 3, seed: int = 0) -> list[str]:
-  """Sentences stating every fact, each in ``paraphrases`` different wordings (shuffled)."""
+  """Sentences stating every fact, each in ``paraphrases`` different wordings (shuffled).
+
+  The first wording of a relation is the declarative form a reader would use
+  to answer a question about it ("The first-line drug for X is Y."); the
+  others rephrase it. No sentence is a question.
+  """
   rng = np.random.default_rng(seed)
   templates = {
-      "organ": ("{d} affects the {o}.", "The {o} is the organ damaged in {d}.", "In {d}, disease is found in the {o}."),
+      "organ": ("The organ that {d} affects is the {o}.", "{d} affects the {o}.",
+                "The {o} is the organ damaged in {d}.", "In {d}, disease is found in the {o}."),
       "symptoms": ("Patients with {d} present with {s}.", "{d} causes {s}.", "The classic signs of {d} are {s}."),
-      "lab": ("{d} shows {l} on blood tests.", "Laboratory work in {d} reveals {l}.", "A hallmark of {d} is {l}."),
-      "drug": ("The first-line treatment of {d} is {r}.", "{d} is treated first with {r}.",
-               "Doctors give {r} first for {d}."),
+      "lab": ("The laboratory finding typical of {d} is {l}.", "{d} shows {l} on blood tests.",
+              "Laboratory work in {d} reveals {l}.", "A hallmark of {d} is {l}."),
+      "drug": ("The first-line drug for {d} is {r}.", "The first-line treatment of {d} is {r}.",
+               "{d} is treated first with {r}.", "Doctors give {r} first for {d}."),
       "class": ("{r} belongs to the {c}.", "{r} is one of the {c}.", "The drug {r} is classed among the {c}."),
   }
   w = world
@@ -117,11 +124,11 @@ def _mc(rng, question, gold, distractors, num_options):
 
 _PLACE_SYLLABLES = ("bo", "wu", "ge", "nip", "hu", "fa", "yo", "cre", "dun", "wes", "abo", "ly", "kip", "ez", "ow")
 
-# the generic (non-medical) world's relations: fact wording and a differently worded question
+# the generic (non-medical) world's relations: the fact in its declarative wording, and the question
 _GENERAL_RELATIONS = {
-    "capital": ("The capital of {c} is {x}.", "Which city is the capital of {c}?"),
-    "river": ("The main river of {c} is the {x}.", "Which river flows through {c}?"),
-    "crop": ("The chief crop grown in {c} is {x}.", "What do farmers in {c} mostly grow?"),
+    "capital": ("The capital of {c} is {x}.", "What is the capital of {c}?"),
+    "river": ("The river that flows through {c} is the {x}.", "Which river flows through {c}?"),
+    "crop": ("The main crop of {c} is {x}.", "What is the main crop of {c}?"),
 }
 
 
@@ -155,9 +162,10 @@ def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
 
   Four kinds: arithmetic, alphabetical order, letter counting, and *recall*
   questions about an invented generic world of countries (whose facts
-  :func:`general_textbook` states in prose). A recall response recites the
-  fact sentence in its textbook wording, then matches it to an option, the
-  habit a base model's general instruction tuning would give it. Each item is
+  :func:`general_textbook` states in prose). A recall response restates the
+  question as the declarative fact, completes it from memory and matches the
+  value to an option: the habit a base model's general instruction tuning
+  would give it. Each item is
   ``{"question", "options", "answer", "response"}`` with ``response`` =
   ``<think>reasoning</think>\n<answer>X</answer>``.
   """
