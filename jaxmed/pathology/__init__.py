@@ -11,15 +11,16 @@ same network, and gated-attention MIL (ABMIL) on patch features.
 from jaxmed.pathology.coarsen import Coarse, coarsen, connected_components, edge_similarity
 from jaxmed.pathology.features import FEATURE_NAMES, region_features
 from jaxmed.pathology.gat import GATLayer
-from jaxmed.pathology.graph import batch_and_pad, masks, next_pow2, node_graph_index, pad_to_bucket, region_graph
+from jaxmed.pathology.graph import (batch_and_pad, masks, next_pow2, node_graph_index, pad_to_bucket, region_graph,
+                                    stack_graphs, unstack_graph)
 from jaxmed.pathology.ig import integrated_gradients
 from jaxmed.pathology.mil import ABMIL, GatedAttentionPool
 from jaxmed.pathology.model import RegionGraphNet
-from jaxmed.pathology.regions import grid_regions, region_adjacency, relabel, slic_regions
+from jaxmed.pathology.regions import grid_regions, paint_regions, region_adjacency, relabel, slic_regions
 from jaxmed.pathology.survival import concordance_index, cox_loss
 from jaxmed.pathology.tissue import tissue_mask
 
 __all__ = ["ABMIL", "Coarse", "FEATURE_NAMES", "GATLayer", "GatedAttentionPool", "RegionGraphNet", "batch_and_pad",
            "coarsen", "concordance_index", "connected_components", "cox_loss", "edge_similarity", "grid_regions",
-           "integrated_gradients", "masks", "next_pow2", "node_graph_index", "pad_to_bucket", "region_adjacency",
-           "region_features", "region_graph", "relabel", "slic_regions", "tissue_mask"]
+           "integrated_gradients", "masks", "next_pow2", "node_graph_index", "pad_to_bucket", "paint_regions", "region_adjacency",
+           "region_features", "region_graph", "relabel", "slic_regions", "stack_graphs", "tissue_mask", "unstack_graph"]

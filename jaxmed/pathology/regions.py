@@ -51,3 +51,12 @@ def region_adjacency(labels: np.ndarray) -> np.ndarray:
     pairs.append(np.stack([np.minimum(a[sel], b[sel]), np.maximum(a[sel], b[sel])], 1))
   edges = np.unique(np.concatenate(pairs), axis=0) if pairs else np.zeros((0, 2), np.int64)
   return (edges - 1).astype(np.int32)
+
+
+def paint_regions(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+  """Per-region ``values [N]`` painted onto the label map: ``[H, W]`` float, NaN outside the regions.
+
+  Upsample the label map (nearest) first to overlay on a larger slide level.
+  """
+  lut = np.concatenate([[np.nan], np.asarray(values, np.float64)])
+  return lut[labels]
