@@ -68,7 +68,6 @@ def train_base_model(config, workdir, data, mesh) -> str:
     return out
   d, m, p = config.data, config.model, config.pretrain
   textbook = medworld.textbook_corpus(data["world"], paraphrases=d.paraphrases, seed=config.seed)
-  textbook += medworld.general_textbook(seed=config.seed)
   exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed)
   question_text = [r1_prompt(it) for it in data["train"]]  # tokenizer only: no answers are seen
   tok = llm.train_bpe_tokenizer(textbook + [r1_prompt(e) + e["response"] for e in exercises] + question_text,

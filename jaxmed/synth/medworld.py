@@ -7,11 +7,8 @@ and has one first-line drug; each drug belongs to one class.
 
 * :func:`textbook_corpus`: paraphrased sentences stating every fact (no QA);
 * :func:`instruction_corpus`: generic, non-medical exercises written in the
-  ``<think>...</think><answer>X</answer>`` format (arithmetic, word order,
-  counting, and recall questions about an invented world of countries whose
-  facts :func:`general_textbook` states), so a base model trained on these
-  knows the answer format and the habit of reciting a fact before answering,
-  but has never seen a medical question;
+  ``<think>...</think><answer>X</answer>`` format, so a base model trained on
+  both corpora knows the answer format but has never seen a medical question;
 * :func:`mcqa_items`: multiple-choice questions from the relations, 1-hop
   (disease -> first-line drug / organ / lab finding) and 2-hop (symptoms ->
   disease -> drug class; lab finding -> disease -> drug), with 4 or 5 options
@@ -81,21 +78,14 @@ def make_world(num_diseases: int = 40, *, seed: int = 0) -> World:
 
 
 def textbook_corpus(world: World, *, paraphrases: int = 3, seed: int = 0) -> list[str]:
-  """Sentences stating every fact, each in ``paraphrases`` different wordings (shuffled).
-
-  The first wording of a relation is the declarative form a reader would use
-  to answer a question about it ("The first-line drug for X is Y."); the
-  others rephrase it. No sentence is a question.
-  """
+  """Sentences stating every fact, each in ``paraphrases`` different wordings (shuffled)."""
   rng = np.random.default_rng(seed)
   templates = {
-      "organ": ("The organ that {d} affects is the {o}.", "{d} affects the {o}.",
-                "The {o} is the organ damaged in {d}.", "In {d}, disease is found in the {o}."),
+      "organ": ("{d} affects the {o}.", "The {o} is the organ damaged in {d}.", "In {d}, disease is found in the {o}."),
       "symptoms": ("Patients with {d} present with {s}.", "{d} causes {s}.", "The classic signs of {d} are {s}."),
-      "lab": ("The laboratory finding typical of {d} is {l}.", "{d} shows {l} on blood tests.",
-              "Laboratory work in {d} reveals {l}.", "A hallmark of {d} is {l}."),
-      "drug": ("The first-line drug for {d} is {r}.", "The first-line treatment of {d} is {r}.",
-               "{d} is treated first with {r}.", "Doctors give {r} first for {d}."),
+      "lab": ("{d} shows {l} on blood tests.", "Laboratory work in {d} reveals {l}.", "A hallmark of {d} is {l}."),
+      "drug": ("The first-line treatment of {d} is {r}.", "{d} is treated first with {r}.",
+               "Doctors give {r} first for {d}."),
       "class": ("{r} belongs to the {c}.", "{r} is one of the {c}.", "The drug {r} is classed among the {c}."),
   }
   w = world
@@ -122,58 +112,16 @@ def _mc(rng, question, gold, distractors, num_options):
   return {"question": question, "options": dict(zip(letters, opts)), "answer": letters[pos]}
 
 
-_PLACE_SYLLABLES = ("bo", "wu", "ge", "nip", "hu", "fa", "yo", "cre", "dun", "wes", "abo", "ly", "kip", "ez", "ow")
-
-# the generic (non-medical) world's relations: the fact in its declarative wording, and the question
-_GENERAL_RELATIONS = {
-    "capital": ("The capital of {c} is {x}.", "What is the capital of {c}?"),
-    "river": ("The river that flows through {c} is the {x}.", "Which river flows through {c}?"),
-    "crop": ("The main crop of {c} is {x}.", "What is the main crop of {c}?"),
-}
-
-
-def _general_world(seed: int, n: int = 40) -> dict[str, list[tuple[str, str]]]:
-  """Invented countries with a capital, a river and a crop: ``{relation: [(country, value), ...]}``."""
-  rng = np.random.default_rng(seed + 991)
-  used: set[str] = set()
-
-  def names(k, suffix):
-    out = []
-    while len(out) < k:
-      word = "".join(rng.choice(_PLACE_SYLLABLES, size=rng.integers(2, 4))).capitalize() + suffix
-      if word not in used:
-        used.add(word)
-        out.append(word)
-    return out
-
-  countries = names(n, "land")
-  values = {"capital": names(n, "burg"), "river": names(n, "water"), "crop": names(n, " beans")}
-  return {rel: list(zip(countries, vals)) for rel, vals in values.items()}
-
-
-def general_textbook(*, seed: int = 0) -> list[str]:
-  """Sentences stating the facts of the generic world used by the recall exercises (no QA)."""
-  world = _general_world(seed)
-  return [_GENERAL_RELATIONS[rel][0].format(c=c, x=x) for rel, pairs in world.items() for c, x in pairs]
-
-
 def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
-  """Generic multiple-choice exercises with a worked response, none about medicine.
+  """Generic multiple-choice exercises (arithmetic, ordering, counting) with a worked response.
 
-  Four kinds: arithmetic, alphabetical order, letter counting, and *recall*
-  questions about an invented generic world of countries (whose facts
-  :func:`general_textbook` states in prose). A recall response restates the
-  question as the declarative fact, completes it from memory and matches the
-  value to an option: the habit a base model's general instruction tuning
-  would give it. Each item is
-  ``{"question", "options", "answer", "response"}`` with ``response`` =
-  ``<think>reasoning</think>\n<answer>X</answer>``.
+  Each item is ``{"question", "options", "answer", "response"}`` where
+  ``response`` is ``<think>reasoning</think>\n<answer>X</answer>``.
   """
   rng = np.random.default_rng(seed)
-  general = _general_world(seed)
   out = []
   for _ in range(n):
-    kind = rng.integers(6)
+    kind = rng.integers(3)
     if kind == 0:
       a, b = (int(v) for v in rng.integers(2, 40, 2))
       item = _mc(rng, f"What is {a} + {b}?", str(a + b), [str(a + b + k) for k in (-3, -2, -1, 1, 2, 3)], 4)
@@ -184,21 +132,13 @@ def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
       item = _mc(rng, f"Which word comes first alphabetically: {', '.join(words)}?", first,
                  [w for w in words if w != first] + ["zebra", "yarn"], 4)
       why = f"Sorted, the words start with {first}."
-    elif kind == 2:
+    else:
       word = str(rng.choice(["banana", "letter", "balloon", "coffee", "pepper"]))
       ch = str(rng.choice(sorted(set(word))))
       c = word.count(ch)
       item = _mc(rng, f"How many times does '{ch}' occur in '{word}'?", str(c),
                  [str(k) for k in range(0, 6) if k != c], 4)
       why = f"Counting '{ch}' in {word} gives {c}."
-    else:
-      rel = str(rng.choice(sorted(_GENERAL_RELATIONS)))
-      pairs = general[rel]
-      country, value = pairs[int(rng.integers(len(pairs)))]
-      fact, question = _GENERAL_RELATIONS[rel]
-      item = _mc(rng, question.format(c=country), value, [x for _, x in pairs if x != value],
-                 int(rng.choice([4, 5])))
-      why = fact.format(c=country, x=value)
     out.append({**item, "response": f"<think>{why} The correct option is {item['answer']}.</think>\n"
                                     f"<answer>{item['answer']}</answer>"})
   return out
