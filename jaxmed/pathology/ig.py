@@ -1,10 +1,13 @@
 """Integrated Gradients (Sundararajan et al., 2017) over node features.
 
 ``IG_k(x) = (x_k - x'_k) * integral_0^1 d f(x' + a (x - x')) / d x_k da``,
-approximated with the trapezoid rule on ``steps`` intervals (``steps + 1``
-gradient evaluations, vmapped). Completeness: ``sum_k IG_k = f(x) - f(x')``
-up to the quadrature error; exact for a linear ``f``. For a graph model ``x``
-is the node-feature matrix ``[N, F]``: summing over features gives per-node
+approximated with ``steps`` gradient evaluations (vmapped). Completeness:
+``sum_k IG_k = f(x) - f(x')`` up to the quadrature error; exact for a linear
+``f``. ``method``: ``"gauss_legendre"`` (default; ``steps`` Gauss-Legendre
+nodes on [0, 1], far smaller error for smooth networks at the same cost),
+``"trapezoid"`` (``steps`` intervals, ``steps + 1`` evaluations) or
+``"riemann_middle"`` (Captum's default family). For a graph model ``x`` is
+the node-feature matrix ``[N, F]``: summing over features gives per-node
 (region) attributions, summing over real nodes gives per-feature ones.
 """
 
@@ -14,13 +17,27 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+
+def ig_quadrature(steps: int, method: str = "gauss_legendre") -> tuple[np.ndarray, np.ndarray]:
+  """Nodes ``alpha`` in [0, 1] and weights (summing to 1) of the path integral."""
+  if method == "gauss_legendre":
+    x, w = np.polynomial.legendre.leggauss(steps)
+    return (x + 1) / 2, w / 2
+  if method == "trapezoid":
+    w = np.full(steps + 1, 1.0 / steps)
+    w[[0, -1]] = 0.5 / steps
+    return np.linspace(0.0, 1.0, steps + 1), w
+  if method == "riemann_middle":
+    return (np.arange(steps) + 0.5) / steps, np.full(steps, 1.0 / steps)
+  raise ValueError(f"integrated_gradients: method must be gauss_legendre, trapezoid or riemann_middle; got {method!r}")
 
 
 def integrated_gradients(f: Callable[[jax.Array], jax.Array], x: jax.Array, baseline: jax.Array, *,
-                         steps: int = 64) -> jax.Array:
+                         steps: int = 64, method: str = "gauss_legendre") -> jax.Array:
   """Attributions with the shape of ``x``; ``f`` maps an array like ``x`` to a scalar."""
-  alphas = jnp.linspace(0.0, 1.0, steps + 1)
-  weights = jnp.full((steps + 1,), 1.0 / steps).at[0].set(0.5 / steps).at[-1].set(0.5 / steps)
+  alphas, weights = ig_quadrature(steps, method)
   grad = jax.grad(f)
-  grads = jax.vmap(lambda a: grad(baseline + a * (x - baseline)))(alphas)
-  return (x - baseline) * jnp.tensordot(weights, grads, axes=1)
+  grads = jax.vmap(lambda a: grad(baseline + a * (x - baseline)))(jnp.asarray(alphas, x.dtype))
+  return (x - baseline) * jnp.tensordot(jnp.asarray(weights, x.dtype), grads, axes=1)

@@ -10,8 +10,9 @@ from jaxmed import pathology as P
 def test_exact_for_linear():
   w = jnp.asarray(np.random.default_rng(0).standard_normal((6, 3)), jnp.float32)
   x, base = jnp.ones((6, 3)), jnp.zeros((6, 3)) + 0.2
-  ig = P.integrated_gradients(lambda v: jnp.sum(w * v), x, base, steps=4)
-  np.testing.assert_allclose(np.asarray(ig), np.asarray(w * (x - base)), rtol=1e-6)
+  for method in ("gauss_legendre", "trapezoid", "riemann_middle"):
+    ig = P.integrated_gradients(lambda v: jnp.sum(w * v), x, base, steps=4, method=method)
+    np.testing.assert_allclose(np.asarray(ig), np.asarray(w * (x - base)), rtol=1e-6)
 
 
 def test_completeness_on_the_graph_network():
