@@ -43,14 +43,17 @@ def make_slides(config, workdir) -> list[dict]:
   out_dir = os.path.join(workdir, "slides")
   os.makedirs(out_dir, exist_ok=True)
   slides = []
-  for i in range(d.num_train + d.num_test):
-    path = os.path.join(out_dir, f"slide_{i:03d}.tiff")
-    rgb, info = synthetic_slide(config.seed * 100_000 + i, size=d.size)
-    if not os.path.exists(path):
-      write_pyramidal_tiff(path + ".part", rgb, levels=d.levels, mpp=0.5, tile=128)
-      os.replace(path + ".part", path)
-    slides.append({"name": f"slide_{i:03d}", "path": path, "stage": info["stage"], "time": info["time"],
-                   "event": info["event"]})
+  n = d.num_train + d.num_test
+  with core.progress_bar(n, desc="synthetic slides") as bar:
+    for i in range(n):
+      path = os.path.join(out_dir, f"slide_{i:03d}.tiff")
+      rgb, info = synthetic_slide(config.seed * 100_000 + i, size=d.size)
+      if not os.path.exists(path):
+        write_pyramidal_tiff(path + ".part", rgb, levels=d.levels, mpp=0.5, tile=128)
+        os.replace(path + ".part", path)
+      slides.append({"name": f"slide_{i:03d}", "path": path, "stage": info["stage"], "time": info["time"],
+                     "event": info["event"]})
+      core.update_progress(bar, 1)
   return slides
 
 
@@ -113,11 +116,11 @@ def bags(graphs: list[dict], mean, std, n_max: int) -> dict[str, np.ndarray]:
 
 # ---- 3-4. models and training ----
 
-def make_model(name: str, config):
+def make_model(name: str, config, num_classes: int = NUM_STAGES):
   m = config.model
   if name == "abmil":
-    return pathology.ABMIL(NUM_STAGES, hidden=m.hidden)
-  return pathology.RegionGraphNet(NUM_STAGES, hidden=m.hidden, heads=m.heads, coarsen_rounds=m.coarsen_rounds,
+    return pathology.ABMIL(num_classes, hidden=m.hidden)
+  return pathology.RegionGraphNet(num_classes, hidden=m.hidden, heads=m.heads, coarsen_rounds=m.coarsen_rounds,
                                   threshold=m.threshold, embed_dim=m.embed_dim)
 
 
@@ -133,8 +136,8 @@ def forward(name: str, model, params, batch) -> dict:
   return jax.vmap(one)({k: batch[k] for k in ("x", "area", "pos", "senders", "receivers", "n_node", "n_edge")})
 
 
-def train_model(name, config, workdir, mesh, train_data) -> tuple[object, dict]:
-  model = make_model(name, config)
+def train_model(name, config, workdir, mesh, train_data, num_classes) -> tuple[object, dict]:
+  model = make_model(name, config, num_classes)
   t = config.train
   tx = optax.adamw(optax.cosine_decay_schedule(t.lr, t.steps), weight_decay=t.weight_decay)
   example = {k: v[:1] for k, v in train_data.items()}
@@ -159,7 +162,7 @@ def train_model(name, config, workdir, mesh, train_data) -> tuple[object, dict]:
   return model, state.params
 
 
-def evaluate(name, model, params, data) -> dict[str, float]:
+def evaluate(name, model, params, data, num_classes) -> dict[str, float]:
   from sklearn.metrics import f1_score, roc_auc_score
 
   out = jax.device_get(jax.jit(lambda p, b: forward(name, model, p, b))(params, data))
@@ -169,7 +172,7 @@ def evaluate(name, model, params, data) -> dict[str, float]:
          f"f1/stage/{name}": float(f1_score(stage, prob.argmax(-1), average="macro")),
          f"cindex/{name}": pathology.concordance_index(out["risk"], data["time"], data["event"])}
   try:
-    res[f"auroc/stage/{name}"] = float(roc_auc_score(stage, prob, multi_class="ovr", labels=list(range(NUM_STAGES))))
+    res[f"auroc/stage/{name}"] = float(roc_auc_score(stage, prob, multi_class="ovr", labels=list(range(num_classes))))
   except ValueError:  # a test split without every stage
     res[f"auroc/stage/{name}"] = float("nan")
   if "num_nodes" in out:
@@ -221,11 +224,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results = {"num_slides/train": len(tr), "num_slides/test": len(te), "graph_build_s_per_slide": build_s,
              "nodes/mean_before_coarsening": float(np.mean([len(g["region/x"]) for g in te])),
              "nodes/mean_patches": float(np.mean([len(g["patch/x"]) for g in te]))}
+  num_classes = max(NUM_STAGES, max(s["stage"] for s in slides) + 1)
   trained = {}
   for name in MODELS:
-    model, params = train_model(name, config, workdir, mesh, data[name][0])
+    model, params = train_model(name, config, workdir, mesh, data[name][0], num_classes)
     trained[name] = (model, params)
-    results.update(evaluate(name, model, params, data[name][1]))
+    results.update(evaluate(name, model, params, data[name][1], num_classes))
   results["nodes/mean_after_coarsening"] = results.pop("nodes/after/graph")
   results["nodes/patch_graph_after_coarsening"] = results.pop("nodes/after/patch_graph")
 
