@@ -3,7 +3,7 @@
 * :class:`ComplexConv`: ``(Wr + i Wi)(xr + i xi)`` with two real convolutions;
 * :class:`ComplexConv2Dt`: factorised 2D+t, a ``(1, k, k)`` spatial then a
   ``(3, 1, 1)`` temporal complex convolution;
-* :class:`ComplexConvTranspose`: the same for transposed convolution (upsampling);
+* :class:`ComplexConvTranspose`: per-frame transposed convolution (2x upsampling);
 * :func:`complex_instance_norm`: subtract the complex mean, divide by the RMS
   modulus, over ``(T, H, W)`` per sample and channel;
 * :class:`ModReLU`: ``relu(|z| + b) z / |z|`` with a learned bias per channel;
@@ -20,6 +20,8 @@ import jax.numpy as jnp
 
 
 class ComplexConv(nn.Module):
+  """A complex convolution over the middle axes of ``[N, *spatial, C]`` (1D or 2D), from two real ones."""
+
   features: int
   kernel_size: Sequence[int]
   strides: Sequence[int] | None = None
@@ -27,20 +29,29 @@ class ComplexConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    if self.transpose:
-      make = lambda name: nn.ConvTranspose(self.features, tuple(self.kernel_size), self.strides, padding="SAME",  # noqa: E731
-                                           use_bias=False, name=name)
-    else:
-      make = lambda name: nn.Conv(self.features, tuple(self.kernel_size), self.strides, padding="SAME",  # noqa: E731
-                                  use_bias=False, name=name)
-    re, im = make("re"), make("im")
+    cls = nn.ConvTranspose if self.transpose else nn.Conv
+    re = cls(self.features, tuple(self.kernel_size), self.strides, padding="SAME", use_bias=False, name="re")
+    im = cls(self.features, tuple(self.kernel_size), self.strides, padding="SAME", use_bias=False, name="im")
     xr, xi = jnp.real(x), jnp.imag(x)
     bias = self.param("bias", nn.initializers.zeros, (2, self.features))
     return (re(xr) - im(xi) + bias[0]) + 1j * (re(xi) + im(xr) + bias[1])
 
 
+def _per_frame(layer, x):
+  """Applies a 2D layer to every frame of ``[B, T, H, W, C]`` (frames folded into the batch)."""
+  b, t = x.shape[:2]
+  y = layer(x.reshape(b * t, *x.shape[2:]))
+  return y.reshape(b, t, *y.shape[1:])
+
+
 class ComplexConv2Dt(nn.Module):
-  """Spatial ``(1, k, k)`` then temporal ``(kt, 1, 1)`` complex convolution."""
+  """Spatial ``(1, k, k)`` then temporal ``(kt, 1, 1)`` complex convolution on ``[B, T, H, W, C]``.
+
+  Computed as a 2D convolution over frames folded into the batch, then a 1D
+  convolution over time with pixels folded into the batch: the same maps as
+  the two 3D convolutions, and about 10x faster on XLA:CPU than a 3D
+  convolution with a unit kernel axis.
+  """
 
   features: int
   kernel: int = 5
@@ -48,13 +59,21 @@ class ComplexConv2Dt(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = ComplexConv(self.features, (1, self.kernel, self.kernel))(x)
-    return ComplexConv(self.features, (self.kernel_t, 1, 1))(x)
+    x = _per_frame(ComplexConv(self.features, (self.kernel, self.kernel)), x)
+    b, t, h, w, c = x.shape
+    xt = x.transpose(0, 2, 3, 1, 4).reshape(b * h * w, t, c)
+    xt = ComplexConv(self.features, (self.kernel_t,))(xt)
+    return xt.reshape(b, h, w, t, self.features).transpose(0, 3, 1, 2, 4)
 
 
-def ComplexConvTranspose(features: int, strides=(1, 2, 2)) -> ComplexConv:  # noqa: N802
-  """A complex transposed convolution (``(1, 2, 2)`` kernel by default: spatial upsampling by 2)."""
-  return ComplexConv(features, tuple(max(s, 1) for s in strides), strides=strides, transpose=True)
+class ComplexConvTranspose(nn.Module):
+  """Complex transposed convolution per frame: ``[B, T, H, W, C] -> [B, T, 2H, 2W, F]`` (kernel and stride 2)."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    return _per_frame(ComplexConv(self.features, (2, 2), strides=(2, 2), transpose=True), x)
 
 
 def complex_instance_norm(x, eps: float = 1e-6):

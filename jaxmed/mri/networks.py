@@ -57,7 +57,7 @@ class ComplexUNet(nn.Module):
     for level in reversed(range(self.levels)):
       x = ComplexConvTranspose(self.filters * 2 ** level)(x)
       x = _Block(self.filters * 2 ** level)(jnp.concatenate([x, skips[level]], axis=-1))
-    return ComplexConv(1, (1, 1, 1))(x), bottleneck
+    return ComplexConv(1, (1,))(x.reshape(-1, 1, x.shape[-1])).reshape(*x.shape[:-1], 1), bottleneck
 
 
 class UnrolledRecon(nn.Module):
