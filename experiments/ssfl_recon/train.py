@@ -47,9 +47,40 @@ NETS = ("ssdu", "parallel_nofeat", "ssfl", "supervised")
 # ---- data ----
 
 def make_subjects(config, n: int, offset: int) -> list[dict]:
+  """``n`` subjects ``{"kspace" [T, C, H, W], "maps" [C, H, W], "image" [T, H, W], "heart"}``: phantoms, or the
+  slices of the HDF5 files in ``data.h5_train`` / ``data.h5_test`` (offset 0 / otherwise)."""
   d = config.data
+  if d.h5_train:
+    return h5_subjects(d.h5_train if offset == 0 else d.h5_test)
   return [cine_phantom(config.seed * 10_000 + offset + i, size=(d.size, d.size), frames=d.frames, coils=d.coils,
                        noise=d.noise) for i in range(n)]
+
+
+def h5_subjects(pattern: str) -> list[dict]:
+  """Fully-sampled dynamic k-space files (``jaxmed.io.load_kspace_h5``) -> one subject per slice.
+
+  Coil maps: the file's ``coil_maps`` when present, else ESPIRiT on the
+  time-averaged k-space; the reference image is the coil combination of the
+  fully-sampled data with those maps.
+  """
+  import glob
+
+  from jaxmed.io import load_kspace_h5
+
+  files = sorted(glob.glob(pattern))
+  if not files:
+    raise FileNotFoundError(f"data.h5 pattern {pattern!r} matches no file")
+  subjects = []
+  for path in files:
+    data = load_kspace_h5(path)
+    for s, k in enumerate(data["kspace"]):
+      t, c, h, w = k.shape
+      maps = data["coil_maps"][s] if "coil_maps" in data else mri.espirit_maps(k.mean(0), (h, w))
+      full = np.ones((t, w), np.float32)
+      image = np.asarray(mri.sense_adjoint(jnp.asarray(k), jnp.asarray(maps), full))
+      subjects.append({"kspace": k.astype(np.complex64), "maps": maps.astype(np.complex64),
+                       "image": image.astype(np.complex64), "heart": np.zeros((t, h, w), bool)})
+  return subjects
 
 
 def draw_r(rng, d) -> float:
