@@ -3,7 +3,7 @@
   python -m experiments.ssfl_recon --config=experiments/ssfl_recon/config.py:demo --workdir=runs/ssfl_recon
 
 Presets:
-  tiny  - 16x16, 8 frames, 4 coils, a 2-iteration net with 4 filters, a few steps: a CI smoke run.
+  tiny  - 16x16, 8 frames, 4 coils, a 1-iteration net with 4 filters, a few steps: a CI smoke run.
   demo  - 32x32, 12 frames, 8 coils, a 3-iteration net with 8 filters and 2 levels, 200 steps per
           network; a few minutes per network on a CPU.
   Real data: --config.data.h5_train='/data/cine/train/*.h5' --config.data.h5_test='/data/cine/test/*.h5'
@@ -32,7 +32,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict(dict(cg_iters=20))
   if preset == "tiny":
     c.data.update(dict(size=16, frames=8, coils=4, num_train=8, num_test=2, eval_r=(4, 8)))
-    c.model.update(dict(iterations=2, filters=4, levels=1))
+    c.model.update(dict(iterations=1, filters=4, levels=1))
     c.features.update(dict(steps=3, batch_size=4))
     c.train.update(dict(steps=3, log_every=1, save_every=3))
   elif preset == "paper":

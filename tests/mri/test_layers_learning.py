@@ -31,6 +31,7 @@ def test_parallel_self_supervised_net_beats_zero_filled_by_3db():
 
   config = cfg_mod.get_config("tiny")
   config.data.update(dict(size=32, frames=8, r_min=3.0, r_max=6.0))
+  config.model.iterations = 2
   subjects = T.make_subjects(config, 6, 0)
   test = T.make_subjects(config, 1, 9_000)[0]
   net = T.recon_net(config)
