@@ -192,10 +192,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   plot_examples(hypermorphs[config.models[0]], val, os.path.join(workdir, "examples.png"))
   with open(os.path.join(workdir, "arc_curves.json"), "w") as f:
     json.dump({n: {k: np.asarray(v).tolist() for k, v in c.items()} for n, c in curves.items()}, f, indent=1)
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    for run in runs:
-      for row in core.read_metrics(os.path.join(workdir, run)):
-        f.write(json.dumps({"run": run, **row}) + "\n")
+  core.gather_run_metrics(workdir, runs)
   return core.write_results(workdir, results, wall_time_s=time.time() - t0)
 
 

@@ -23,7 +23,6 @@ Backbone and transfer runs live in ``<workdir>/<run>/`` (checkpoints,
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -246,10 +245,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   figures.plot_mislabel(scores["digits/noisy"], flipped, results, os.path.join(workdir, "mislabel.png"))
   figures.plot_classwise({n: (datasets[n], scores[f"{n}/clean"]["lsi/full"]) for n in datasets},
                          os.path.join(workdir, "classwise.png"))
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    for run in runs:
-      for row in core.read_metrics(os.path.join(workdir, run)):
-        f.write(json.dumps({"run": run, **row}) + "\n")
+  core.gather_run_metrics(workdir, runs)
   return core.write_results(workdir, results, wall_time_s=time.time() - t0)
 
 

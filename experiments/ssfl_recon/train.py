@@ -27,7 +27,6 @@ method (ESPIRiT from the time-averaged centre is implemented and tested in
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -272,10 +271,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       for metric, fn in (("psnr", mri.psnr), ("ssim", mri.ssim), ("nmse", mri.nmse)):
         results[f"{metric}/R{r}/{name}"] = float(np.mean([fn(out[name][i], gt[i]) for i in range(len(gt))]))
     plot_r(out, gt[0], test_subjects[0]["heart"], r, os.path.join(workdir, f"recon_R{r}.png"))
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    for name in [f"features_{f_cfg.objective}", *NETS]:
-      for row in core.read_metrics(os.path.join(workdir, name)):
-        f.write(json.dumps({"run": name, **row}) + "\n")
+  core.gather_run_metrics(workdir, [f"features_{f_cfg.objective}", *NETS])
   return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
 
 

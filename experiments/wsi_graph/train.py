@@ -243,11 +243,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"ig/top_feature/{name}"] = value
   plot_ig([te[i] for i in range(len(ig["node_attr"]))], ig, [slides[i] for i in test_idx],
           os.path.join(workdir, "ig.png"))
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
-    import json
-    for name in MODELS:
-      for row in core.read_metrics(os.path.join(workdir, name)):
-        f.write(json.dumps({"run": name, **row}) + "\n")
+  core.gather_run_metrics(workdir, MODELS)
   return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
 
 

@@ -80,6 +80,17 @@ def read_metrics(workdir: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in f if line.strip()]
 
 
+def gather_run_metrics(workdir: str, runs) -> None:
+  """Writes ``<workdir>/metrics.jsonl`` from each ``<workdir>/<run>/metrics.jsonl``, tagging rows with ``"run"``.
+
+  For experiments that train several models, each in its own run directory.
+  """
+  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+    for run in runs:
+      for row in read_metrics(os.path.join(workdir, run)):
+        f.write(json.dumps({"run": run, **row}) + "\n")
+
+
 class MetricWriter:
   """Appends step metrics to ``metrics.jsonl`` (and TensorBoard if available).
 
