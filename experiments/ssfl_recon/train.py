@@ -37,9 +37,9 @@ import numpy as np
 import optax
 
 from jaxmed import core, mri
+from experiments.ssfl_recon import METHODS
 from jaxmed.synth.cine import cine_phantom
 
-METHODS = ("zero_filled", "cg_sense", "ssdu", "parallel_nofeat", "ssfl", "supervised")
 NETS = ("ssdu", "parallel_nofeat", "ssfl", "supervised")
 
 

@@ -37,3 +37,28 @@ def test_tour_tiny_runs_and_writes_summary(tmp_path):
   for name in tour.registered():
     assert f"| {name}:" in summary
     assert os.path.exists(tmp_path / name / "results.json")
+
+
+def test_write_docs_keeps_other_rows_and_writes_experiment_tables(tmp_path):
+  doc = tmp_path / "results.md"
+  old = tour.summary_table([{"name": n, "title": n.upper(), "headline": ["m"], "results": {"m": v},
+                             "status": "ok", "wall_time_s": 2.0} for n, v in (("a", 1.0), ("b", 2.0))], "demo")
+  doc.write_text(f"# Results\n\n{tour.BEGIN}\n{old}{tour.END}\n\n## B\n<!-- tour:b:begin -->\nstale\n"
+                 "<!-- tour:b:end -->\nprose kept\n")
+  new = tour.summary_table([{"name": "b", "title": "B", "headline": ["m"], "results": {"m": 3.0},
+                             "status": "ok", "wall_time_s": 5.0}], "demo")
+  tour.write_docs(new, str(doc), details={"b": "| new b table |\n", "c": "| c table |\n"}, names=["a", "b", "c"])
+  text = doc.read_text()
+  assert "| a: A | ok | `m` = 1 | 2.0 |" in text  # not rerun: kept
+  assert "| b: B | ok | `m` = 3 | 5.0 |" in text and "`m` = 2 " not in text  # rerun: replaced
+  assert "2 methods)" in text
+  assert "stale" not in text and "| new b table |" in text and "prose kept" in text
+  assert "<!-- tour:c:begin -->\n| c table |\n<!-- tour:c:end -->" in text  # appended with its markers
+
+
+def test_ssfl_results_table_has_every_metric_r_and_method():
+  from experiments import ssfl_recon
+  results = {f"{m}/R{r}/{n}": 1.0 for m in ("psnr", "ssim", "nmse") for r in (4, 16) for n in ssfl_recon.METHODS}
+  table = ssfl_recon.results_table(results)
+  assert table.count("\n") == 2 + 3 * 2
+  assert "| PSNR | 16 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |" in table
