@@ -1,0 +1,25 @@
+"""Slice-to-volume reconstruction with implicit neural representations (MetaSVR, Dannecker et al. 2025).
+
+Geometry and rotations, the Monte-Carlo slice PSF with its sample ramp, SIREN
+and pure-JAX hash-grid volume INRs, free or INR slice motion, the imaging
+model with per-slice scale and learned variance (outlier weights), optional
+pixel variance and bias field, per-group optimisers, the fitting loop,
+volume sampling and export, and Reptile meta-learning of the initialisation.
+"""
+
+from jaxmed.svr.geometry import (axis_angle_matrix, compose, euler_zxz_matrix, invert, matrix_axis_angle, rigid_matrix,
+                                 rotation_error_deg, rotation_matrix)
+from jaxmed.svr.export import reconstruct_volume, slice_weights, target_grid, write_motion_table, write_outputs
+from jaxmed.svr.inr import HashGrid, Siren, VoxelGrid, volume_inr
+from jaxmed.svr.motion import FreeMotion, MotionINR, drift_penalty, motion_model
+from jaxmed.svr.psf import psf_offsets, psf_ramp, psf_sigmas
+from jaxmed.svr.reconstruct import GROUPS, SVRModel, device_slices, fit, make_optimizer, sample_volume
+from jaxmed.svr.reptile import load_meta_init, meta_groups, meta_learn, reptile_update, save_meta_init
+from jaxmed.svr.slices import acquire, normalise, pixel_points, prepare
+
+__all__ = ["GROUPS", "FreeMotion", "HashGrid", "MotionINR", "SVRModel", "Siren", "acquire", "axis_angle_matrix",
+           "compose", "drift_penalty", "euler_zxz_matrix", "fit", "invert", "make_optimizer", "matrix_axis_angle",
+           "motion_model", "normalise", "pixel_points", "prepare", "psf_offsets", "psf_ramp", "psf_sigmas",
+           "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "volume_inr", "VoxelGrid",
+           "device_slices", "load_meta_init", "meta_groups", "meta_learn", "reptile_update", "save_meta_init",
+           "reconstruct_volume", "slice_weights", "target_grid", "write_motion_table", "write_outputs"]

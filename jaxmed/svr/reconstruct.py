@@ -1,0 +1,199 @@
+"""The SVR imaging model, its loss, the per-group optimiser and the fitting loop.
+
+Imaging model for pixel ``p`` of slice ``s`` (NeSVoR / MetaSVR):
+
+  ``y_p ~ c_s * B_stack(x_p) * mean_k V(T_s(x_p + U_s o_k))``
+
+with ``V`` the volume INR, ``T_s`` the slice's rigid motion, ``o_k`` PSF
+offsets in the slice frame ``U_s``, ``c_s = exp(log_scale_s)`` a per-slice
+intensity scale and ``B`` an optional smooth per-stack bias field
+(``exp`` of a quadratic polynomial). The loss per pixel is
+
+  ``rho(y_hat - y) / sigma^2 + 0.5 * log sigma^2``,  ``sigma^2 = sigma_s^2 (* sigma_p^2)``
+
+with ``rho`` the L2 or L1 data term, a learned per-slice variance
+``sigma_s`` (and optionally a per-pixel one), plus ``drift_weight`` times the
+motion drift penalty. Large learned ``sigma_s`` flag outlier slices.
+
+Parameters are one pytree ``{"volume", "motion", "slice": {"log_scale",
+"log_sigma"}, "pixel": {"log_sigma"}, "bias": {"coef"}}``; each top-level
+group gets its own learning rate via ``optax.multi_transform`` (a rate of 0
+freezes the group, e.g. the motion for the no-correction baseline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmed import core
+from jaxmed.svr.motion import drift_penalty
+from jaxmed.svr.psf import psf_offsets, psf_ramp
+from jaxmed.svr.slices import normalise, pixel_points
+
+GROUPS = ("volume", "motion", "slice", "pixel", "bias")
+
+
+@dataclasses.dataclass(frozen=True)
+class SVRModel:
+  """Static description of the imaging model; parameters live in a separate pytree."""
+  volume: nn.Module
+  motion: nn.Module | None = None       # None: no motion correction (the stacks' geometry is trusted)
+  data_term: str = "l2"                 # "l2" or "l1"
+  pixel_variance: bool = False
+  bias_field: bool = False
+  drift_weight: float = 1.0
+
+  def init(self, key: jax.Array, sl: dict[str, Any]) -> dict[str, Any]:
+    kv, km = jax.random.split(key)
+    s, p = len(sl["stack"]), len(sl["values"])
+    params = {"volume": self.volume.init(kv, jnp.zeros((1, 3))),
+              "slice": {"log_scale": jnp.zeros(s), "log_sigma": jnp.zeros(s)}}
+    if self.motion is not None:
+      params["motion"] = self.motion.init(km, jnp.asarray(sl["stack"]), jnp.asarray(sl["pos"]))
+    if self.pixel_variance:
+      params["pixel"] = {"log_sigma": jnp.zeros(p)}
+    if self.bias_field:
+      params["bias"] = {"coef": jnp.zeros((int(sl["num_stacks"]), 9))}
+    return params
+
+  def slice_motion(self, params: dict[str, Any], sl: dict[str, Any]) -> jnp.ndarray:
+    """``[S, 6]`` motion (rad, mm) of every slice."""
+    if self.motion is None:
+      return jnp.zeros((len(sl["stack"]), 6))
+    return self.motion.apply(params["motion"], sl["stack"], sl["pos"])
+
+  def volume_at(self, params: dict[str, Any], points: jnp.ndarray, bbox: jnp.ndarray,
+                progress: jnp.ndarray | float = 1.0) -> jnp.ndarray:
+    """Volume intensity at world points ``[N, 3]`` -> ``[N]`` (``progress``: the hash grid's level schedule)."""
+    return self.volume.apply(params["volume"], normalise(points, bbox), progress)
+
+  def predict(self, params, sl, idx, offsets, progress=1.0):
+    """Predicted pixel values ``[B]`` and the slice motion ``[S, 6]``."""
+    motion = self.slice_motion(params, sl)
+    pts = pixel_points(sl, idx, offsets, motion)
+    v = self.volume_at(params, pts.reshape(-1, 3), sl["bbox"], progress).reshape(pts.shape[:2]).mean(-1)
+    s = sl["slice"][idx]
+    v = v * jnp.exp(params["slice"]["log_scale"][s])
+    if self.bias_field:
+      v = v * jnp.exp(jnp.sum(params["bias"]["coef"][sl["stack"][s]] * _quadratic(
+          normalise(pts.mean(1), sl["bbox"])), -1))
+    return v, motion
+
+  def loss(self, params, sl, idx, offsets, progress=1.0):
+    pred, motion = self.predict(params, sl, idx, offsets, progress)
+    r = pred - sl["values"][idx]
+    rho = r * r if self.data_term == "l2" else jnp.abs(r)
+    log_var = 2.0 * params["slice"]["log_sigma"][sl["slice"][idx]]
+    if self.pixel_variance:
+      log_var = log_var + 2.0 * params["pixel"]["log_sigma"][idx]
+    nll = jnp.mean(rho * jnp.exp(-log_var) + 0.5 * log_var)
+    drift = drift_penalty(motion)
+    return nll + self.drift_weight * drift, {"nll": nll, "mse": jnp.mean(r * r), "drift": drift}
+
+
+def _quadratic(u: jnp.ndarray) -> jnp.ndarray:
+  """Quadratic monomials of ``u [N, 3]`` without the constant: ``[N, 9]``."""
+  x, y, z = u[:, 0], u[:, 1], u[:, 2]
+  return jnp.stack([x, y, z, x * x, y * y, z * z, x * y, y * z, x * z], -1)
+
+
+def make_optimizer(lrs: dict[str, float], *, steps: int = 0, starts: dict[str, float] | None = None,
+                   final_fraction: float = 0.1) -> optax.GradientTransformation:
+  """Adam per parameter group (``GROUPS``); a learning rate of 0 (or a missing group) freezes it.
+
+  With ``steps``, each group's rate follows a cosine decay to ``final_fraction`` of it by the last step, and
+  ``starts[group]`` (a fraction of ``steps``) holds the group at 0 until then: e.g. the motion waits until the
+  volume has its coarse shape, as SVR alternates reconstruction and registration.
+  """
+  unknown = set(lrs) - set(GROUPS)
+  if unknown:
+    raise ValueError(f"learning rates for unknown parameter groups {sorted(unknown)}; expected {GROUPS}")
+  starts = starts or {}
+
+  def rate(group):
+    lr = lrs[group]
+    if not steps:
+      return lr
+    start = int(starts.get(group, 0.0) * steps)
+    decay = optax.cosine_decay_schedule(lr, max(steps - start, 1), alpha=final_fraction)
+    return optax.join_schedules([optax.constant_schedule(0.0), decay], [start]) if start else decay
+
+  transforms = {g: optax.adam(rate(g)) if lrs.get(g, 0.0) > 0 else optax.set_to_zero() for g in GROUPS}
+  return optax.multi_transform(transforms, lambda params: {k: k for k in params})
+
+
+def device_slices(sl: dict[str, Any]) -> dict[str, Any]:
+  """A :func:`~jaxmed.svr.slices.prepare` slice set with its arrays on the device (``num_stacks`` stays int)."""
+  return {k: (int(v) if k == "num_stacks" else jnp.asarray(v)) for k, v in sl.items()}
+
+
+def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float], key: jax.Array,
+        params: dict[str, Any] | None = None, samples_per_step: int = 8192, psf_max: int = 16,
+        psf_schedule: str = "linear", starts: dict[str, float] | None = None, final_fraction: float = 0.1,
+        coarse_to_fine: float = 0.0, eval_fn: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+        eval_every: int = 0, progress: str | None = "svr") -> tuple[dict[str, Any], list[dict[str, float]]]:
+  """Fits the imaging model to one subject's slices.
+
+  Args:
+    params: a starting point (e.g. a Reptile meta-initialisation); fresh groups are filled from ``model.init``.
+    samples_per_step: volume evaluations per step; ``samples_per_step // k`` pixels with ``k`` PSF samples
+      each, ``k`` ramping up to ``psf_max`` as :func:`~jaxmed.svr.psf.psf_ramp` says.
+    starts: per-group start as a fraction of ``steps`` (see :func:`make_optimizer`).
+    final_fraction: each group's learning rate at the last step, as a fraction of its initial rate.
+    coarse_to_fine: fraction of ``steps`` over which a hash grid's levels open (0: all from the start).
+    eval_fn: ``params -> metrics``, called at step 0, every ``eval_every`` steps and at the end.
+
+  Returns:
+    The fitted params and the history (one dict per evaluation, with ``step`` and the last losses).
+  """
+  sl_d = device_slices(sl)
+  key, k_init = jax.random.split(key)
+  fresh = model.init(k_init, sl)
+  params = fresh if params is None else {g: params.get(g, fresh[g]) for g in fresh}
+  tx = make_optimizer(lrs, steps=steps, starts=starts, final_fraction=final_fraction)
+  opt_state = tx.init(params)
+  n_pix = len(sl["values"])
+
+  @jax.jit(static_argnames=("k",))
+  def step(params, opt_state, sl, key, progress, k):
+    k_idx, k_psf = jax.random.split(key)
+    batch = max(samples_per_step // k, 1)
+    idx = jax.random.randint(k_idx, (batch,), 0, n_pix)
+    offsets = psf_offsets(k_psf, (batch,), k, sl["sigmas"][sl["slice"][idx]])
+    (loss, aux), grads = jax.value_and_grad(model.loss, has_aux=True)(params, sl, idx, offsets, progress)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, {"loss": loss, **aux}
+
+  history = []
+  if eval_fn is not None:
+    history.append({"step": 0, **eval_fn(params)})
+  bar = core.progress_bar(steps, desc=progress) if progress else None
+  metrics = {}
+  for i in range(steps):
+    key, sub = jax.random.split(key)
+    progress = jnp.float32(min(i / (coarse_to_fine * steps), 1.0) if coarse_to_fine > 0 else 1.0)
+    params, opt_state, metrics = step(params, opt_state, sl_d, sub, progress,
+                                      k=psf_ramp(i, steps, psf_max, psf_schedule))
+    if bar is not None:
+      core.update_progress(bar, 1, core.to_host(metrics) if (i + 1) % 50 == 0 else None)
+    if eval_fn is not None and eval_every and ((i + 1) % eval_every == 0 or i + 1 == steps):
+      history.append({"step": i + 1, **core.to_host(metrics), **eval_fn(params)})
+  if bar is not None:
+    bar.close()
+  return params, history
+
+
+def sample_volume(model: SVRModel, params: dict[str, Any], points: np.ndarray, bbox: np.ndarray,
+                  chunk: int = 65536) -> np.ndarray:
+  """The fitted volume at world points ``[..., 3]`` -> ``[...]`` (chunked, no PSF)."""
+  pts = np.asarray(points, np.float32).reshape(-1, 3)
+  f = jax.jit(lambda p, x: model.volume_at(p, x, jnp.asarray(bbox)))
+  out = [np.asarray(f(params, pts[i:i + chunk])) for i in range(0, len(pts), chunk)]
+  return np.concatenate(out).reshape(np.shape(points)[:-1])
