@@ -24,6 +24,7 @@ freezes the group, e.g. the motion for the no-correction baseline).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -131,7 +132,9 @@ def make_optimizer(lrs: dict[str, float], *, steps: int = 0, starts: dict[str, f
 
 def device_slices(sl: dict[str, Any]) -> dict[str, Any]:
   """A :func:`~jaxmed.svr.slices.prepare` slice set with its arrays on the device (``num_stacks`` stays int)."""
-  return {k: (int(v) if k == "num_stacks" else jnp.asarray(v)) for k, v in sl.items()}
+  out = {k: (int(v) if k == "num_stacks" else jnp.asarray(v)) for k, v in sl.items()}
+  out.setdefault("num_pixels", jnp.int32(len(sl["values"])))
+  return out
 
 
 def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float], key: jax.Array,
@@ -157,19 +160,12 @@ def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float
   key, k_init = jax.random.split(key)
   fresh = model.init(k_init, sl)
   params = fresh if params is None else {g: params.get(g, fresh[g]) for g in fresh}
-  tx = make_optimizer(lrs, steps=steps, starts=starts, final_fraction=final_fraction)
+  opt_key = (tuple(sorted(lrs.items())), steps, tuple(sorted((starts or {}).items())), final_fraction)
+  try:
+    tx, step = _compiled_step(model, opt_key, samples_per_step)
+  except TypeError:  # an unhashable model (e.g. a voxel grid holding an array): compile for this call only
+    tx, step = _compiled_step.__wrapped__(model, opt_key, samples_per_step)
   opt_state = tx.init(params)
-  n_pix = len(sl["values"])
-
-  @jax.jit(static_argnames=("k",))
-  def step(params, opt_state, sl, key, progress, k):
-    k_idx, k_psf = jax.random.split(key)
-    batch = max(samples_per_step // k, 1)
-    idx = jax.random.randint(k_idx, (batch,), 0, n_pix)
-    offsets = psf_offsets(k_psf, (batch,), k, sl["sigmas"][sl["slice"][idx]])
-    (loss, aux), grads = jax.value_and_grad(model.loss, has_aux=True)(params, sl, idx, offsets, progress)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, {"loss": loss, **aux}
 
   history = []
   if eval_fn is not None:
@@ -190,10 +186,41 @@ def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float
   return params, history
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled_step(model: SVRModel, opt_key: tuple, samples_per_step: int):
+  """The optimiser and the jitted step, cached so repeated fits (Reptile, several subjects) reuse compilations."""
+  lrs, steps, starts, final_fraction = opt_key
+  tx = make_optimizer(dict(lrs), steps=steps, starts=dict(starts), final_fraction=final_fraction)
+
+  @functools.partial(jax.jit, static_argnames=("k",))
+  def step(params, opt_state, sl, key, progress, k):
+    k_idx, k_psf = jax.random.split(key)
+    batch = max(samples_per_step // k, 1)
+    idx = jax.random.randint(k_idx, (batch,), 0, sl["num_pixels"])
+    offsets = psf_offsets(k_psf, (batch,), k, sl["sigmas"][sl["slice"][idx]])
+    (loss, aux), grads = jax.value_and_grad(model.loss, has_aux=True)(params, sl, idx, offsets, progress)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, {"loss": loss, **aux}
+
+  return tx, step
+
+
 def sample_volume(model: SVRModel, params: dict[str, Any], points: np.ndarray, bbox: np.ndarray,
                   chunk: int = 65536) -> np.ndarray:
   """The fitted volume at world points ``[..., 3]`` -> ``[...]`` (chunked, no PSF)."""
   pts = np.asarray(points, np.float32).reshape(-1, 3)
-  f = jax.jit(lambda p, x: model.volume_at(p, x, jnp.asarray(bbox)))
-  out = [np.asarray(f(params, pts[i:i + chunk])) for i in range(0, len(pts), chunk)]
-  return np.concatenate(out).reshape(np.shape(points)[:-1])
+  n = len(pts)
+  chunk = min(chunk, n)
+  pts = np.concatenate([pts, np.zeros((-n % chunk, 3), np.float32)])  # one chunk shape: one compilation
+  try:
+    hash(model)
+    f = functools.partial(_volume_chunk, model)
+  except TypeError:
+    f = functools.partial(_volume_chunk.__wrapped__, model)
+  out = [np.asarray(f(params, pts[i:i + chunk], jnp.asarray(bbox))) for i in range(0, len(pts), chunk)]
+  return np.concatenate(out)[:n].reshape(np.shape(points)[:-1])
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _volume_chunk(model: SVRModel, params: dict[str, Any], x: jnp.ndarray, bbox: jnp.ndarray) -> jnp.ndarray:
+  return model.volume_at(params, x, bbox)

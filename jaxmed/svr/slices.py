@@ -33,7 +33,7 @@ def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
     masked pixels; per slice ``affine [S, 4, 4]``, ``center [S, 3]``, ``frame [S, 3, 3]`` (unit axes as
     columns), ``sigmas [S, 3]`` (PSF, mm), ``stack [S]``, ``pos [S]`` (index / count in its stack),
     ``index [S]`` (index in its stack); ``bbox [2, 3]`` (world box of the masked pixels + margin);
-    ``num_stacks``.
+    ``num_pixels`` (``P``, before any :func:`pad_pixels`), ``num_stacks``.
   """
   values, vox, slice_of, per_slice = [], [], [], {k: [] for k in
                                                    ("affine", "center", "frame", "sigmas", "stack", "pos", "index")}
@@ -71,8 +71,22 @@ def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
   margin = max(float(st["thickness"]) for st in stacks) if margin_mm is None else margin_mm
   box = np.stack([pts.min(0) - margin, pts.max(0) + margin]) if bbox is None else np.asarray(bbox)
   out.update(values=np.concatenate(values), vox=np.concatenate(vox), slice=np.concatenate(slice_of),
-             bbox=box.astype(np.float32),
+             bbox=box.astype(np.float32), num_pixels=np.int32(sum(len(v) for v in values)),
              num_stacks=np.int32(len(stacks)))
+  return out
+
+
+def pad_pixels(sl: dict[str, Any], size: int) -> dict[str, Any]:
+  """Pads the pixel arrays to ``size`` entries (zeros) so subjects share shapes and a jitted fit compiles once.
+
+  ``num_pixels`` keeps the real count; the fit samples pixels only below it.
+  """
+  p = len(sl["values"])
+  if size < p:
+    raise ValueError(f"pad_pixels: size {size} is smaller than the {p} pixels of the slice set")
+  out = dict(sl)
+  for k in ("values", "vox", "slice"):
+    out[k] = np.concatenate([sl[k], np.zeros((size - p,) + sl[k].shape[1:], sl[k].dtype)])
   return out
 
 
