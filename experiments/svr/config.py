@@ -33,7 +33,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
       "bias_field": False, "drift_weight": 1.0})
   c.fit = ml_collections.ConfigDict({
       "steps": 1500, "samples_per_step": 8192, "psf_max": 8, "psf_schedule": "linear", "final_fraction": 0.01,
-      "coarse_to_fine": 0.5, "lr_volume": 1e-2, "lr_motion": 3e-3, "lr_slice": 1e-2, "start_motion": 0.1,
+      "coarse_to_fine": 0.5, "lr_volume": 3e-3, "lr_motion": 3e-3, "lr_slice": 1e-2, "start_motion": 0.1,
       "start_slice": 0.3, "eval_every": 100, "output_spacing": 0.8})
   c.reptile = ml_collections.ConfigDict({"epochs": 2, "inner_steps": 150, "meta_lr": 0.5, "optimizer": "sgd"})
   c.meta_init = ""

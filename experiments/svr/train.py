@@ -110,8 +110,8 @@ def run_subject(config, subject, meta, workdir: str, index: int, key) -> dict:
     with open(cache) as f:
       return json.load(f)
   sl, steps = subject["slices"], config.fit.steps
-  keep = svr.informative_slices(sl["slice"], len(sl["stack"]))
-  has = np.bincount(sl["slice"], minlength=len(sl["stack"])) > 0
+  counts = svr.pixel_counts(sl)   # not np.bincount(sl["slice"]): the pixel arrays are padded
+  keep, has = svr.informative_slices(counts), counts > 0
   out: dict = {"history": {}}
   for setting in SETTINGS:
     model = build_model(config, sl, correct_motion=setting != "nocorr")

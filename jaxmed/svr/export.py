@@ -12,6 +12,7 @@ import nibabel as nib
 import numpy as np
 
 from jaxmed.svr.reconstruct import SVRModel, sample_volume
+from jaxmed.svr.slices import pixel_counts
 
 
 def target_grid(bbox: np.ndarray, spacing: float) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +54,7 @@ def slice_weights(params: dict[str, Any], sl: dict[str, Any]) -> dict[str, list]
   """
   sigma = np.exp(np.asarray(params["slice"]["log_sigma"], np.float64))
   scale = np.exp(np.asarray(params["slice"]["log_scale"], np.float64))
-  has = np.bincount(np.asarray(sl["slice"]), minlength=len(sigma)) > 0
+  has = pixel_counts(sl) > 0
   w = 1.0 / sigma ** 2
   w = w / w[has].mean()
   pick = lambda a: [float(round(v, 6)) if h else None for v, h in zip(a, has)]  # noqa: E731

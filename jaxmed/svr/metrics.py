@@ -38,13 +38,14 @@ def motion_errors(est: np.ndarray, true: np.ndarray, keep: np.ndarray | None = N
   return float(deg[keep].mean()), float(mm[keep].mean())
 
 
-def informative_slices(slice_index: np.ndarray, num_slices: int, fraction: float = 0.25) -> np.ndarray:
+def informative_slices(counts: np.ndarray, fraction: float = 0.25) -> np.ndarray:
   """Slices holding at least ``fraction`` of the largest slice's masked pixels (``[S]`` bool).
 
-  A slice grazing the brain carries almost no information about its rotation; errors are reported over these.
+  ``counts``: pixels per slice (:func:`~jaxmed.svr.slices.pixel_counts`). A slice grazing the brain carries
+  almost no information about its rotation; motion errors are reported over these slices.
   """
-  count = np.bincount(np.asarray(slice_index), minlength=num_slices)
-  return count >= fraction * count.max()
+  counts = np.asarray(counts)
+  return counts >= fraction * counts.max()
 
 
 def outlier_auroc(corrupted: np.ndarray, sigma: np.ndarray, has_pixels: np.ndarray) -> float:

@@ -90,6 +90,12 @@ def pad_pixels(sl: dict[str, Any], size: int) -> dict[str, Any]:
   return out
 
 
+def pixel_counts(sl: dict[str, Any]) -> np.ndarray:
+  """Masked pixels per slice ``[S]`` (padding from :func:`pad_pixels` not counted)."""
+  n = int(sl.get("num_pixels", len(sl["values"])))
+  return np.bincount(np.asarray(sl["slice"])[:n], minlength=len(sl["stack"]))
+
+
 def pixel_points(sl: dict[str, Any], idx: jnp.ndarray, offsets: jnp.ndarray, motion: jnp.ndarray) -> jnp.ndarray:
   """World positions of the PSF points of pixels ``idx [B]``.
 

@@ -58,8 +58,7 @@ def test_motion_only_fit_recovers_injected_motion(phantom):
                       psf_max=32, psf_schedule="none", final_fraction=0.01, progress=None)
   est = np.asarray(model.slice_motion(params, svr.device_slices(sl)))
   true = np.concatenate([s["motion"] for s in stacks])
-  count = np.bincount(sl["slice"], minlength=len(true))
-  keep = count >= 0.25 * count.max()
+  keep = svr.informative_slices(svr.pixel_counts(sl))
   rot = svr.rotation_error_deg(np.asarray(svr.rotation_matrix(jnp.asarray(est[:, :3]))),
                                np.asarray(svr.rotation_matrix(jnp.asarray(true[:, :3], jnp.float32))))
   before = svr.rotation_error_deg(np.broadcast_to(np.eye(3), (len(true), 3, 3)),

@@ -98,6 +98,6 @@ def test_fit_improves_and_exports_a_valid_reconstruction(tmp_path):
   np.testing.assert_allclose(np.diag(img.affine)[:3], 1.5)
   np.testing.assert_allclose(img.affine[:3, 3], sl["bbox"][0], atol=1e-5)
   weights = json.load(open(paths["weights"]))
-  has = np.bincount(sl["slice"], minlength=len(sl["stack"])) > 0
+  has = svr.pixel_counts(sl) > 0
   assert [w is not None for w in weights["weight"]] == has.tolist()
   assert abs(np.mean([w for w in weights["weight"] if w is not None]) - 1.0) < 1e-6
