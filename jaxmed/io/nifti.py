@@ -48,6 +48,17 @@ def load_nifti(path: str, *, ndim: int | None = None) -> tuple[np.ndarray, np.nd
   return data, np.asarray(img.affine, np.float64), spacing
 
 
+def check_same_grid(path_a: str, shape_a: tuple, affine_a: np.ndarray, path_b: str, shape_b: tuple,
+                    affine_b: np.ndarray, *, names: tuple[str, str] = ("image", "label"), atol: float = 1e-4) -> None:
+  """Raises :class:`NiftiError` naming both files when two volumes' shapes or affines differ."""
+  if tuple(shape_a) != tuple(shape_b):
+    raise NiftiError(f"{path_a} and {path_b}: field 'dim' differs: {names[0]} shape {tuple(shape_a)} vs "
+                     f"{names[1]} shape {tuple(shape_b)}; expected the same grid")
+  if not np.allclose(affine_a, affine_b, atol=atol):
+    raise NiftiError(f"{path_a} and {path_b}: field 'affine' (sform/qform) differs; expected the same grid."
+                     f"\n{names[0]} affine:\n{affine_a}\n{names[1]} affine:\n{affine_b}")
+
+
 def load_image_label(image_path: str, label_path: str, *, ndim: int | None = None,
                      atol: float = 1e-4) -> dict[str, np.ndarray]:
   """Reads an image and its label map and checks they live on the same grid.
@@ -62,12 +73,8 @@ def load_image_label(image_path: str, label_path: str, *, ndim: int | None = Non
   """
   image, affine, spacing = load_nifti(image_path, ndim=ndim)
   labels, label_affine, _ = load_nifti(label_path, ndim=ndim)
-  if image.shape != labels.shape:
-    raise NiftiError(f"{image_path} and {label_path}: field 'dim' differs: image shape {image.shape} "
-                     f"vs label shape {labels.shape}; expected the same grid")
-  if not np.allclose(affine, label_affine, atol=atol):
-    raise NiftiError(f"{image_path} and {label_path}: field 'affine' (sform/qform) differs; expected the "
-                     f"same grid.\nimage affine:\n{affine}\nlabel affine:\n{label_affine}")
+  check_same_grid(image_path, image.shape, affine, label_path, labels.shape, label_affine,
+                  names=("image", "label"), atol=atol)
   if not np.array_equal(labels, np.round(labels)):
     raise NiftiError(f"{label_path}: label map holds non-integer values; expected integer labels")
   return {"image": image.astype(np.float32), "labels": labels.astype(np.int32), "affine": affine,

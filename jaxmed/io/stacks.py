@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from jaxmed.io.nifti import NiftiError, load_nifti
+from jaxmed.io.nifti import check_same_grid, load_nifti
 
 
 def load_stacks(image_paths: Sequence[str], mask_paths: Sequence[str | None] | None = None,
@@ -44,12 +44,7 @@ def load_stacks(image_paths: Sequence[str], mask_paths: Sequence[str | None] | N
     st = {"image": image.astype(np.float32), "affine": affine, "thickness": float(t), "mask": None, "path": path}
     if mpath is not None:
       mask, maffine, _ = load_nifti(mpath, ndim=3)
-      if mask.shape != image.shape:
-        raise NiftiError(f"{path} and {mpath}: field 'dim' differs: stack shape {image.shape} vs mask shape "
-                         f"{mask.shape}; expected the mask on the stack's grid")
-      if not np.allclose(affine, maffine, atol=atol):
-        raise NiftiError(f"{path} and {mpath}: field 'affine' (sform/qform) differs; expected the mask on the "
-                         f"stack's grid.\nstack affine:\n{affine}\nmask affine:\n{maffine}")
+      check_same_grid(path, image.shape, affine, mpath, mask.shape, maffine, names=("stack", "mask"), atol=atol)
       st["mask"] = mask > 0
     stacks.append(st)
   return stacks
