@@ -35,7 +35,7 @@ from jaxmed import core, llm, rl
 from jaxmed.io import load_mcqa_jsonl, r1_prompt
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.sampler import generate
-from jaxmed.synth import medworld
+from jaxmed.synth import gazetteer, medworld
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -67,13 +67,24 @@ def train_base_model(config, workdir, data, mesh) -> str:
   if os.path.exists(os.path.join(out, "model.safetensors")):
     return out
   d, m, p = config.data, config.model, config.pretrain
-  textbook = medworld.textbook_corpus(data["world"], paraphrases=d.paraphrases, seed=config.seed)
-  exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed)
+  gaz = gazetteer.make_gazetteer(d.gazetteer_countries, seed=config.seed)
+  # prose: the medical textbook and the gazetteer's facts; QA exercises only on non-medical content
+  textbook = (medworld.textbook_corpus(data["world"], paraphrases=d.paraphrases, seed=config.seed)
+              + gazetteer.gazetteer_corpus(gaz, seed=config.seed))
+  textbook = [textbook[j] for j in np.random.default_rng(config.seed).permutation(len(textbook))]
+  exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed, gazetteer=gaz,
+                                          recall_fraction=d.recall_fraction, reading_fraction=d.reading_fraction)
   question_text = [r1_prompt(it) for it in data["train"]]  # tokenizer only: no answers are seen
   tok = llm.train_bpe_tokenizer(textbook + [r1_prompt(e) + e["response"] for e in exercises] + question_text,
                                 os.path.join(workdir, "tokenizer"), vocab_size=m.vocab_size)
   eos = tok.convert_tokens_to_ids("<|im_end|>")
-  docs = [tok(" ".join(textbook[i:i + 4]))["input_ids"] + [eos] for i in range(0, len(textbook), 4)]
+  # Facts are invented, so the base model must memorise them from the prose alone: the prose is
+  # repeated (in a new order each time) so that it is about as many tokens as the exercises.
+  docs = []
+  for rep in range(d.prose_repeats):
+    order = np.random.default_rng(config.seed + rep).permutation(len(textbook))
+    docs += [tok(" ".join(textbook[j] for j in order[i:i + 4]))["input_ids"] + [eos]
+             for i in range(0, len(order), 4)]
   docs += [tok(llm.render_chat(tok, [{"role": "user", "content": r1_prompt(e)},
                                      {"role": "assistant", "content": e["response"]}],
                                add_generation_prompt=False))["input_ids"] for e in exercises]

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from jaxmed.synth.gazetteer import Gazetteer, reading_exercises, recall_exercises
+
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "tor", "sil", "dex", "phy", "nar", "qui", "bel", "zor", "ul", "tan",
               "gri", "mo", "sar", "pel", "vin", "cor", "lex", "dra", "fen", "hal", "jun", "ost", "pra", "rim", "teb")
 
@@ -80,28 +82,42 @@ def make_world(num_diseases: int = 40, *, seed: int = 0) -> World:
 def textbook_corpus(world: World, *, paraphrases: int = 3, seed: int = 0) -> list[str]:
   """Sentences stating every fact, each in ``paraphrases`` different wordings (shuffled)."""
   rng = np.random.default_rng(seed)
+  # The first wording of each relation is "The {relation} of {subject} is {value}.", the form the
+  # 1-hop questions ask about ("What is the {relation} of {d}?"); the symptoms' second wording is the
+  # reverse statement the 2-hop questions need ("{s} are the classic signs of {d}.").
   templates = {
-      "organ": ("{d} affects the {o}.", "The {o} is the organ damaged in {d}.", "In {d}, disease is found in the {o}."),
-      "symptoms": ("Patients with {d} present with {s}.", "{d} causes {s}.", "The classic signs of {d} are {s}."),
-      "lab": ("{d} shows {l} on blood tests.", "Laboratory work in {d} reveals {l}.", "A hallmark of {d} is {l}."),
+      "organ": ("The target organ of {d} is {o}.", "{d} affects the {o}.", "In {d}, disease is found in the {o}."),
+      "symptoms": ("The classic signs of {d} are {s}.", "{s} are the classic signs of {d}.",
+                   "Patients with {d} present with {s}."),
+      "lab": ("The hallmark laboratory finding of {d} is {l}.", "{d} shows {l} on blood tests.",
+              "Laboratory work in {d} reveals {l}."),
       "drug": ("The first-line treatment of {d} is {r}.", "{d} is treated first with {r}.",
                "Doctors give {r} first for {d}."),
-      "class": ("{r} belongs to the {c}.", "{r} is one of the {c}.", "The drug {r} is classed among the {c}."),
+      "class": ("The drug class of {r} is {c}.", "{r} is one of the {c}.", "{r} belongs to the {c}."),
   }
   w = world
   out = []
   for i, d in enumerate(w.diseases):
-    s = ", ".join(w.symptoms[j] for j in w.symptoms_of[i][:-1]) + " and " + w.symptoms[w.symptoms_of[i][-1]]
+    s = _symptom_list(w, i)
     facts = {"organ": dict(d=d, o=w.organs[w.organ_of[i]]), "symptoms": dict(d=d, s=s),
              "lab": dict(d=d, l=w.labs[w.lab_of[i]]), "drug": dict(d=d, r=w.drugs[w.drug_of[i]])}
     for kind, kw in facts.items():
       for t in templates[kind][:paraphrases]:
-        out.append(t.format(**kw))
+        out.append(_sentence(t.format(**kw)))
   for r, drug in enumerate(w.drugs):
     for t in templates["class"][:paraphrases]:
-      out.append(t.format(r=drug, c=w.drug_classes[w.class_of[r]]).capitalize())
+      out.append(_sentence(t.format(r=drug, c=w.drug_classes[w.class_of[r]])))
   rng.shuffle(out)
   return out
+
+
+def _symptom_list(w: World, i: int) -> str:
+  names = [w.symptoms[j] for j in w.symptoms_of[i]]
+  return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _sentence(s: str) -> str:
+  return s[0].upper() + s[1:]
 
 
 def _mc(rng, question, gold, distractors, num_options):
@@ -112,21 +128,25 @@ def _mc(rng, question, gold, distractors, num_options):
   return {"question": question, "options": dict(zip(letters, opts)), "answer": letters[pos]}
 
 
-def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
-  """Generic multiple-choice exercises (arithmetic, ordering, counting) with a worked response.
+def instruction_corpus(n: int, *, seed: int = 0, gazetteer: Gazetteer | None = None,
+                       recall_fraction: float = 0.5, reading_fraction: float = 0.3) -> list[dict[str, Any]]:
+  """Generic, non-medical multiple-choice exercises with a worked ``<think>`` response.
 
   Each item is ``{"question", "options", "answer", "response"}`` where
-  ``response`` is ``<think>reasoning</think>\n<answer>X</answer>``.
+  ``response`` is ``<think>reasoning</think>\n<answer>X</answer>``. A
+  ``reading_fraction`` are reading exercises (the question states the fact;
+  :func:`jaxmed.synth.gazetteer.reading_exercises`); with a ``gazetteer``, a
+  ``recall_fraction`` are recall questions about its invented countries
+  (:func:`jaxmed.synth.gazetteer.recall_exercises`: restate the asked fact,
+  recall it, name its option); the rest are ordering and counting puzzles.
   """
   rng = np.random.default_rng(seed)
-  out = []
-  for _ in range(n):
-    kind = rng.integers(3)
-    if kind == 0:
-      a, b = (int(v) for v in rng.integers(2, 40, 2))
-      item = _mc(rng, f"What is {a} + {b}?", str(a + b), [str(a + b + k) for k in (-3, -2, -1, 1, 2, 3)], 4)
-      why = f"{a} plus {b} is {a + b}."
-    elif kind == 1:
+  n_recall = int(round(recall_fraction * n)) if gazetteer is not None else 0
+  n_read = int(round(reading_fraction * n))
+  out = recall_exercises(gazetteer, n_recall, seed=seed) if n_recall else []
+  out += reading_exercises(n_read, seed=seed)
+  for _ in range(n - n_recall - n_read):
+    if rng.integers(2) == 0:
       words = list(rng.choice(["apple", "river", "stone", "cloud", "maple", "tiger", "lemon"], 3, replace=False))
       first = sorted(words)[0]
       item = _mc(rng, f"Which word comes first alphabetically: {', '.join(words)}?", first,
@@ -139,9 +159,11 @@ def instruction_corpus(n: int, *, seed: int = 0) -> list[dict[str, Any]]:
       item = _mc(rng, f"How many times does '{ch}' occur in '{word}'?", str(c),
                  [str(k) for k in range(0, 6) if k != c], 4)
       why = f"Counting '{ch}' in {word} gives {c}."
-    out.append({**item, "response": f"<think>{why} The correct option is {item['answer']}.</think>\n"
+    gold = item["options"][item["answer"]]
+    out.append({**item, "response": f"<think>{why} {gold} is option {item['answer']}.</think>\n"
                                     f"<answer>{item['answer']}</answer>"})
-  return out
+  order = rng.permutation(len(out))
+  return [out[j] for j in order]
 
 
 def mcqa_items(world: World, *, seed: int = 0) -> list[dict[str, Any]]:
@@ -153,19 +175,19 @@ def mcqa_items(world: World, *, seed: int = 0) -> list[dict[str, Any]]:
     n_opt = int(rng.choice([4, 5]))
     drug = w.drugs[w.drug_of[i]]
     one_hop = [
-        ("drug", f"What is the first-line drug for {d}?", drug, [x for x in w.drugs if x != drug]),
-        ("organ", f"Which organ does {d} affect?", w.organs[w.organ_of[i]],
+        ("drug", f"What is the first-line treatment of {d}?", drug, [x for x in w.drugs if x != drug]),
+        ("organ", f"What is the target organ of {d}?", w.organs[w.organ_of[i]],
          [x for x in w.organs if x != w.organs[w.organ_of[i]]]),
-        ("lab", f"Which laboratory finding is typical of {d}?", w.labs[w.lab_of[i]],
+        ("lab", f"What is the hallmark laboratory finding of {d}?", w.labs[w.lab_of[i]],
          [x for x in w.labs if x != w.labs[w.lab_of[i]]]),
     ]
-    syms = ", ".join(w.symptoms[j] for j in w.symptoms_of[i])
+    syms = _symptom_list(w, i)
     cls = w.drug_classes[w.class_of[w.drug_of[i]]]
     two_hop = [
-        ("symptoms_class", f"A patient presents with {syms}. Which drug class is first-line treatment?", cls,
-         [x for x in w.drug_classes if x != cls]),
-        ("symptoms_drug", f"A patient presents with {syms}. Which drug should be given first?", drug,
-         [x for x in w.drugs if x != drug]),
+        ("symptoms_class", f"What is the drug class of the first-line treatment of the disease whose classic "
+                           f"signs are {syms}?", cls, [x for x in w.drug_classes if x != cls]),
+        ("symptoms_drug", f"What is the first-line treatment of the disease whose classic signs are {syms}?",
+         drug, [x for x in w.drugs if x != drug]),
     ]
     for hops, group in ((1, one_hop), (2, two_hop)):
       for kind, q, gold, distractors in group:

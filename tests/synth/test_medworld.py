@@ -1,6 +1,7 @@
 """The synthetic medical world: seeded, facts consistent between corpus and questions, splits disjoint."""
 
 import collections
+import re
 
 import numpy as np
 
@@ -46,3 +47,16 @@ def test_items_are_correct_uniform_and_split_disjointly():
   train, val, test = M.split_items(items, seed=0)
   keys = [{(it["question"], tuple(it["options"].values())) for it in s} for s in (train, val, test)]
   assert sum(map(len, keys)) == len(items) and not (keys[0] & keys[1] or keys[0] & keys[2] or keys[1] & keys[2])
+
+
+def test_one_hop_questions_ask_what_the_textbook_states():
+  w = M.make_world(20, seed=0)
+  corpus = set(M.textbook_corpus(w, paraphrases=3))
+  for it in M.mcqa_items(w, seed=0):
+    gold = it["options"][it["answer"]]
+    if it["hops"] == 1:
+      rel, d = re.fullmatch(r"What is the (.+) of (.+)\?", it["question"]).groups()
+      assert f"The {rel} of {d} is {gold}." in corpus
+    else:   # the reverse statement that identifies the disease from its signs is stated too
+      signs = it["question"].split("classic signs are ")[1].rstrip("?")
+      assert f"{signs[0].upper()}{signs[1:]} are the classic signs of {w.diseases[it['disease']]}." in corpus
