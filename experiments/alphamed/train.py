@@ -88,6 +88,10 @@ def train_base_model(config, workdir, data, mesh) -> str:
   docs += [tok(llm.render_chat(tok, [{"role": "user", "content": r1_prompt(e)},
                                      {"role": "assistant", "content": e["response"]}],
                                add_generation_prompt=False))["input_ids"] for e in exercises]
+  longest = max(len(doc) for doc in docs)
+  if longest > p.seq_len:   # pack_documents would cut the worked answer away from its question
+    raise ValueError(f"pretrain.seq_len={p.seq_len} is shorter than the longest pretraining document "
+                     f"({longest} tokens, an instruction exercise); raise pretrain.seq_len")
   packed = pack_documents(docs, p.seq_len, pad_id=tok.pad_token_id)
   cfg = llm.LMConfig(family="qwen2", vocab_size=len(tok), hidden_size=m.hidden_size,
                      intermediate_size=m.intermediate_size, num_layers=m.num_layers, num_heads=m.num_heads,

@@ -5,6 +5,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 
 from experiments.alphamed import config as am_config
 from experiments.alphamed import train as am_train
@@ -37,3 +38,11 @@ def test_alphamed_tiny_end_to_end(tmp_path):
     assert os.path.exists(tmp_path / f), f
   runs = {json.loads(line)["run"] for line in open(tmp_path / "metrics.jsonl")}
   assert {"pretrain", "grpo", "mixed_all", "quantity_0.5", "difficulty_hard"} <= runs
+
+
+def test_pretraining_refuses_to_cut_an_exercise_from_its_question(tmp_path):
+  config = am_config.get_config("tiny")
+  config.pretrain.seq_len = 64
+  data = am_train.load_items(config)
+  with pytest.raises(ValueError, match=r"pretrain.seq_len=64 is shorter than the longest"):
+    am_train.train_base_model(config, str(tmp_path), data, mesh=None)
