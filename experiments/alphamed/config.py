@@ -25,12 +25,12 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # "" trains the synthetic base model (stage 0); a directory loads a local HF checkpoint instead.
   c.base_model = ""
   c.data = ml_collections.ConfigDict(dict(source="synth", num_diseases=30, train_jsonl="", test_jsonl="",
-                                          jsonl_format="medqa", paraphrases=3, instruction_items=1500,
-                                          gazetteer_countries=30, recall_fraction=0.5,
-                                          reading_fraction=0.3, prose_repeats=6))
+                                          jsonl_format="medqa", paraphrases=3, instruction_items=2000,
+                                          gazetteer_countries=30, recall_fraction=0.45,
+                                          reading_fraction=0.4, prose_repeats=6))
   c.model = ml_collections.ConfigDict(dict(hidden_size=192, intermediate_size=512, num_layers=4, num_heads=6,
                                            num_kv_heads=2, head_dim=32, vocab_size=768))
-  c.pretrain = ml_collections.ConfigDict(dict(steps=1500, batch_size=16, seq_len=256, lr=3e-3, warmup=50))
+  c.pretrain = ml_collections.ConfigDict(dict(steps=2000, batch_size=16, seq_len=256, lr=3e-3, warmup=50))
   # Stage 1: difficulty from the base model's pass rate over k samples (AlphaMed's protocol):
   # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
   c.difficulty = ml_collections.ConfigDict(dict(k=8, temperature=1.0, easy_threshold=0.5))

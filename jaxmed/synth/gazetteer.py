@@ -15,7 +15,7 @@ medical QA, so the synthetic base model gets it from this world instead:
   <answer>X</answer>``, plus 2-hop questions (``"... of the country whose
   {relation} is {value}?"``) whose response states the reverse fact first;
 * :func:`reading_exercises`: the same question shape about a fact given in the
-  question itself, with an open-ended relation (``"grand harbour"``,
+  question itself (in another wording), with an open-ended relation (``"grand harbour"``,
   ``"oldest bridge"``, ...) and a random subject, so what is learned is to
   *copy* the asked relation and subject into the restatement, whatever they
   are, rather than a list of relation names.
@@ -131,7 +131,10 @@ def reading_exercises(n: int, *, seed: int = 0) -> list[dict]:
     pool = [_word(rng, used).capitalize() for _ in range(k)]
     options, letter = _options(rng, pool[0], pool, k)
     gold = pool[0]
-    question = f"The {rel} of {subject} is {gold}. What is the {rel} of {subject}?"
+    # the passage words the fact differently from the restatement, so the restated "The {rel} of {subject}"
+    # has to be copied from the question, not from the passage
+    given = (f"{gold} is the {rel} of {subject}.", f"{subject} has {gold} as its {rel}.")[int(rng.integers(2))]
+    question = f"{given} What is the {rel} of {subject}?"
     out.append({"question": question, "options": options, "answer": letter,
                 "response": f"<think>The {rel} of {subject} is {gold}. {gold} is option {letter}.</think>\n"
                             f"<answer>{letter}</answer>"})

@@ -54,8 +54,10 @@ def test_no_medical_entity_in_the_instruction_corpus():
 
 def test_reading_exercises_restate_the_fact_their_question_gives():
   items = G.reading_exercises(100, seed=0)
-  assert len({re.match(r"The (.+?) of ", it["question"]).group(1) for it in items}) > 50   # open-ended relations
+  assert len({re.search(r"What is the (.+?) of ", it["question"]).group(1) for it in items}) > 50  # open-ended
   for it in items:
-    given, asked = it["question"].split(". What is the ")
+    given, asked = it["question"].split(" What is the ")
+    rel, subject = re.fullmatch(r"(.+) of (.+)\?", asked).groups()
     gold = it["options"][it["answer"]]
-    assert given.endswith(f" is {gold}") and it["response"].startswith(f"<think>{given}. {gold} is option ")
+    assert given in (f"{gold} is the {rel} of {subject}.", f"{subject} has {gold} as its {rel}.")
+    assert it["response"].startswith(f"<think>The {rel} of {subject} is {gold}. {gold} is option ")
