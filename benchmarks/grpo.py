@@ -2,8 +2,9 @@
 
   python benchmarks/grpo.py [--steps 5] [--prompts 8] [--group 8] [--new-tokens 40] [--no-trl]
 
-The policy is a random Qwen2-shaped decoder of the AlphaMed ``demo`` size
-(hidden 128, 4 layers), float32, with a byte-level BPE tokenizer (768 tokens)
+The policy is a random Qwen2-shaped decoder of 0.89M parameters (hidden 128,
+4 layers: the AlphaMed ``demo`` size when this was first measured; the demo
+base model is now 192 wide), float32, with a byte-level BPE tokenizer (768 tokens)
 trained on the synthetic medical world; the prompts are that world's MCQA
 questions in the R1 chat template. Each timed jaxmed step: rollout
 (``jaxmed.rl.rollout``: KV-cache sampling), reference log-probs (one forward

@@ -7,8 +7,10 @@
 
 Presets:
   tiny  - a 12-disease world, a ~0.2M-parameter base model, a few GRPO steps: a CI smoke run.
-  demo  - a 30-disease world, a ~1M-parameter Qwen2-shaped base model pretrained on the
-          world's textbook + instruction corpus, then GRPO; minutes on a CPU.
+  demo  - a 30-disease world, a ~1.7M-parameter Qwen2-shaped base model pretrained on the
+          world's textbook, a non-medical gazetteer's prose and 2000 non-medical think/answer
+          exercises (stage 0, about 17 minutes on 2 CPU cores), then GRPO and the ablations
+          (about 15 minutes).
   paper - a real checkpoint and MedQA-style JSONL (set base_model and the data paths);
           AlphaMed's GRPO settings (8 samples per prompt, lr 1e-6, beta 0.04 per the issue).
 """

@@ -2,8 +2,10 @@
 
 Stage 0 builds the synthetic medical world (``jaxmed.synth.medworld``),
 trains a byte-level BPE tokenizer and a small Qwen2-shaped decoder on the
-world's textbook sentences plus generic think/answer exercises (no medical
-QA), and saves both as a Hugging Face checkpoint in ``<workdir>/base_model``.
+world's textbook sentences and an invented gazetteer's prose
+(``jaxmed.synth.gazetteer``) plus non-medical think/answer exercises (recall
+and reading questions about the gazetteer, puzzles; no medical QA), and saves
+both as a Hugging Face checkpoint in ``<workdir>/base_model``.
 With ``--config.base_model=<dir>`` that stage is skipped and a local
 checkpoint is used the same way.
 

@@ -6,13 +6,18 @@ one organ, shows 3 symptoms (the triple identifies it), raises one lab finding
 and has one first-line drug; each drug belongs to one class.
 
 * :func:`textbook_corpus`: paraphrased sentences stating every fact (no QA);
+  each relation's first wording is "The {relation} of {disease} is {value}.";
 * :func:`instruction_corpus`: generic, non-medical exercises written in the
-  ``<think>...</think><answer>X</answer>`` format, so a base model trained on
-  both corpora knows the answer format but has never seen a medical question;
+  ``<think>...</think><answer>X</answer>`` format (recall and reading questions
+  about :mod:`jaxmed.synth.gazetteer`'s invented countries, puzzles), so a base
+  model trained on both corpora knows the answer format but has never seen a
+  medical question;
 * :func:`mcqa_items`: multiple-choice questions from the relations, 1-hop
-  (disease -> first-line drug / organ / lab finding) and 2-hop (symptoms ->
-  disease -> drug class; lab finding -> disease -> drug), with 4 or 5 options
-  and the gold letter uniform; :func:`split_items` makes disjoint splits.
+  ("What is the first-line treatment / target organ / hallmark laboratory
+  finding of {disease}?", the textbook's own relation phrases) and 2-hop
+  (classic signs -> disease -> first-line drug, or its drug class), with 4 or
+  5 options and the gold letter uniform; :func:`split_items` makes disjoint
+  splits.
 """
 
 from __future__ import annotations
