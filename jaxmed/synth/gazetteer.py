@@ -86,11 +86,12 @@ def gazetteer_corpus(g: Gazetteer, *, seed: int = 0) -> list[str]:
   return out
 
 
-def _options(rng, gold, pool, num_options):
+def lettered_options(rng, gold: str, distractors, num_options: int) -> tuple[dict[str, str], str]:
+  """``num_options`` options ``{"A": ..}`` with ``gold`` at a uniform position among sampled distractors."""
   letters = "ABCDE"[:num_options]
   pos = int(rng.integers(num_options))
-  picks = [str(x) for x in rng.choice([p for p in pool if p != gold], num_options - 1, replace=False)]
-  opts = picks[:pos] + [gold] + picks[pos:]
+  picks = [str(x) for x in rng.choice(distractors, num_options - 1, replace=False)]
+  opts = picks[:pos] + [str(gold)] + picks[pos:]
   return dict(zip(letters, opts)), letters[pos]
 
 
@@ -103,7 +104,8 @@ def recall_exercises(g: Gazetteer, n: int, *, two_hop_fraction: float = 0.25, se
     i = int(rng.integers(len(g.countries)))
     x, rel = g.countries[i], rels[rng.integers(len(rels))]
     gold = g.fact(rel, i)
-    options, letter = _options(rng, gold, g.values[rel], int(rng.choice([4, 5])))
+    options, letter = lettered_options(rng, gold, [v for v in g.values[rel] if v != gold],
+                                       int(rng.choice([4, 5])))
     if rng.random() < two_hop_fraction:
       via = rels[rng.integers(len(rels))]
       while via == rel:
@@ -128,9 +130,8 @@ def reading_exercises(n: int, *, seed: int = 0) -> list[dict]:
     used: set[str] = set()
     subject = _word(rng, used).capitalize() + str(rng.choice(["ton", "vale", "shire", "mark"]))
     k = int(rng.choice([4, 5]))
-    pool = [_word(rng, used).capitalize() for _ in range(k)]
-    options, letter = _options(rng, pool[0], pool, k)
-    gold = pool[0]
+    gold, *distractors = [_word(rng, used).capitalize() for _ in range(k)]
+    options, letter = lettered_options(rng, gold, distractors, k)
     # the passage words the fact differently from the restatement, so the restated "The {rel} of {subject}"
     # has to be copied from the question, not from the passage
     given = (f"{gold} is the {rel} of {subject}.", f"{subject} has {gold} as its {rel}.")[int(rng.integers(2))]

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from jaxmed.synth.gazetteer import Gazetteer, reading_exercises, recall_exercises
+from jaxmed.synth.gazetteer import Gazetteer, lettered_options, reading_exercises, recall_exercises
 
 _SYLLABLES = ("ka", "lo", "mi", "ra", "ven", "tor", "sil", "dex", "phy", "nar", "qui", "bel", "zor", "ul", "tan",
               "gri", "mo", "sar", "pel", "vin", "cor", "lex", "dra", "fen", "hal", "jun", "ost", "pra", "rim", "teb")
@@ -126,11 +126,8 @@ def _sentence(s: str) -> str:
 
 
 def _mc(rng, question, gold, distractors, num_options):
-  letters = "ABCDE"[:num_options]
-  pos = int(rng.integers(num_options))
-  picks = [str(x) for x in rng.choice(distractors, num_options - 1, replace=False)]
-  opts = picks[:pos] + [str(gold)] + picks[pos:]
-  return {"question": question, "options": dict(zip(letters, opts)), "answer": letters[pos]}
+  options, answer = lettered_options(rng, gold, distractors, num_options)
+  return {"question": question, "options": options, "answer": answer}
 
 
 def instruction_corpus(n: int, *, seed: int = 0, gazetteer: Gazetteer | None = None,
