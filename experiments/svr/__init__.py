@@ -19,7 +19,10 @@ def results_table(results: dict) -> str:
                                          f"{v:.3f}" if c == "ssim" else f"{v:.2f}"))
     lines.append(f"| {s} | " + " | ".join(cells) + " |")
   lines.append("")
-  lines.append(f"Outlier AUROC (learned slice sigma, random init): {results.get('outlier_auroc', float('nan')):.3f}; "
+  auroc = {k: results.get(f"outlier_auroc{k}", float("nan")) for k in ("", "/informative", "/raw_sigma")}
+  lines.append(f"Outlier AUROC (random init) of the learned slice sigma on the volume's scale (sigma / scale): "
+               f"{auroc['']:.3f} over slices with brain pixels, {auroc['/informative']:.3f} over informative "
+               f"slices; of the raw sigma: {auroc['/raw_sigma']:.3f}; "
                f"before correction: rotation {results.get('motion_err_deg/nocorr', float('nan')):.2f} deg, "
                f"translation {results.get('motion_err_mm/nocorr', float('nan')):.2f} mm.")
   return "\n".join(lines) + "\n"

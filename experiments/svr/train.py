@@ -125,8 +125,13 @@ def run_subject(config, subject, meta, workdir: str, index: int, key) -> dict:
     est = np.asarray(model.slice_motion(params, svr.device_slices(sl)))
     out[f"motion_err_deg/{setting}"], out[f"motion_err_mm/{setting}"] = svr.motion_errors(est, subject["motion"], keep)
     if setting == "random_init":
-      out["outlier_auroc"] = svr.outlier_auroc(subject["corrupted"], np.exp(np.asarray(params["slice"]["log_sigma"])),
-                                               has)
+      # the outlier score is the learned sigma on the volume's intensity scale (sigma_s / c_s): a slice
+      # whose whole signal dropped is otherwise explained by its scale and fits with a small raw sigma
+      sigma = svr.slice_sigma_in_volume_units(params)
+      out["outlier_auroc"] = svr.outlier_auroc(subject["corrupted"], sigma, has)
+      out["outlier_auroc/informative"] = svr.outlier_auroc(subject["corrupted"], sigma, keep)
+      out["outlier_auroc/raw_sigma"] = svr.outlier_auroc(
+          subject["corrupted"], np.exp(np.asarray(params["slice"]["log_sigma"])), has)
     if index == 0:
       svr.write_outputs(workdir, model, params, sl, spacing=config.fit.output_spacing, prefix=f"{setting}_")
       out[f"volume/{setting}"] = svr.sample_volume(model, params, subject["world"], sl["bbox"]).tolist()

@@ -11,7 +11,8 @@ from jaxmed.svr.geometry import (axis_angle_matrix, compose, euler_zxz_matrix, i
                                  rotation_error_deg, rotation_matrix)
 from jaxmed.svr.export import reconstruct_volume, slice_weights, target_grid, write_motion_table, write_outputs
 from jaxmed.svr.inr import HashGrid, Siren, VoxelGrid, volume_inr
-from jaxmed.svr.metrics import informative_slices, masked_psnr_ssim, motion_errors, outlier_auroc
+from jaxmed.svr.metrics import (informative_slices, masked_psnr_ssim, motion_errors, outlier_auroc,
+                                slice_sigma_in_volume_units)
 from jaxmed.svr.motion import FreeMotion, MotionINR, drift_penalty, motion_model
 from jaxmed.svr.psf import psf_offsets, psf_ramp, psf_sigmas
 from jaxmed.svr.reconstruct import GROUPS, SVRModel, device_slices, fit, make_optimizer, sample_volume
@@ -24,4 +25,4 @@ __all__ = ["GROUPS", "FreeMotion", "HashGrid", "MotionINR", "SVRModel", "Siren",
            "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "volume_inr", "VoxelGrid",
            "device_slices", "load_meta_init", "meta_groups", "meta_learn", "reptile_update", "save_meta_init",
            "reconstruct_volume", "slice_weights", "target_grid", "write_motion_table", "write_outputs",
-           "informative_slices", "masked_psnr_ssim", "motion_errors", "outlier_auroc"]
+           "informative_slices", "masked_psnr_ssim", "motion_errors", "outlier_auroc", "slice_sigma_in_volume_units"]

@@ -48,6 +48,19 @@ def informative_slices(counts: np.ndarray, fraction: float = 0.25) -> np.ndarray
   return counts >= fraction * counts.max()
 
 
+def slice_sigma_in_volume_units(params) -> np.ndarray:
+  """Each slice's learned noise sigma divided by its learned intensity scale: ``[S]``.
+
+  The imaging model is ``y = c_s V(x) + e``, ``e ~ N(0, sigma_s^2)``, so
+  ``y / c_s = V(x) + e / c_s``: ``sigma_s / c_s`` is slice ``s``'s noise on
+  the volume's intensity scale, comparable across slices. The raw
+  ``sigma_s`` is not: a slice whose whole signal dropped (``c_s`` small)
+  fits the volume with a small raw residual.
+  """
+  return np.exp(np.asarray(params["slice"]["log_sigma"], np.float64)
+                - np.asarray(params["slice"]["log_scale"], np.float64))
+
+
 def outlier_auroc(corrupted: np.ndarray, sigma: np.ndarray, has_pixels: np.ndarray) -> float:
   """AUROC of the learned slice sigma for flagging corrupted slices, over slices with masked pixels."""
   has = np.asarray(has_pixels, bool)

@@ -27,6 +27,8 @@ def test_svr_tiny_end_to_end_and_cache(tmp_path):
   assert all(float(r["angle_deg"]) == 0.0 for r in csv.DictReader(open(tmp_path / "nocorr_motion.csv")))
   assert results["motion_err_deg/nocorr"] > 1.0
   assert 0.0 <= results["outlier_auroc"] <= 1.0
+  informative = results["outlier_auroc/informative"]   # nan when a tiny subject has no clean informative slice
+  assert math.isnan(informative) or 0.0 <= informative <= 1.0
   assert "steps_to_target/meta_init" in results and "steps_to_target/random_init" in results
   for f in ("config.json", "results.json", "views.png", "psnr_curve.png", "meta_init", "subject_0.json"):
     assert os.path.exists(tmp_path / f), f

@@ -101,3 +101,27 @@ def test_fit_improves_and_exports_a_valid_reconstruction(tmp_path):
   has = svr.pixel_counts(sl) > 0
   assert [w is not None for w in weights["weight"]] == has.tolist()
   assert abs(np.mean([w for w in weights["weight"] if w is not None]) - 1.0) < 1e-6
+
+
+def test_whole_slice_signal_drop_is_flagged_on_the_volume_scale_not_by_raw_sigma():
+  ph = fetal.fetal_brain_phantom(20, 2.0, seed=1)
+  stacks = fetal.simulate_stacks(ph["volume"], ph["affine"], mask=ph["mask"], seed=1, inplane=2.0, thickness=4.0,
+                                 motion="none", noise=0.0, drift=0.0, psf_points=(1, 1, 3))
+  rng = np.random.default_rng(0)
+  z = stacks[0]["image"].shape[2] // 2
+  stacks[0]["image"][:, :, z] *= 0.2            # the whole slice's signal drops: its scale can explain it
+  for st in stacks:
+    st["image"] = st["image"] + 0.01 * rng.standard_normal(st["image"].shape).astype(np.float32)
+  sl = svr.prepare(stacks)
+  model = svr.SVRModel(svr.volume_inr("hash", levels=4, log2_table=12), None)
+  params, _ = svr.fit(model, sl, steps=300, lrs={"volume": 1e-2, "slice": 1e-2}, key=jax.random.PRNGKey(0),
+                      samples_per_step=4096, psf_max=4, progress=None)
+  has = svr.pixel_counts(sl) > 0
+  dropped = np.zeros(len(has), bool)
+  dropped[z] = True                              # stack 0's slices come first
+  assert np.exp(params["slice"]["log_scale"][z]) < 0.4
+  rel = svr.slice_sigma_in_volume_units(params)
+  np.testing.assert_allclose(rel, np.exp(np.asarray(params["slice"]["log_sigma"]) -
+                                         np.asarray(params["slice"]["log_scale"])), rtol=1e-6)
+  assert svr.outlier_auroc(dropped, rel, has) == 1.0
+  assert svr.outlier_auroc(dropped, np.exp(np.asarray(params["slice"]["log_sigma"])), has) < 0.5
