@@ -11,7 +11,6 @@ import jax.numpy as jnp
 import nibabel as nib
 import numpy as np
 
-from jaxmed.svr.metrics import slice_sigma_in_volume_units
 from jaxmed.svr.reconstruct import SVRModel, sample_volume
 from jaxmed.svr.slices import pixel_counts
 
@@ -50,7 +49,7 @@ def write_motion_table(path: str, motion: np.ndarray, sl: dict[str, Any]) -> Non
 
 def slice_weights(params: dict[str, Any], sl: dict[str, Any]) -> dict[str, list]:
   """Per-slice learned sigma, the weight ``1 / sigma^2`` normalised to mean 1 over slices with pixels, scale,
-  and sigma on the volume's scale (``sigma / scale``, the outlier score; :func:`slice_sigma_in_volume_units`).
+  and sigma on the volume's scale (``sigma / scale``, the outlier score; :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`).
 
   Slices without masked pixels get ``None`` (nothing was learned about them).
   """
@@ -61,7 +60,7 @@ def slice_weights(params: dict[str, Any], sl: dict[str, Any]) -> dict[str, list]
   w = w / w[has].mean()
   pick = lambda a: [float(round(v, 6)) if h else None for v, h in zip(a, has)]  # noqa: E731
   return {"stack": [int(s) for s in sl["stack"]], "slice": [int(i) for i in sl["index"]], "sigma": pick(sigma),
-          "weight": pick(w), "scale": pick(scale), "sigma_volume_units": pick(slice_sigma_in_volume_units(params))}
+          "weight": pick(w), "scale": pick(scale), "sigma_volume_units": pick(sigma / scale)}
 
 
 def write_outputs(workdir: str, model: SVRModel, params: dict[str, Any], sl: dict[str, Any], *, spacing: float,

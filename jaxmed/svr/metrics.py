@@ -62,7 +62,10 @@ def slice_sigma_in_volume_units(params) -> np.ndarray:
 
 
 def outlier_auroc(corrupted: np.ndarray, sigma: np.ndarray, has_pixels: np.ndarray) -> float:
-  """AUROC of the learned slice sigma for flagging corrupted slices, over slices with masked pixels."""
+  """AUROC of a per-slice sigma ``[S]`` for flagging corrupted slices, over the slices ``has_pixels``.
+
+  The experiment scores :func:`slice_sigma_in_volume_units` (and the raw sigma, for comparison).
+  """
   has = np.asarray(has_pixels, bool)
   labels = np.asarray(corrupted, bool)[has]
   if labels.all() or not labels.any():
