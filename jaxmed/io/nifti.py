@@ -100,3 +100,35 @@ def load_learn2reg_subjects(root: str, names: Sequence[str], *, ndim: int = 3) -
                        "common space for all subjects")
   return {"images": np.stack([s["image"] for s in subjects]), "labels": np.stack([s["labels"] for s in subjects]),
           "affine": first["affine"], "spacing": first["spacing"]}
+
+
+def reorient(data: np.ndarray, affine: np.ndarray, axcodes: tuple[str, ...] = ("P", "I", "R")
+             ) -> tuple[np.ndarray, np.ndarray]:
+  """``data`` (first three axes) and its affine in the orientation ``axcodes``, e.g. ``("P", "I", "R")``.
+
+  A pure permutation/flip of the voxel grid (no resampling): the world
+  position of every voxel is unchanged, spacing moves with its axis. The
+  inverse is ``reorient(out, out_affine, nib.aff2axcodes(affine))``, exact.
+  """
+  from nibabel import orientations as ornt
+  current = ornt.io_orientation(affine)
+  transform = ornt.ornt_transform(current, ornt.axcodes2ornt(tuple(axcodes)))
+  out = ornt.apply_orientation(np.asarray(data), transform)
+  return np.ascontiguousarray(out), affine @ ornt.inv_ornt_aff(transform, np.asarray(data).shape[:3])
+
+
+def axcodes(affine: np.ndarray) -> tuple[str, ...]:
+  """The orientation code of an affine, e.g. ``("R", "A", "S")``."""
+  return tuple(nib.aff2axcodes(affine))
+
+
+def save_nifti(path: str, data: np.ndarray, affine: np.ndarray) -> str:
+  """Writes ``data`` with ``affine`` (label maps as int16 when they fit, images as float32); returns ``path``."""
+  data = np.asarray(data)
+  if np.issubdtype(data.dtype, np.integer) or data.dtype == bool:
+    data = data.astype(np.int16 if data.max(initial=0) < 2 ** 15 else np.int32)
+  else:
+    data = data.astype(np.float32)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  nib.save(nib.Nifti1Image(data, np.asarray(affine, np.float64)), path)
+  return path

@@ -69,3 +69,28 @@ def test_learn2reg_layout(tmp_path):
   _save(tmp_path / "labelsTr" / "OASIS_0009_0000.nii.gz", np.zeros((8, 8, 7), np.int16))
   with pytest.raises(NiftiError, match="OASIS_0009_0000.nii.gz: grid differs"):
     load_learn2reg_subjects(str(tmp_path), ["OASIS_0000_0000", "OASIS_0009_0000"])
+
+
+def test_reorient_las_to_ras_and_pir_round_trips_exactly(tmp_path):
+  from jaxmed.io.nifti import axcodes, reorient, save_nifti
+  rng = np.random.default_rng(0)
+  data = rng.normal(size=(5, 6, 7)).astype(np.float32)
+  las = np.diag([-1.5, 2.0, 3.0, 1.0])
+  las[:3, 3] = [10.0, -4.0, 2.0]
+  assert axcodes(las) == ("L", "A", "S")
+  ras, ras_aff = reorient(data, las, ("R", "A", "S"))
+  assert axcodes(ras_aff) == ("R", "A", "S") and ras.shape == (5, 6, 7)
+  assert np.array_equal(ras, data[::-1])
+  pir, pir_aff = reorient(data, las, ("P", "I", "R"))
+  assert pir.shape == (6, 7, 5) and axcodes(pir_aff) == ("P", "I", "R")
+  # every voxel keeps its world position
+  ijk = np.array([1, 2, 3])
+  world = las[:3, :3] @ ijk + las[:3, 3]
+  value = data[tuple(ijk)]
+  hit = np.argwhere(pir == value)[0]
+  assert np.allclose(pir_aff[:3, :3] @ hit + pir_aff[:3, 3], world)
+  back, back_aff = reorient(pir, pir_aff, axcodes(las))
+  assert np.array_equal(back, data) and np.allclose(back_aff, las)
+  path = save_nifti(str(tmp_path / "x.nii.gz"), pir, pir_aff)
+  img = nib.load(path)
+  assert np.allclose(img.affine, pir_aff) and np.allclose(np.asarray(img.dataobj), pir)
