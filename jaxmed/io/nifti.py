@@ -132,3 +132,34 @@ def save_nifti(path: str, data: np.ndarray, affine: np.ndarray) -> str:
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   nib.save(nib.Nifti1Image(data, np.asarray(affine, np.float64)), path)
   return path
+
+
+def load_spine_ct(ct_path: str, vertebra_path: str, subregion_path: str,
+                  axcodes_out: tuple[str, ...] = ("P", "I", "R")) -> dict:
+  """Reads a CT with its SPINEPS/TPTBox vertebra instance and subregion masks, reoriented to ``axcodes_out``.
+
+  Returns ``ct`` float32 HU, ``vertebra_instance`` and ``subregions`` int32,
+  ``spacing`` (of the reoriented axes), ``affine`` (reoriented) and
+  ``source_affine`` (to write results back in the CT's own orientation).
+
+  Raises:
+    NiftiError: naming the file and the field when a mask's grid differs
+      from the CT's, a mask holds non-integer values, or the subregion mask
+      has no corpus (label 49 or 50).
+  """
+  ct, affine, _ = load_nifti(ct_path, ndim=3)
+  out = {"ct": ct.astype(np.float32)}
+  for key, path in (("vertebra_instance", vertebra_path), ("subregions", subregion_path)):
+    data, aff, _ = load_nifti(path, ndim=3)
+    check_same_grid(ct_path, ct.shape, affine, path, data.shape, aff, names=("CT", key))
+    if not np.array_equal(data, np.round(data)):
+      raise NiftiError(f"{path}: {key} holds non-integer values; expected integer labels")
+    out[key] = data.astype(np.int32)
+  if not np.isin(out["subregions"], (49, 50)).any():
+    raise NiftiError(f"{subregion_path}: subregions hold no corpus label (49 or 50); expected a SPINEPS/TPTBox "
+                     "subregion mask")
+  for key in ("ct", "vertebra_instance", "subregions"):
+    out[key], new_affine = reorient(out[key], affine, axcodes_out)
+  out["affine"], out["source_affine"] = new_affine, affine
+  out["spacing"] = np.sqrt((new_affine[:3, :3] ** 2).sum(0))
+  return out

@@ -18,7 +18,7 @@ def corpus_centre_mm(vertebra_instance: np.ndarray, subregions: np.ndarray, vert
 
 
 def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_instance: np.ndarray,
-                 subregions: np.ndarray, spacing, **length_kwargs) -> list[dict]:
+                 subregions: np.ndarray, spacing, *, vertebrae=None, **length_kwargs) -> list[dict]:
   """Measures every assigned rib.
 
   Args:
@@ -27,6 +27,7 @@ def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_in
     rib_semantic: ``[P, I, R]`` 63 (left) / 64 (right).
     vertebra_instance, subregions: the vertebra masks (SPINEPS/TPTBox).
     spacing: ``(3,)`` mm.
+    vertebrae: measure only the ribs of these vertebra indices (default all).
     length_kwargs: passed to :func:`jaxmed.ribs.rib_length`.
 
   Returns:
@@ -38,6 +39,8 @@ def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_in
     if label == 0:
       continue
     vertebra = int(label) - L.RIB_OFFSET
+    if vertebrae is not None and vertebra not in vertebrae:
+      continue
     for side_label, left in ((L.RIB_LEFT, True), (L.RIB_RIGHT, False)):
       mask = (rib_instance == label) & (rib_semantic == side_label)
       if not mask.any():
