@@ -25,4 +25,8 @@ def results_table(results: dict) -> str:
                f"slices; of the raw sigma: {auroc['/raw_sigma']:.3f}; "
                f"before correction: rotation {results.get('motion_err_deg/nocorr', float('nan')):.2f} deg, "
                f"translation {results.get('motion_err_mm/nocorr', float('nan')):.2f} mm.")
+  lines.append("")
+  clean = [f"{s} {results.get(f'motion_err_deg/{s}/clean', float('nan')):.2f} deg / "
+           f"{results.get(f'motion_err_mm/{s}/clean', float('nan')):.2f} mm" for s in SETTINGS]
+  lines.append("Motion error over the clean (uncorrupted) informative slices only: " + ", ".join(clean) + ".")
   return "\n".join(lines) + "\n"

@@ -124,6 +124,11 @@ def run_subject(config, subject, meta, workdir: str, index: int, key) -> dict:
     out.update({f"{k}/{setting}": v for k, v in evaluate_volume(model, params, subject).items()})
     est = np.asarray(model.slice_motion(params, svr.device_slices(sl)))
     out[f"motion_err_deg/{setting}"], out[f"motion_err_mm/{setting}"] = svr.motion_errors(est, subject["motion"], keep)
+    # the same over the clean slices only: a corrupted slice's content does not pin its pose (its sigma grows,
+    # so the data term stops constraining it), and its estimate can drift beyond the injected motion
+    clean = keep & ~np.asarray(subject["corrupted"], bool)
+    out[f"motion_err_deg/{setting}/clean"], out[f"motion_err_mm/{setting}/clean"] = svr.motion_errors(
+        est, subject["motion"], clean)
     if setting == "random_init":
       # the outlier score is the learned sigma on the volume's intensity scale (sigma_s / c_s): a slice
       # whose whole signal dropped is otherwise explained by its scale and fits with a small raw sigma

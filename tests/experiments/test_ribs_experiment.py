@@ -34,3 +34,25 @@ def test_ribs_tiny_end_to_end(tmp_path):
   again = ribs_train.train_and_evaluate(config, str(tmp_path))
   assert math.isclose(again["dice/rib"], results["dice/rib"], rel_tol=1e-6)
   assert "| logistic | full_view |" in ribs_experiment.results_table(results)
+
+
+def test_ribs_on_a_user_nifti_ct_in_its_own_orientation(tmp_path):
+  """A phantom written as LAS NIfTI files goes through the user path; outputs keep the CT's grid."""
+  from jaxmed.io.nifti import reorient, save_nifti
+  from jaxmed.synth import ribs as phantoms
+
+  config = ribs_config.get_config("tiny")
+  ph = phantoms.thoracolumbar_phantom(config.data.spacing, seed=9)
+  paths = {}
+  for key, name in (("ct", "ct"), ("vertebra_instance", "vertebrae"), ("subregions", "subregions")):
+    data, aff = reorient(ph[key], ph["affine"], ("L", "A", "S"))
+    paths[name] = save_nifti(str(tmp_path / f"{name}.nii.gz"), data, aff)
+  config.data.update(paths)
+  config.model_dir = str(tmp_path / "model")
+  out = tmp_path / "out"
+  results = ribs_train.train_and_evaluate(config, str(out))
+  assert results["num_ribs"] >= 0
+  ct = nib.load(paths["ct"])
+  inst = nib.load(out / "rib_instance.nii.gz")
+  assert inst.shape == ct.shape and np.allclose(inst.affine, ct.affine)
+  assert os.path.exists(out / "ribs.csv") and os.path.isdir(tmp_path / "model" / "segmentation")

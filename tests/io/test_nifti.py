@@ -94,3 +94,32 @@ def test_reorient_las_to_ras_and_pir_round_trips_exactly(tmp_path):
   path = save_nifti(str(tmp_path / "x.nii.gz"), pir, pir_aff)
   img = nib.load(path)
   assert np.allclose(img.affine, pir_aff) and np.allclose(np.asarray(img.dataobj), pir)
+
+
+def _spine_files(tmp_path, affine=None, corpus=True):
+  from jaxmed.io.nifti import save_nifti
+  rng = np.random.default_rng(0)
+  aff = np.diag([-1.0, 1.0, 2.0, 1.0]) if affine is None else affine   # LAS
+  ct = rng.normal(size=(6, 7, 8)).astype(np.float32)
+  vert = np.zeros((6, 7, 8), np.int32)
+  vert[2:4, 2:5, 3:6] = 19
+  sub = np.where(vert > 0, 50 if corpus else 41, 0)
+  paths = [save_nifti(str(tmp_path / f"{n}.nii.gz"), d, a) for n, d, a in
+           (("ct", ct, np.diag([-1.0, 1.0, 2.0, 1.0])), ("vert", vert, aff), ("sub", sub, np.diag([-1.0, 1.0, 2.0, 1.0])))]
+  return paths, ct
+
+
+def test_load_spine_ct_reorients_to_pir_and_validates(tmp_path):
+  from jaxmed.io import load_spine_ct
+  paths, ct = _spine_files(tmp_path)
+  scan = load_spine_ct(*paths)
+  assert nib.aff2axcodes(scan["affine"]) == ("P", "I", "R")
+  assert scan["ct"].shape == (7, 8, 6) and np.allclose(sorted(scan["spacing"]), [1.0, 1.0, 2.0])
+  assert np.allclose(scan["source_affine"], np.diag([-1.0, 1.0, 2.0, 1.0]))
+  assert (scan["subregions"][scan["vertebra_instance"] == 19] == 50).all()
+  bad, _ = _spine_files(tmp_path / "b", affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+  with pytest.raises(NiftiError, match="vert.nii.gz.*affine"):
+    load_spine_ct(*bad)
+  nocorpus, _ = _spine_files(tmp_path / "c", corpus=False)
+  with pytest.raises(NiftiError, match="sub.nii.gz.*corpus"):
+    load_spine_ct(*nocorpus)
