@@ -133,12 +133,13 @@ def _vertebra(grids, centre, scale, labels, inst, vid):
 
 
 def draw_rib(rng: np.random.Generator, stump: bool) -> dict:
-  """The shape parameters of one rib: stump ribs are short, thin, posterior, steep and lateral."""
+  """The shape parameters of one rib: stump ribs are short and, on average, thinner, more posterior, steeper
+  and more lateral; the ranges of everything but the length overlap, so morphology alone is not a giveaway."""
   if stump:
-    return {"length": rng.uniform(15, 35), "radius": rng.uniform(2.4, 3.1), "posterior_shift": rng.uniform(4, 7),
-            "beta0": rng.uniform(-5, 5), "slope": rng.uniform(0.45, 0.6), "curvature": rng.uniform(100, 140)}
-  return {"length": rng.uniform(75, 110), "radius": rng.uniform(3.6, 4.5), "posterior_shift": rng.uniform(0, 2),
-          "beta0": rng.uniform(-30, -20), "slope": rng.uniform(0.25, 0.35), "curvature": rng.uniform(65, 85)}
+    return {"length": rng.uniform(15, 35), "radius": rng.uniform(2.6, 3.8), "posterior_shift": rng.uniform(2, 7),
+            "beta0": rng.uniform(-15, 5), "slope": rng.uniform(0.35, 0.6), "curvature": rng.uniform(90, 140)}
+  return {"length": rng.uniform(75, 110), "radius": rng.uniform(3.2, 4.5), "posterior_shift": rng.uniform(0, 4),
+          "beta0": rng.uniform(-30, -10), "slope": rng.uniform(0.22, 0.42), "curvature": rng.uniform(65, 85)}
 
 
 def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probability: float = 0.5,
@@ -160,7 +161,8 @@ def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probabil
     ``spacing`` (3,), ``affine`` (PIR -> RAS), and ``ribs``: one dict per
     rib with ``vertebra``, ``left``, ``stump``, ``length_mm``,
     ``radius_mm``, ``centreline [K, 3]`` (mm, voxel-index frame times
-    spacing), ``start_mm``.
+    spacing), ``start_mm``, ``params`` (:func:`draw_rib`'s shape
+    parameters) and the vertebra ``scale``.
   """
   rng = np.random.default_rng(seed)
   shift = rng.uniform(-fov_jitter_mm, fov_jitter_mm, 3)
@@ -198,7 +200,8 @@ def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probabil
       rib_sem[tube] = L.RIB_LEFT if left else L.RIB_RIGHT
       rib_dist = np.minimum(rib_dist, np.where(tube, dist / prm["radius"], np.inf))
       ribs.append({"vertebra": vid, "left": left, "stump": is_stump, "length_mm": polyline_length(line),
-                   "radius_mm": prm["radius"], "centreline": line, "start_mm": start})
+                   "radius_mm": prm["radius"], "centreline": line, "start_mm": start, "params": prm,
+                   "scale": scale})
   labels[rib_mask] = 0
   inst[rib_mask] = 0
 

@@ -31,19 +31,33 @@ def test_signs_of_the_first_cm_direction_and_articulation_vectors():
     assert abs(f["thickness/radius_mm"] - 3.0) < 0.5
 
 
-def test_left_and_right_ribs_of_a_symmetric_phantom_share_features():
-  ph = synth.thoracolumbar_phantom(1.5, seed=0, stump={"left": True, "right": True}, fov_jitter_mm=0.0)
-  recs = measure_ribs(ph["rib_instance"], ph["rib_semantic"], ph["vertebra_instance"], ph["subregions"],
-                      ph["spacing"])
-  assert len(recs) == 4
-  # stumps articulate more posteriorly, are thinner and point more downwards than the full T11 ribs
-  t11 = [r["features"] for r in recs if r["vertebra"] == 18]
-  t12 = [r["features"] for r in recs if r["vertebra"] == 19]
-  for s, f in zip(t12, t11):
-    assert s["articulation/corpus/com_post"] < f["articulation/corpus/com_post"]
-    assert s["thickness/area_mm2"] < f["thickness/area_mm2"]
-    assert s["first_cm/inf"] > f["first_cm/inf"]
-    assert s["length_mm"] <= 38 and f["length_mm"] > 80
+def test_phantom_rib_features_track_the_known_geometry():
+  """Thickness, first-cm descent and articulation depth follow each phantom rib's drawn parameters.
+
+  The start point is the official one (nearest the corpus, then the sagittal centre of mass), which sits
+  1.5-3.5 mm from the centreline's end on these flat-capped tubes; that biases the first-cm descent low and
+  the articulation depth by ~2 mm, the same for every rib, so the features rank the ribs as the truth does.
+  """
+  from scipy.stats import spearmanr
+  measured, true = [], []
+  for seed in (0, 5, 7):
+    ph = synth.thoracolumbar_phantom(1.0, seed=seed, fov_jitter_mm=0.0)
+    recs = measure_ribs(ph["rib_instance"], ph["rib_semantic"], ph["vertebra_instance"], ph["subregions"],
+                        ph["spacing"])
+    truth = {(r["vertebra"], r["left"]): r for r in ph["ribs"]}
+    assert len(recs) == 4
+    for rec in recs:
+      t, f = truth[(rec["vertebra"], rec["left"])], rec["features"]
+      slope = t["params"]["slope"]
+      depth = 8 * t["scale"] + t["params"]["posterior_shift"]   # start posterior of the corpus centre (mm)
+      assert abs(f["thickness/radius_mm"] - t["radius_mm"]) < 0.6
+      assert -0.2 < f["first_cm/inf"] - slope / np.sqrt(1 + slope ** 2) < 0.05
+      assert abs(f["articulation/corpus/com_post"] + depth) < 3.0
+      measured.append([f["thickness/radius_mm"], f["first_cm/inf"], -f["articulation/corpus/com_post"]])
+      true.append([t["radius_mm"], slope, depth])
+  measured, true = np.array(measured), np.array(true)
+  for k in range(3):
+    assert spearmanr(measured[:, k], true[:, k]).statistic > 0.7, k
 
 
 def test_point_along_a_polyline():
