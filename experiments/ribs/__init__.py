@@ -17,7 +17,9 @@ def results_table(results: dict) -> str:
     return _num(results.get(key, default))
   lines = [f"Rib Dice {g('dice/rib', float('nan')):.3f} (worst CT {g('dice/rib/min', float('nan')):.3f}); "
            f"rib length success {g('length/success_rate', float('nan')):.3f} of "
-           f"{g('length/num_ribs', 0):.0f} ribs, MAE {g('length/mae_mm', float('nan')):.2f} mm.", "",
+           f"{g('length/num_ribs', 0):.0f} ribs, MAE {g('length/mae_mm', float('nan')):.2f} mm; "
+           f"{g('assign/missed_ribs', 0):.0f} true ribs not found, {g('assign/false_positive_ribs', 0):.0f} "
+           "assigned ribs where the phantom has none.", "",
            "| classifier | view | F1 | precision | recall | AUROC |", "|---|---|---|---|---|---|"]
   for kind in ("logistic", "gbm", "mlp", "length_rule"):
     for view in ("full_view", "partial_view"):

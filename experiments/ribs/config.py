@@ -31,7 +31,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict({
       "steps": 600, "batch_size": 2, "patch": (32, 32, 32), "lr": 3e-3, "warmup": 20, "weight_decay": 1e-4,
       "foreground_fraction": 0.5, "save_every": 200, "keep": 2, "log_every": 20})
-  c.infer = ml_collections.ConfigDict({"overlap": 0.5, "batch_size": 4, "threshold": 0.5})
+  # components under min_component_mm3 are dropped before assignment (the smallest stump, 15 mm x pi x 2.6^2 mm,
+  # is ~320 mm^3): a false-positive fragment next to the arcus out-dominated a whole rib without it
+  c.infer = ml_collections.ConfigDict({"overlap": 0.5, "batch_size": 4, "threshold": 0.5, "min_component_mm3": 150.0})
   # rib length (the official defaults) and classifiers
   c.length = ml_collections.ConfigDict({"stump_threshold_mm": 38.0, "shell_radius_mm": 15.0, "max_iterations": 150,
                                         "resolution_mm": 0.5, "success_tolerance": 0.1, "success_tolerance_mm": 5.0})

@@ -102,7 +102,8 @@ def length_kwargs(config) -> dict:
 
 def analyse(config, mask: np.ndarray, ph: dict, vertebrae=None) -> tuple[dict, list[dict]]:
   """Assignment and one record per rib, matched to the phantom's rib of the same vertebra side."""
-  assigned = ribs.assign_ribs(mask, ph["vertebra_instance"], ph["subregions"], ph["spacing"])
+  assigned = ribs.assign_ribs(mask, ph["vertebra_instance"], ph["subregions"], ph["spacing"],
+                              min_component_mm3=config.infer.min_component_mm3)
   records = ribs.measure_ribs(assigned["instance"], assigned["semantic"], ph["vertebra_instance"],
                               ph["subregions"], ph["spacing"], vertebrae=vertebrae, **length_kwargs(config))
   truth = {(r["vertebra"], r["left"]): r for r in ph["ribs"]}
@@ -183,7 +184,8 @@ def analyse_user_ct(config, workdir: str, model, params) -> dict:
                               overlap=config.infer.overlap, batch_size=config.infer.batch_size, progress="segment CT")
   back = ndimage.zoom(prob, np.asarray(scan["ct"].shape) / np.asarray(prob.shape), order=1)
   mask = back > config.infer.threshold
-  assigned = ribs.assign_ribs(mask, scan["vertebra_instance"], scan["subregions"], scan["spacing"])
+  assigned = ribs.assign_ribs(mask, scan["vertebra_instance"], scan["subregions"], scan["spacing"],
+                              min_component_mm3=config.infer.min_component_mm3)
   recs = ribs.measure_ribs(assigned["instance"], assigned["semantic"], scan["vertebra_instance"],
                            scan["subregions"], scan["spacing"], **length_kwargs(config))
   codes = axcodes(scan["source_affine"])
@@ -218,7 +220,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     return core.write_results(workdir, analyse_user_ct(config, workdir, model, params),
                               wall_time_s=time.time() - t_start)
 
-  dices, full, partial, rows, first, num_true = [], [], [], [], None, 0
+  dices, full, partial, rows, first, num_true, false_pos, missed = [], [], [], [], None, 0, 0, 0
   for i in range(d.num_test):
     ph = make_ct(config, 5000 + i)
     mask = segment(config, model, params, ph["ct"], desc=f"segment test CT {i}")
@@ -227,7 +229,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     cut = partial_view(config, ph, 7000 + i)
     cut_mask = segment(config, model, params, cut["ct"], desc=f"segment cut CT {i}")
     _, cut_recs = analyse(config, cut_mask, cut, vertebrae=(LOWEST,))
+    false_pos += sum(r["truth"] is None for r in recs)
     recs = [r for r in recs if r["truth"] is not None]
+    missed += len(ph["ribs"]) - len(recs)
     full += [r for r in recs if r["vertebra"] == LOWEST]
     partial += [r for r in cut_recs if r["truth"] is not None]
     rows += [{"ct": i, "view": "full", "rec": r} for r in recs] + [{"ct": i, "view": "partial", "rec": r}
@@ -242,7 +246,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
              "length/success_rate": float(sum(length_success(config, r) for r in measured) / num_true),
              "length/mae_mm": float(np.mean([abs(r["length"].length_mm - r["truth"]["length_mm"])
                                              for r in measured])) if measured else float("nan"),
-             "length/num_ribs": float(num_true), "num_ribs/full_view": float(len(full)),
+             "length/num_ribs": float(num_true), "assign/false_positive_ribs": float(false_pos),
+             "assign/missed_ribs": float(missed), "num_ribs/full_view": float(len(full)),
              "num_ribs/partial_view": float(len(partial)),
              "num_stumps/full_view": float(sum(r["truth"]["stump"] for r in full))}
   train_recs = classifier_set(config)

@@ -66,7 +66,7 @@ def dominance_gap_mm(component_box, arcus_box, left: bool, spacing) -> float:
 
 
 def assign_ribs(rib_mask: np.ndarray, vertebra_instance: np.ndarray, subregions: np.ndarray, spacing, *,
-                lateral_margin_mm: float = 10.0, vertebrae=L.RIB_VERTEBRAE) -> dict:
+                lateral_margin_mm: float = 10.0, vertebrae=L.RIB_VERTEBRAE, min_component_mm3: float = 0.0) -> dict:
   """Assigns rib components to vertebra sides.
 
   Args:
@@ -74,6 +74,10 @@ def assign_ribs(rib_mask: np.ndarray, vertebra_instance: np.ndarray, subregions:
     vertebra_instance: ``[P, I, R]`` vertebra indices (SPINEPS/TPTBox).
     subregions: ``[P, I, R]`` subregion labels (41-50).
     spacing: ``(3,)`` mm.
+    min_component_mm3: components smaller than this are dropped first (0,
+      the official behaviour, keeps all). A predicted mask's small false
+      positive fragments next to the arcus can otherwise out-dominate the
+      rib itself, whose volume counts only inside the candidate region.
 
   Returns:
     ``instance`` (rib voxels: vertebra + 32), ``semantic`` (63/64),
@@ -85,9 +89,13 @@ def assign_ribs(rib_mask: np.ndarray, vertebra_instance: np.ndarray, subregions:
   rib = np.asarray(rib_mask)
   comps, n = rib_components(rib > 0) if rib.dtype == bool or rib.max() <= 1 else (rib.astype(np.int32),
                                                                                    int(rib.max()))
+  voxel_mm3 = float(np.prod(spacing))
+  if min_component_mm3 > 0 and n:
+    sizes = np.bincount(comps.ravel(), minlength=n + 1) * voxel_mm3
+    small = np.flatnonzero(sizes < min_component_mm3)
+    comps = np.where(np.isin(comps, small[small > 0]), 0, comps)
   inst = np.where(comps > 0, 0, vertebra_instance)   # ribs override the vertebra masks
   sub = np.where(comps > 0, 0, subregions)
-  voxel_mm3 = float(np.prod(spacing))
   candidates = []
   for v in np.unique(inst):
     if v not in vertebrae:
@@ -125,4 +133,4 @@ def assign_ribs(rib_mask: np.ndarray, vertebra_instance: np.ndarray, subregions:
     instance[m] = L.rib_label(a["vertebra"])
     semantic[m] = L.RIB_LEFT if a["left"] else L.RIB_RIGHT
   return {"instance": instance, "semantic": semantic, "components": comps, "assignments": assignments,
-          "unassigned": sorted(set(range(1, n + 1)) - taken_comps), "candidates": candidates}
+          "unassigned": sorted(set(np.unique(comps[comps > 0]).tolist()) - taken_comps), "candidates": candidates}

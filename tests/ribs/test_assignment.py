@@ -40,6 +40,11 @@ def test_larger_closer_component_wins_and_no_component_is_assigned_twice():
   alone[18:20, 21:23, 46:50] = True
   only = assign_ribs(alone, inst, sub, (1.0, 1.0, 1.0))["assignments"]
   assert [a["vertebra"] for a in only] == [19]
+  # a fragment below min_component_mm3 is dropped before scoring: the big component still wins, the
+  # fragment is neither assigned nor listed
+  dropped = assign_ribs(rib, inst, sub, (1.0, 1.0, 1.0), min_component_mm3=50.0)
+  assert {a["vertebra"] for a in dropped["assignments"]} == {18, 19}
+  assert small not in dropped["unassigned"] and not (dropped["components"] == small).any()
 
 
 def test_phantom_ribs_get_their_vertebra_and_side():
