@@ -16,9 +16,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxmed.nn import sliding_window_inference
+from jaxmed.nn import dice_ce_loss, sliding_window_inference, soft_dice_loss  # noqa: F401  (re-exported)
 
 HU_WINDOW = (-1000.0, 1500.0)
 
@@ -61,23 +60,6 @@ class PatchSource:
       lo = np.array([rng.integers(0, s - q + 1) for s, q in zip(shape, p)])
     sl = tuple(slice(a, a + q) for a, q in zip(lo, p))
     return {"image": self.images[k][sl], "label": self.labels[k][sl]}
-
-
-def soft_dice_loss(logits: jax.Array, labels: jax.Array, num_classes: int, eps: float = 1e-5) -> jax.Array:
-  """``1 - mean_c Dice_c`` over the foreground classes, batch Dice of the softmax: scalar."""
-  prob = jax.nn.softmax(logits.astype(jnp.float32), -1)[..., 1:]
-  onehot = jax.nn.one_hot(labels, num_classes)[..., 1:]
-  axes = tuple(range(prob.ndim - 1))
-  inter = jnp.sum(prob * onehot, axes)
-  total = jnp.sum(prob, axes) + jnp.sum(onehot, axes)
-  return 1.0 - jnp.mean((2 * inter + eps) / (total + eps))
-
-
-def dice_ce_loss(logits: jax.Array, labels: jax.Array, num_classes: int = 2) -> tuple[jax.Array, dict]:
-  """Cross-entropy + soft Dice of ``logits [B, *S, K]`` against integer ``labels [B, *S]``."""
-  ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels).mean()
-  dice = soft_dice_loss(logits, labels, num_classes)
-  return ce + dice, {"ce": ce, "dice_loss": dice}
 
 
 def deep_supervision_loss(outputs, labels: jax.Array, num_classes: int = 2) -> tuple[jax.Array, dict]:

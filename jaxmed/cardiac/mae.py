@@ -1,0 +1,104 @@
+"""ViTa stage 1: a masked autoencoder over spatio-temporal cine patches (He et al. 2022, as ViTa uses it).
+
+Encoder: linear patch embedding, the fixed 5-D position embedding, random
+masking (ratio 0.7), a CLS token, transformer blocks. Decoder: a linear map
+to the decoder width, mask tokens put back with ``ids_restore``, the
+decoder's own position embedding, blocks, and a linear map to patch pixels.
+The loss is the mean squared error on the masked patches only, optionally
+against per-patch normalised targets (``norm_pix``).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxmed.cardiac.tokens import grid_shape, patchify, position_embedding_5d, random_masking
+from jaxmed.nn.vit import Transformer
+
+
+class CineEncoder(nn.Module):
+  """``cine [B, S, T, H, W] -> tokens [B, 1 + K, D]`` (CLS first); with ``mask_ratio = 0`` all tokens are kept.
+
+  ``shape = (S, T, H, W)``, ``num_lax`` of the S slices are long-axis views.
+  Returns ``(tokens, mask, ids_restore, hidden)``; ``hidden`` holds each
+  block's input patch tokens (for the UNETR decoder) when unmasked.
+  """
+  shape: Sequence[int]
+  num_lax: int = 3
+  patch: Sequence[int] = (5, 8, 8)
+  dim: int = 64
+  depth: int = 4
+  heads: int = 4
+
+  @nn.compact
+  def __call__(self, cine: jax.Array, key: jax.Array | None = None, mask_ratio: float = 0.0):
+    s, gt, gh, gw = grid_shape(tuple(self.shape), tuple(self.patch))
+    x = nn.Dense(self.dim, name="patch_embed")(patchify(cine, tuple(self.patch)))
+    pos = position_embedding_5d(self.num_lax, s - self.num_lax, (gt, gh, gw), self.dim)
+    x = x + jnp.asarray(pos)[None]
+    mask = ids_restore = None
+    if mask_ratio > 0:
+      x, mask, ids_restore = random_masking(key, x, mask_ratio)
+    cls = self.param("cls_token", nn.initializers.normal(0.02), (1, 1, self.dim))
+    x = jnp.concatenate([jnp.broadcast_to(cls, (x.shape[0], 1, self.dim)), x], axis=1)
+    x, hidden = Transformer(self.depth, self.heads, name="blocks")(x, return_hidden=True)
+    return x, mask, ids_restore, [h[:, 1:] for h in hidden]
+
+
+class CineDecoder(nn.Module):
+  """``(tokens [B, 1 + K, D], ids_restore [B, L]) -> patch pixels [B, L, t*h*w]``."""
+  shape: Sequence[int]
+  num_lax: int = 3
+  patch: Sequence[int] = (5, 8, 8)
+  dim: int = 32
+  depth: int = 2
+  heads: int = 4
+
+  @nn.compact
+  def __call__(self, tokens: jax.Array, ids_restore: jax.Array) -> jax.Array:
+    s, gt, gh, gw = grid_shape(tuple(self.shape), tuple(self.patch))
+    x = nn.Dense(self.dim, name="embed")(tokens)
+    b, length = ids_restore.shape
+    mask_token = self.param("mask_token", nn.initializers.normal(0.02), (1, 1, self.dim))
+    patches = jnp.concatenate([x[:, 1:], jnp.broadcast_to(mask_token, (b, length - x.shape[1] + 1, self.dim))], 1)
+    patches = jnp.take_along_axis(patches, ids_restore[:, :, None], axis=1)
+    pos = position_embedding_5d(self.num_lax, s - self.num_lax, (gt, gh, gw), self.dim)
+    x = jnp.concatenate([x[:, :1], patches + jnp.asarray(pos)[None]], axis=1)
+    x = Transformer(self.depth, self.heads, name="blocks")(x)
+    return nn.Dense(int(self.patch[0] * self.patch[1] * self.patch[2]), name="pred")(x[:, 1:])
+
+
+class CineMAE(nn.Module):
+  """Encoder + decoder; ``__call__`` returns ``(pred [B, L, P], mask [B, L])``."""
+  shape: Sequence[int]
+  num_lax: int = 3
+  patch: Sequence[int] = (5, 8, 8)
+  dim: int = 64
+  depth: int = 4
+  heads: int = 4
+  decoder_dim: int = 32
+  decoder_depth: int = 2
+
+  def setup(self):
+    self.encoder = CineEncoder(self.shape, self.num_lax, self.patch, self.dim, self.depth, self.heads)
+    self.decoder = CineDecoder(self.shape, self.num_lax, self.patch, self.decoder_dim, self.decoder_depth,
+                               self.heads)
+
+  def __call__(self, cine: jax.Array, key: jax.Array, mask_ratio: float = 0.7):
+    tokens, mask, ids_restore, _ = self.encoder(cine, key, mask_ratio)
+    return self.decoder(tokens, ids_restore), mask
+
+
+def mae_loss(pred: jax.Array, cine: jax.Array, mask: jax.Array, patch, norm_pix: bool = False) -> jax.Array:
+  """Mean over masked patches of the per-patch MSE (targets normalised per patch with ``norm_pix``)."""
+  target = patchify(cine, tuple(patch)).astype(jnp.float32)
+  if norm_pix:
+    mean = target.mean(-1, keepdims=True)
+    var = target.var(-1, keepdims=True)
+    target = (target - mean) / jnp.sqrt(var + 1e-6)
+  per_patch = jnp.mean((pred.astype(jnp.float32) - target) ** 2, axis=-1)
+  return jnp.sum(per_patch * mask) / jnp.maximum(jnp.sum(mask), 1.0)

@@ -1,0 +1,181 @@
+"""A synthetic cardiac cohort for ViTa: a 3-D beating heart seen as SAX stacks and 3 LAX views over a cycle,
+with analytic LV/RV phenotypes and tabular factors causally linked to them and to a disease label.
+
+Heart frame (mm): the LV long axis is ``z`` (base plane at ``z = 0``, apex at
+``z = -c``). The LV cavity is a half prolate ellipsoid with radii
+``(a, a, c)``; the myocardium is the shell out to ``(a + d, a + d, c + d)``,
+whose volume (the mass / 1.05 g/ml) is kept over the cycle, so the wall
+thickens as the cavity contracts. The RV cavity is a second half ellipsoid
+beside the LV (``x > 0``). Over ``T`` frames the cavity radii follow
+``1 - (1 - s_es)(1 - cos(2 pi t / T)) / 2`` (end-diastole at ``t = 0``,
+end-systole at ``T / 2``), the long axis shortens by 30% of the radial
+change, and ``s_es`` is solved from the subject's ejection fraction; every
+volume is therefore closed-form.
+
+Causal links (with noise): age, BMI and sex set the blood pressure and the
+ventricle size; blood pressure and sex the wall thickness (mass); age,
+blood pressure, smoking and diabetes the disease, which lowers both
+ejection fractions and dilates the LV. Labels: 0 background, 1 LV blood
+pool, 2 LV myocardium, 3 RV blood pool.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PHENOTYPES = ("LVEDV", "LVESV", "LVSV", "LVEF", "LVCO", "LVM", "RVEDV", "RVESV", "RVSV", "RVEF")
+PHENOTYPE_UNITS = {"LVEDV": "ml", "LVESV": "ml", "LVSV": "ml", "LVEF": "%", "LVCO": "l/min", "LVM": "g",
+                   "RVEDV": "ml", "RVESV": "ml", "RVSV": "ml", "RVEF": "%"}
+NUMERICAL = ("age", "bmi", "sbp", "dbp", "heart_rate")
+BINARY = ("sex", "diabetes")
+CATEGORICAL = {"smoking": ("never", "former", "current")}
+LONG_AXIS_SHARE = 0.3
+LAX_ANGLES_DEG = (0.0, 60.0, 120.0)   # 4-chamber-like (through the RV), then two more planes about the axis
+
+
+def half_ellipsoid_ml(a: float, b: float, c: float) -> float:
+  """Volume (ml) of half an ellipsoid with radii ``a, b, c`` mm: ``2/3 pi a b c / 1000``."""
+  return 2.0 / 3.0 * np.pi * a * b * c / 1000.0
+
+
+def _radial_factor(t, frames, s_es):
+  return 1.0 - (1.0 - s_es) * (1.0 - np.cos(2 * np.pi * t / frames)) / 2.0
+
+
+def _solve_s_es(ef: float) -> float:
+  """Radial end-systolic factor ``s`` with ``1 - s^2 (1 - 0.3 (1 - s)) = ef`` (bisection)."""
+  lo, hi = 0.2, 1.0
+  for _ in range(60):
+    mid = (lo + hi) / 2
+    if 1 - mid ** 2 * (1 - LONG_AXIS_SHARE * (1 - mid)) > ef:
+      lo = mid
+    else:
+      hi = mid
+  return (lo + hi) / 2
+
+
+def _wall_for_volume(a: float, c: float, volume_ml: float) -> float:
+  """The wall ``d`` with ``half_ellipsoid(a + d, a + d, c + d) - half_ellipsoid(a, a, c) = volume``."""
+  target = half_ellipsoid_ml(a, a, c) + volume_ml
+  lo, hi = 0.0, 60.0
+  for _ in range(60):
+    mid = (lo + hi) / 2
+    if half_ellipsoid_ml(a + mid, a + mid, c + mid) < target:
+      lo = mid
+    else:
+      hi = mid
+  return (lo + hi) / 2
+
+
+def draw_subject(rng: np.random.Generator) -> dict:
+  """Tabular factors, disease, geometry and the analytic phenotypes of one subject."""
+  age = rng.uniform(40, 80)
+  sex = float(rng.uniform() < 0.5)                      # 1 = male
+  bmi = float(np.clip(rng.normal(27, 4), 17, 45))
+  sbp = 110 + 0.5 * (age - 40) + 1.0 * (bmi - 25) + 6 * sex + rng.normal(0, 10)
+  dbp = 0.6 * sbp + rng.normal(5, 5)
+  smoking = int(rng.choice(3, p=[0.5, 0.3, 0.2]))
+  hr = float(np.clip(rng.normal(70, 10), 45, 110))
+  diabetes = float(rng.uniform() < 1 / (1 + np.exp(-(-2.5 + 0.15 * (bmi - 27) + 0.03 * (age - 60)))))
+  risk = (-1.6 + 0.05 * (age - 60) + 0.035 * (sbp - 135) + 0.9 * (smoking == 2) + 0.4 * (smoking == 1)
+          + 0.8 * diabetes + rng.normal(0, 0.8))
+  disease = float(risk > 0)
+  a = (24 * (1 + 0.08 * sex) * (1 + 0.01 * (bmi - 27)) + rng.normal(0, 1.2)) * (1 + 0.15 * disease)
+  c = 3.4 * a * (1 + rng.normal(0, 0.04))
+  wall = 7.5 + 0.03 * (sbp - 125) + 0.8 * sex + rng.normal(0, 0.6)
+  lv_ef = float(np.clip(0.62 - 0.17 * disease - 0.002 * (age - 60) + rng.normal(0, 0.04), 0.2, 0.8))
+  rv_ef = float(np.clip(0.56 - 0.10 * disease + rng.normal(0, 0.04), 0.25, 0.75))
+  rv = np.array([0.95 * a, 0.65 * a, 0.85 * c]) * (1 + rng.normal(0, 0.05))
+  geom = {"a": a, "c": c, "wall": wall, "s_lv": _solve_s_es(lv_ef), "s_rv": _solve_s_es(rv_ef), "rv": rv}
+  lv_edv = half_ellipsoid_ml(a, a, c)
+  myo = half_ellipsoid_ml(a + wall, a + wall, c + wall) - lv_edv
+  rv_edv = half_ellipsoid_ml(*rv)
+  pheno = {"LVEDV": lv_edv, "LVESV": lv_edv * (1 - lv_ef), "LVSV": lv_edv * lv_ef, "LVEF": 100 * lv_ef,
+           "LVCO": lv_edv * lv_ef * hr / 1000.0, "LVM": 1.05 * myo, "RVEDV": rv_edv, "RVESV": rv_edv * (1 - rv_ef),
+           "RVSV": rv_edv * rv_ef, "RVEF": 100 * rv_ef}
+  tab = {"age": age, "bmi": bmi, "sbp": sbp, "dbp": dbp, "heart_rate": hr, "sex": sex, "diabetes": diabetes,
+         "smoking": smoking}
+  return {"tabular": tab, "disease": disease, "geometry": geom, "phenotypes": pheno, "myo_ml": myo}
+
+
+def labels_at(points: np.ndarray, geom: dict, t: int, frames: int) -> np.ndarray:
+  """Labels (0-3) of heart-frame points ``[..., 3]`` mm at frame ``t``."""
+  s = _radial_factor(t, frames, geom["s_lv"])
+  a, c = geom["a"] * s, geom["c"] * (1 - LONG_AXIS_SHARE * (1 - s))
+  d = _wall_for_volume(a, c, half_ellipsoid_ml(geom["a"] + geom["wall"], geom["a"] + geom["wall"],
+                                               geom["c"] + geom["wall"]) - half_ellipsoid_ml(geom["a"], geom["a"],
+                                                                                             geom["c"]))
+  x, y, z = points[..., 0], points[..., 1], points[..., 2]
+  below = z <= 0
+  cavity = below & ((x / a) ** 2 + (y / a) ** 2 + (z / c) ** 2 <= 1)
+  outer = below & ((x / (a + d)) ** 2 + (y / (a + d)) ** 2 + (z / (c + d)) ** 2 <= 1)
+  sr = _radial_factor(t, frames, geom["s_rv"])
+  rx, ry, rz = geom["rv"][0] * sr, geom["rv"][1] * sr, geom["rv"][2] * (1 - LONG_AXIS_SHARE * (1 - sr))
+  cx = geom["a"] + geom["wall"] + geom["rv"][0] + 2.0          # beside the end-diastolic LV wall
+  rv = below & (((x - cx) / rx) ** 2 + (y / ry) ** 2 + (z / rz) ** 2 <= 1)
+  out = np.zeros(points.shape[:-1], np.int32)
+  out[rv] = 3
+  out[outer] = 2
+  out[cavity] = 1
+  return out
+
+
+def render_views(geom: dict, rng: np.random.Generator, *, size: int = 32, frames: int = 10, num_sax: int = 6,
+                 fov_mm: float = 150.0, noise: float = 0.03) -> dict:
+  """``lax [3, T, H, W]``, ``sax [S, T, H, W]`` images (float32, about [0, 1]) and their labels.
+
+  SAX slices are planes ``z = const`` evenly from just below the base to
+  85% of the way to the apex, centred between LV and RV; LAX views are
+  planes containing the long axis at :data:`LAX_ANGLES_DEG`.
+  """
+  u = (np.arange(size) - (size - 1) / 2) * fov_mm / size
+  uu, vv = np.meshgrid(u, u, indexing="ij")
+  centre_x = 0.5 * (geom["a"] + geom["wall"] + geom["rv"][0])
+  zs = np.linspace(-4.0, -0.85 * geom["c"], num_sax)
+  sax_pts = np.stack([np.broadcast_to(uu + centre_x, (num_sax, size, size)),
+                      np.broadcast_to(vv, (num_sax, size, size)),
+                      np.broadcast_to(zs[:, None, None], (num_sax, size, size))], -1)
+  lax_pts = []
+  span = geom["c"] + 25.0                           # rows: from 10 mm above the base to 15 mm beyond the apex
+  z = 10.0 - (uu + fov_mm / 2) / fov_mm * span
+  for ang in np.deg2rad(LAX_ANGLES_DEG):
+    q = vv + (centre_x if ang == 0 else 0.0)        # columns across the long axis
+    lax_pts.append(np.stack([q * np.cos(ang), q * np.sin(ang), z], -1))
+  lax_pts = np.stack(lax_pts)
+  seg_sax = np.stack([labels_at(sax_pts, geom, t, frames) for t in range(frames)], 1)
+  seg_lax = np.stack([labels_at(lax_pts, geom, t, frames) for t in range(frames)], 1)
+  intensity = np.array([0.35, 1.0, 0.15, 0.9], np.float32)
+
+  def image(seg):
+    bg = 0.35 + 0.08 * np.sin(seg.shape[-1] / 7.0 + np.arange(seg.shape[-1]) / 3.0)[None, None, None, :]
+    img = np.where(seg == 0, bg, intensity[seg])
+    return (img + rng.normal(0, noise, seg.shape)).astype(np.float32)
+
+  return {"sax": image(seg_sax), "lax": image(seg_lax), "seg_sax": seg_sax, "seg_lax": seg_lax}
+
+
+def cardiac_cohort(num: int, seed: int = 0, *, size: int = 32, frames: int = 10, num_sax: int = 6,
+                   missing_fraction: float = 0.05) -> dict:
+  """``num`` seeded subjects, stacked.
+
+  Returns ``cine [N, 3 + S, T, H, W]`` (LAX first, the official layout),
+  ``seg [N, 3 + S, T, H, W]``, ``phenotypes [N, 10]`` (:data:`PHENOTYPES`),
+  ``disease [N]``, ``numerical [N, 5]`` (NaN where missing), ``binary
+  [N, 2]`` (NaN where missing), ``categorical [N, 1]`` (-1 where missing)
+  and the feature names.
+  """
+  rng = np.random.default_rng(seed)
+  subjects = [draw_subject(rng) for _ in range(num)]
+  views = [render_views(s["geometry"], rng, size=size, frames=frames, num_sax=num_sax) for s in subjects]
+  cine = np.stack([np.concatenate([v["lax"], v["sax"]]) for v in views])
+  seg = np.stack([np.concatenate([v["seg_lax"], v["seg_sax"]]) for v in views])
+  num_ = np.array([[s["tabular"][k] for k in NUMERICAL] for s in subjects], np.float32)
+  bin_ = np.array([[s["tabular"][k] for k in BINARY] for s in subjects], np.float32)
+  cat_ = np.array([[s["tabular"][k] for k in CATEGORICAL] for s in subjects], np.int32)
+  num_[rng.uniform(size=num_.shape) < missing_fraction] = np.nan
+  bin_[rng.uniform(size=bin_.shape) < missing_fraction] = np.nan
+  cat_[rng.uniform(size=cat_.shape) < missing_fraction] = -1
+  return {"cine": cine, "seg": seg, "phenotypes": np.array([[s["phenotypes"][k] for k in PHENOTYPES]
+                                                            for s in subjects], np.float32),
+          "disease": np.array([s["disease"] for s in subjects], np.float32), "numerical": num_, "binary": bin_,
+          "categorical": cat_, "num_lax": 3, "num_sax": num_sax}
