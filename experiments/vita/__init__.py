@@ -18,7 +18,8 @@ def results_table(results: dict) -> str:
   g = lambda k: _num(results.get(k, float("nan")))  # noqa: E731
   settings = ("vita", "image_only", "scratch")
   lines = [f"MAE masked-patch MSE on test subjects: {g('mae/recon_mse'):.4f} (predicting the training mean: "
-           f"{g('mae/mean_baseline_mse'):.4f}).", "",
+           f"{g('mae/mean_baseline_mse'):.4f}; the training mean image at each position: "
+           f"{g('mae/position_mean_baseline_mse'):.4f}).", "",
            "| phenotype | " + " | ".join(f"MAE {s}" for s in settings) + " | " + " | ".join(f"R^2 {s}" for s in settings)
            + " |", "|---|" + "---|" * 6]
   for p in PHENOTYPES:

@@ -28,7 +28,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                      "norm_pix": False})
   c.clip = ml_collections.ConfigDict({"steps": 400, "batch_size": 32, "lr": 3e-4, "temperature": 0.1})
   c.heads = ml_collections.ConfigDict({"steps": 400, "batch_size": 32, "lr": 1e-3, "huber_delta": 1.0})
-  c.seg = ml_collections.ConfigDict({"steps": 200, "batch_size": 8, "lr": 1e-3})
+  c.seg = ml_collections.ConfigDict({"steps": 150, "batch_size": 4, "lr": 1e-3})
   c.train = ml_collections.ConfigDict({"save_every": 200, "keep": 2, "log_every": 50, "weight_decay": 1e-4})
   if preset == "tiny":
     c.data.update({"num_train": 16, "num_test": 8, "size": 16, "frames": 5, "num_sax": 2})

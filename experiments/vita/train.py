@@ -250,6 +250,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results["mae/recon_mse"] = float(cardiac.mae_loss(pred, te["cine"], mask, tuple(config.model.patch)))
   results["mae/mean_baseline_mse"] = float(cardiac.mae_loss(jnp.full_like(pred, float(tr["cine"].mean())),
                                                             te["cine"], mask, tuple(config.model.patch)))
+  # a stronger baseline: every masked patch predicted by the training cohort's mean image at that position
+  mean_image = jnp.broadcast_to(jnp.asarray(tr["cine"].mean(0)), te["cine"].shape)
+  results["mae/position_mean_baseline_mse"] = float(cardiac.mae_loss(
+      cardiac.patchify(mean_image, tuple(config.model.patch)), te["cine"], mask, tuple(config.model.patch)))
   aligned = align(config, workdir, data, stage1["encoder"], mesh)
 
   feats = {"vita": (embed_images(config, aligned["image"], tr["cine"]), embed_images(config, aligned["image"], te["cine"])),

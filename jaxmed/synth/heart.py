@@ -77,7 +77,7 @@ def draw_subject(rng: np.random.Generator) -> dict:
   smoking = int(rng.choice(3, p=[0.5, 0.3, 0.2]))
   hr = float(np.clip(rng.normal(70, 10), 45, 110))
   diabetes = float(rng.uniform() < 1 / (1 + np.exp(-(-2.5 + 0.15 * (bmi - 27) + 0.03 * (age - 60)))))
-  risk = (-1.6 + 0.05 * (age - 60) + 0.035 * (sbp - 135) + 0.9 * (smoking == 2) + 0.4 * (smoking == 1)
+  risk = (-0.7 + 0.05 * (age - 60) + 0.035 * (sbp - 135) + 0.9 * (smoking == 2) + 0.4 * (smoking == 1)
           + 0.8 * diabetes + rng.normal(0, 0.8))
   disease = float(risk > 0)
   a = (24 * (1 + 0.08 * sex) * (1 + 0.01 * (bmi - 27)) + rng.normal(0, 1.2)) * (1 + 0.15 * disease)
