@@ -39,3 +39,14 @@ def test_tabular_csv_against_a_schema(tmp_path):
     load_tabular_csv(str(path), ["age"], ["sex"], {"smoking": ("never", "former", "current")})
   with pytest.raises(CardiacDataError, match="column 'bmi' is missing"):
     load_tabular_csv(str(path), ["age", "bmi"], ["sex"], {})
+
+
+def test_cine_nifti_must_be_4d(tmp_path):
+  import nibabel as nib
+  from jaxmed.io import load_cine_nifti
+  cine = np.random.default_rng(0).normal(size=(8, 8, 3, 5)).astype(np.float32)
+  nib.save(nib.Nifti1Image(cine, np.eye(4)), str(tmp_path / "sa.nii.gz"))
+  assert np.allclose(load_cine_nifti(str(tmp_path / "sa.nii.gz")), cine)
+  nib.save(nib.Nifti1Image(cine[..., 0], np.eye(4)), str(tmp_path / "flat.nii.gz"))
+  with pytest.raises(CardiacDataError, match="flat.nii.gz: field 'dim'"):
+    load_cine_nifti(str(tmp_path / "flat.nii.gz"))
