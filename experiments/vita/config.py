@@ -4,7 +4,8 @@
 
 Presets:
   tiny  - 24 synthetic subjects, 16^2 px, 5 frames, a 2-block encoder, a few steps per stage: a CI smoke run.
-  demo  - 240 subjects (160 train / 80 test), 32^2 px, 10 frames, 3 LAX + 6 SAX; CPU, minutes.
+  demo  - 240 subjects (160 train / 80 test), 32^2 px, 10 frames, 3 LAX + 6 SAX; CPU, ~15 min (35 min while
+          sharing 2 cores with the test suite).
   paper - 128^2 px, 50 frames, ViT-B-sized encoder, UK-Biobank-sized steps; for GPU/TPU.
 """
 
