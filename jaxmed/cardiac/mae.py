@@ -90,6 +90,10 @@ class CineMAE(nn.Module):
 
   def __call__(self, cine: jax.Array, key: jax.Array, mask_ratio: float = 0.7):
     tokens, mask, ids_restore, _ = self.encoder(cine, key, mask_ratio)
+    if ids_restore is None:   # no masking: every token visible, in order
+      length = tokens.shape[1] - 1
+      ids_restore = jnp.broadcast_to(jnp.arange(length), (tokens.shape[0], length))
+      mask = jnp.zeros((tokens.shape[0], length), tokens.dtype)
     return self.decoder(tokens, ids_restore), mask
 
 

@@ -37,6 +37,8 @@ def test_mae_loss_falls_well_below_its_start_on_masked_patches():
   pred, mask = mae.apply(params, x, jax.random.PRNGKey(7))
   mean_pred = jnp.full_like(pred, float(x.mean()))
   assert float(cardiac.mae_loss(pred, x, mask, (5, 8, 8))) < float(cardiac.mae_loss(mean_pred, x, mask, (5, 8, 8)))
+  dense, none = mae.apply(params, x[:2], jax.random.PRNGKey(7), 0.0)   # no masking: all visible, in order
+  assert dense.shape == pred[:2].shape and float(none.sum()) == 0.0
 
 
 def test_a_missing_value_is_replaced_by_its_mask_token():
