@@ -1,20 +1,15 @@
 """Thoracolumbar stump ribs: segmentation, assignment, rib length, morphology, classifier (Moeller et al. 2025)."""
 
+from jaxmed.core import result_float
+
 TITLE = "Stump ribs: rib segmentation, iterative rib length, morphology, stump classifier (Moeller et al. 2025)"
 HEADLINE = ("dice/rib", "length/success_rate", "length/mae_mm", "f1/stump/full_view", "f1/stump/partial_view")
-
-
-def _num(v) -> float:
-  try:
-    return float(v)   # results.json keeps NaN as the string "nan"
-  except (TypeError, ValueError):
-    return float("nan")
 
 
 def results_table(results: dict) -> str:
   """Markdown: the pipeline's headline numbers, then stump F1 per classifier and view (the tour writes it)."""
   def g(key, default=float("nan")):
-    return _num(results.get(key, default))
+    return result_float(results.get(key, default))
   lines = [f"Rib Dice {g('dice/rib', float('nan')):.3f} (worst CT {g('dice/rib/min', float('nan')):.3f}); "
            f"rib length success {g('length/success_rate', float('nan')):.3f} of "
            f"{g('length/num_ribs', 0):.0f} ribs, MAE {g('length/mae_mm', float('nan')):.2f} mm; "

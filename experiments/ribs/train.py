@@ -237,7 +237,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     rows += [{"ct": i, "view": "full", "rec": r} for r in recs] + [{"ct": i, "view": "partial", "rec": r}
                                                                     for r in cut_recs if r["truth"] is not None]
     if i == 0:
-      first = {"ph": ph, "mask": mask, "instance": assigned["instance"], "recs": recs}
+      first = {"ph": ph, "mask": mask, "recs": recs}
       write_nifti_outputs(workdir, ph, assigned)
     num_true += len(ph["ribs"])
 

@@ -1,21 +1,16 @@
 """ViTa: cardiac cine (3D+T, SAX + LAX) and tabular foundation representation (Zhang et al. 2025)."""
 
+from jaxmed.core import result_float
+
 TITLE = "ViTa: cine MAE + image-tabular alignment, phenotype / disease / segmentation heads (Zhang et al. 2025)"
 HEADLINE = ("mae/recon_mse", "pheno/r2/LVEF/vita", "pheno/r2/LVEF/scratch", "disease/auroc/vita",
             "disease/auroc/image_only", "seg/dice/vita")
 
 
-def _num(v) -> float:
-  try:
-    return float(v)   # results.json keeps NaN as the string "nan"
-  except (TypeError, ValueError):
-    return float("nan")
-
-
 def results_table(results: dict) -> str:
   """Markdown: phenotype MAE / R^2 per setting, disease AUROC per setting, segmentation Dice."""
   from jaxmed.synth.heart import PHENOTYPE_UNITS, PHENOTYPES
-  g = lambda k: _num(results.get(k, float("nan")))  # noqa: E731
+  g = lambda k: result_float(results.get(k, float("nan")))  # noqa: E731
   settings = ("vita", "image_only", "scratch")
   lines = [f"MAE masked-patch MSE on test subjects: {g('mae/recon_mse'):.4f} (predicting the training mean: "
            f"{g('mae/mean_baseline_mse'):.4f}; the training mean image at each position: "

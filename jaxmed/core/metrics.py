@@ -32,6 +32,15 @@ def _jsonable(v: Any) -> Any:
   return v
 
 
+def result_float(v: Any) -> float:
+  """A value read back from ``results.json`` as a float: ``"nan"``/``"inf"`` (how NaN/inf are written) and
+  missing (``None``) or non-numeric values become NaN."""
+  try:
+    return float(v)
+  except (TypeError, ValueError):
+    return float("nan")
+
+
 def to_host(metrics: Mapping[str, Any]) -> dict[str, float]:
   """Fetches a dict of device scalars as Python floats (one transfer)."""
   return {k: float(v) for k, v in jax.device_get(dict(metrics)).items()}
