@@ -166,7 +166,8 @@ def eeg_recording(seed: int, *, duration_s: float = 30.0, sfreq: float = 200.0, 
   w_blink[_index(["Fp1", "Fp2"])] = 1.0
   w_blink[_index(["F3", "F4", "F7", "F8", "Fz"])] = 0.35
   for tb in np.sort(rng.uniform(0, duration_s, rng.poisson(blink_rate * duration_s))):
-    shape = np.where(t >= tb, ((t - tb) / 0.1) ** 2 * np.exp(-(t - tb) / 0.05), 0.0)
+    dt = np.maximum(t - tb, 0.0)
+    shape = (dt / 0.1) ** 2 * np.exp(-dt / 0.05)
     x += rng.uniform(80, 200) * UV * w_blink[:, None] * (shape * np.e ** 2)[None]
   annotations, seizure_channels = [], []
   for onset, duration, focus in seizures:

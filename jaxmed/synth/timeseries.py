@@ -1,0 +1,64 @@
+"""Generic (non-EEG) time series for pretraining general time-series models "without domain adaptation".
+
+:func:`generic_series` draws ``[N, L]`` float32 series, one kind per row,
+uniformly among
+
+- ``sines``: 1-5 sinusoids, frequencies log-uniform in [0.002, 0.45]
+  cycles/sample, random amplitudes and phases, plus a linear trend;
+- ``ar``: a stable AR(p) process (p in 1..6, poles inside the unit circle
+  with radius in [0.5, 0.99], conjugate pairs so the coefficients are real);
+- ``walk``: a Gaussian random walk, optionally with drift;
+- ``mixed``: a sum of a sinusoid, an AR(2) process and a walk.
+
+Each row is scaled by a random factor and offset, so the models' RevIN /
+robust normalisation has work to do. Nothing here resembles EEG on purpose.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.signal
+
+KINDS = ("sines", "ar", "walk", "mixed")
+
+
+def _sines(rng, t):
+  k = rng.integers(1, 6)
+  f = np.exp(rng.uniform(np.log(0.002), np.log(0.45), k))
+  a = rng.uniform(0.2, 1.0, k)
+  x = (a[:, None] * np.sin(2 * np.pi * f[:, None] * t[None] + rng.uniform(0, 2 * np.pi, k)[:, None])).sum(0)
+  return x + rng.normal(0, 0.5) * t / len(t)
+
+
+def _ar(rng, n, order=None):
+  p = order or int(rng.integers(1, 7))
+  roots = []
+  while len(roots) < p:
+    r, th = rng.uniform(0.5, 0.99), rng.uniform(0, np.pi)
+    roots += [r * np.exp(1j * th), r * np.exp(-1j * th)] if p - len(roots) >= 2 else [r * rng.choice([-1, 1])]
+  coef = -np.real(np.poly(roots))[1:]                       # x_t = sum_k coef_k x_{t-k} + e_t
+  return scipy.signal.lfilter([1.0], np.r_[1.0, -coef], rng.standard_normal(n + 100))[100:]
+
+
+def _walk(rng, n):
+  return np.cumsum(rng.standard_normal(n) + rng.normal(0, 0.05) * (rng.random() < 0.5))
+
+
+def generic_series(num: int, length: int, *, seed: int = 0) -> np.ndarray:
+  """``[num, length]`` float32 generic series (module docstring); row kinds cycle through :data:`KINDS`."""
+  rng = np.random.default_rng(seed)
+  t = np.arange(length, dtype=np.float64)
+  out = np.empty((num, length), np.float32)
+  for i in range(num):
+    kind = KINDS[i % len(KINDS)]
+    if kind == "sines":
+      x = _sines(rng, t)
+    elif kind == "ar":
+      x = _ar(rng, length)
+    elif kind == "walk":
+      x = _walk(rng, length)
+    else:
+      x = _sines(rng, t) + 0.5 * _ar(rng, length, 2) / 3 + 0.2 * _walk(rng, length) / np.sqrt(length) * 3
+    x = (x - x.mean()) / (x.std() + 1e-8)
+    out[i] = x * np.exp(rng.uniform(-3, 3)) + rng.normal(0, 5)
+  return out

@@ -1,0 +1,82 @@
+"""Synthetic EEG: the ground truth is really in the signal (alpha vs age, seizure channels, events, blinks)."""
+
+import numpy as np
+import pytest
+import scipy.signal
+
+from jaxmed.synth import eeg, timeseries
+
+
+def _alpha_peak(x, sfreq):
+  f, p = scipy.signal.welch(x, sfreq, nperseg=int(8 * sfreq))
+  band = (f >= 7) & (f <= 13)
+  return f[band][np.argmax(p[band])]
+
+
+def test_alpha_peak_follows_age_and_is_occipital():
+  young, old = (eeg.eeg_recording(s, duration_s=60.0, age=a) for s, a in ((0, 20.0), (1, 80.0)))
+  o1 = eeg.CHANNELS.index("O1")
+  for rec in (young, old):
+    assert _alpha_peak(rec["data"][o1], rec["sfreq"]) == pytest.approx(rec["alpha_hz"], abs=0.25)
+  assert young["alpha_hz"] - old["alpha_hz"] > 0.8        # 10.8 - 0.025 * 60 = 1.5 Hz apart, +-0.2 Hz jitter
+  f, p = scipy.signal.welch(young["data"], 200.0, nperseg=1600)
+  band = (f > young["alpha_hz"] - 1) & (f < young["alpha_hz"] + 1)
+  alpha = p[:, band].sum(1)
+  assert alpha[o1] > 5 * alpha[eeg.CHANNELS.index("Fz")]
+
+
+def test_seizure_power_is_on_the_focus_channels():
+  rec = eeg.eeg_recording(5, duration_s=30.0, seizures=[(10.0, 10.0, "right_temporal")], blink_rate=0.0)
+  assert rec["seizure_channels"] == [eeg.FOCI["right_temporal"]] and rec["annotations"] == [(10.0, 10.0, "seizure")]
+  x = rec["data"][:, 2200:3800]                            # 11 s .. 19 s, inside the seizure
+  power = (x - x.mean(1, keepdims=True)).std(1)
+  focus = [eeg.CHANNELS.index(c) for c in eeg.FOCI["right_temporal"]]
+  rest = np.setdiff1d(np.arange(len(eeg.CHANNELS)), focus)
+  assert power[focus].min() > 2 * power[rest].max()
+  assert set(np.argsort(power)[-4:]) == set(focus)
+
+
+@pytest.mark.parametrize("cls", eeg.EVENT_CLASSES)
+def test_each_event_class_adds_its_field(cls):
+  base = eeg.eeg_recording(7, duration_s=8.0, blink_rate=0.0)
+  rec = eeg.eeg_recording(7, duration_s=8.0, blink_rate=0.0, events=[(3.0, cls)])
+  diff = np.abs(rec["data"] - base["data"])
+  assert rec["annotations"] == [(3.0, 1.0, cls)]
+  if cls == "bckg":
+    assert diff.max() == 0
+  else:
+    t = np.arange(diff.shape[1]) / 200.0
+    inside = (t >= 3.0) & (t < 4.0)
+    assert diff[:, inside].max() > 20e-6 and diff[:, ~inside].max() < 0.2 * diff[:, inside].max()
+
+
+def test_blinks_are_frontal():
+  rec = eeg.eeg_recording(9, duration_s=30.0, blink_rate=0.5)
+  quiet = eeg.eeg_recording(9, duration_s=30.0, blink_rate=0.0)
+  d = np.abs(rec["data"] - quiet["data"]).max(1)
+  assert d[eeg.CHANNELS.index("Fp1")] > 50e-6 and d[eeg.CHANNELS.index("O1")] == 0
+
+
+def test_generator_is_deterministic_and_rejects_unknown_events():
+  a, b = eeg.eeg_recording(4, duration_s=5.0), eeg.eeg_recording(4, duration_s=5.0)
+  np.testing.assert_array_equal(a["data"], b["data"])
+  with pytest.raises(ValueError, match="unknown EEG event class 'spike'"):
+    eeg.eeg_recording(4, duration_s=5.0, events=[(1.0, "spike")])
+
+
+def test_plans_fit_the_recording():
+  rng = np.random.default_rng(0)
+  plan = eeg.seizure_plan(rng, 60.0, 2)
+  assert len(plan) == 2 and all(2.0 <= o and o + d <= 58.0 for o, d, _ in plan) and plan[0][0] + plan[0][1] < plan[1][0]
+  events = eeg.event_plan(rng, 40.0)
+  assert all(o >= 2.0 and o + 3.0 <= 40.0 for o, _ in events)
+
+
+def test_generic_series_kinds():
+  x = timeseries.generic_series(40, 512, seed=1)
+  assert x.shape == (40, 512) and x.dtype == np.float32 and np.all(np.isfinite(x))
+  np.testing.assert_array_equal(x, timeseries.generic_series(40, 512, seed=1))
+  walk = x[2::4]                                           # random walks: strongly non-stationary
+  lag1 = lambda r: np.corrcoef(r[:-1], r[1:])[0, 1]  # noqa: E731
+  assert np.median([lag1(r) for r in walk]) > 0.95
+  assert np.std([r.std() for r in x]) > 1.0               # random per-row scales
