@@ -13,7 +13,7 @@ from jaxmed.pathology.features import FEATURE_NAMES, region_features
 from jaxmed.pathology.gat import GATLayer
 from jaxmed.pathology.graph import (batch_and_pad, masks, next_pow2, node_graph_index, pad_to_bucket, region_graph,
                                     stack_graphs, unstack_graph)
-from jaxmed.pathology.ig import integrated_gradients
+from jaxmed.nn.integrated_gradients import integrated_gradients
 from jaxmed.pathology.mil import ABMIL, GatedAttentionPool
 from jaxmed.pathology.model import RegionGraphNet
 from jaxmed.pathology.regions import grid_regions, paint_regions, region_adjacency, relabel, slic_regions

@@ -1,4 +1,4 @@
-"""Integrated Gradients (Sundararajan et al., 2017) over node features.
+"""Integrated Gradients (Sundararajan et al., 2017) for any differentiable scalar function of an array.
 
 ``IG_k(x) = (x_k - x'_k) * integral_0^1 d f(x' + a (x - x')) / d x_k da``,
 approximated with ``steps`` gradient evaluations (vmapped). Completeness:
@@ -6,9 +6,9 @@ approximated with ``steps`` gradient evaluations (vmapped). Completeness:
 ``f``. ``method``: ``"gauss_legendre"`` (default; ``steps`` Gauss-Legendre
 nodes on [0, 1], far smaller error for smooth networks at the same cost),
 ``"trapezoid"`` (``steps`` intervals, ``steps + 1`` evaluations) or
-``"riemann_middle"`` (Captum's default family). For a graph model ``x`` is
-the node-feature matrix ``[N, F]``: summing over features gives per-node
-(region) attributions, summing over real nodes gives per-feature ones.
+``"riemann_middle"`` (Captum's default family). Used on node features of
+WSI graphs (``x [N, F]``: sum over features for per-region attributions) and
+on EEG windows (``x [C, T]``: sum of ``|IG|`` over time for per-channel relevance).
 """
 
 from __future__ import annotations
