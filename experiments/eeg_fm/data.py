@@ -1,0 +1,140 @@
+"""The study's cohorts as files: synthetic EDF+ recordings plus BIDS-like sidecars, read back through jaxmed.io.
+
+``write_cohorts`` writes ``<workdir>/edf/{age,seizure,events}/{train,test}/*.edf``
+(TUH-style channel labels, 200 Hz), ``participants.tsv`` (age per recording)
+and ``seizures.tsv`` (onset, duration and focus channels per seizure, like
+TUSZ's channel-level labels). ``read_cohorts`` loads every file with
+:func:`jaxmed.io.eeg.load_eeg` (montage, notch, band-pass, resampling), so
+the experiment sees what a user's EDFs would give. A user's own cohort in
+the same layout runs through ``read_cohorts`` unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from jaxmed.io import eeg as eeg_io
+from jaxmed.io import eeg_windows
+from jaxmed.synth import eeg as synth_eeg
+
+TASK_CLASSES = {"seizure": {"bckg": 0, "seizure": 1},
+                "events": {c: i for i, c in enumerate(synth_eeg.EVENT_CLASSES)}}
+
+
+def _split_seed(seed: int, task: str, split: str) -> int:
+  return seed * 10000 + {"age": 1, "seizure": 2, "events": 3}[task] * 1000 + (0 if split == "train" else 500)
+
+
+def write_cohorts(config, root: str) -> None:
+  """Writes every recording that is not on disk yet (a rerun reuses them)."""
+  d = config.data
+  for task in ("age", "seizure", "events"):
+    for split in ("train", "test"):
+      folder = os.path.join(root, task, split)
+      if os.path.exists(os.path.join(folder, "participants.tsv")):
+        continue
+      os.makedirs(folder, exist_ok=True)
+      n = d[f"{'event' if task == 'events' else task}_{split}"]
+      rows, seizure_rows = [], []
+      for i in range(n):
+        seed = _split_seed(config.seed, task, split) + i
+        rng = np.random.default_rng(seed)
+        age = float(np.round(rng.uniform(20, 80), 1))
+        kw = {"age": age, "sfreq": float(d.file_sfreq)}
+        if task == "age":
+          rec = synth_eeg.eeg_recording(seed, duration_s=d.age_duration_s, **kw)
+        elif task == "seizure":
+          plan = synth_eeg.seizure_plan(rng, d.seizure_duration_s, d.seizures_per_recording)
+          rec = synth_eeg.eeg_recording(seed, duration_s=d.seizure_duration_s, seizures=plan, **kw)
+          seizure_rows += [(f"rec{i:04d}", o, dur, "/".join(synth_eeg.FOCI[f])) for o, dur, f in plan]
+        else:
+          plan = synth_eeg.event_plan(rng, d.event_duration_s)
+          rec = synth_eeg.eeg_recording(seed, duration_s=d.event_duration_s, events=plan, **kw)
+        eeg_io.write_edf(os.path.join(folder, f"rec{i:04d}.edf"), rec["data"], rec["sfreq"], rec["ch_names"],
+                         rec["annotations"], label_style="tuh")
+        rows.append((f"rec{i:04d}", age))
+      if task == "seizure":
+        _write_tsv(os.path.join(folder, "seizures.tsv"), ("recording", "onset", "duration", "channels"), seizure_rows)
+      _write_tsv(os.path.join(folder, "participants.tsv"), ("recording", "age"), rows)   # last: marks complete
+
+
+def _write_tsv(path, header, rows):
+  with open(path, "w", newline="") as f:
+    w = csv.writer(f, delimiter="\t")
+    w.writerow(header)
+    w.writerows(rows)
+
+
+def _read_tsv(path: str, required: tuple[str, ...]) -> list[dict]:
+  if not os.path.exists(path):
+    raise eeg_io.EEGDataError(f"{path}: file not found")
+  with open(path, newline="") as f:
+    rows = list(csv.DictReader(f, delimiter="\t"))
+  missing = [c for c in required if rows and c not in rows[0]]
+  if missing or not rows:
+    raise eeg_io.EEGDataError(f"{path}: columns {missing or list(required)} missing or no rows; expected a "
+                              f"tab-separated table with {list(required)}")
+  return rows
+
+
+def read_cohorts(config, root: str) -> dict:
+  """``{task: {split: [recording dict]}}``; each: ``data [C, T]`` uV, ``annotations``, ``age``, ``seizures``."""
+  d = config.data
+  out: dict = {}
+  for task in ("age", "seizure", "events"):
+    out[task] = {}
+    for split in ("train", "test"):
+      folder = os.path.join(root, task, split)
+      people = _read_tsv(os.path.join(folder, "participants.tsv"), ("recording", "age"))
+      seizures = _read_tsv(os.path.join(folder, "seizures.tsv"), ("recording", "onset", "duration", "channels")) \
+          if task == "seizure" else []
+      recs = []
+      for row in people:
+        path = os.path.join(folder, row["recording"] + ".edf")
+        r = eeg_io.load_eeg(path, montage=d.montage, band=tuple(d.band), notch=d.notch, sfreq=d.sfreq)
+        recs.append({"data": r.data * 1e6, "sfreq": r.sfreq, "ch_names": r.ch_names, "annotations": r.annotations,
+                     "age": float(row["age"]), "path": path,
+                     "seizures": [(float(s["onset"]), float(s["duration"]), tuple(s["channels"].split("/")))
+                                  for s in seizures if s["recording"] == row["recording"]]})
+      out[task][split] = recs
+  return out
+
+
+def task_windows(task: str, recordings: list[dict], window_s: float) -> dict:
+  """Windows ``x [N, C, T]`` (uV, float32) and targets ``y``; seizure windows also carry ``focus`` channel names.
+
+  age: consecutive ``window_s`` windows, target the age; seizure: windows
+  every ``window_s / 2``, positive when a seizure covers at least
+  ``min(window_s / 2, 2 s)``; events: the TUEV 5 s window around each event
+  (windows padded at a recording's edge are dropped).
+  """
+  xs, ys, focus = [], [], []
+  for r in recordings:
+    sf = r["sfreq"]
+    if task == "events":
+      onsets = [a[0] for a in r["annotations"] if a[2] in TASK_CLASSES["events"]]
+      w, padded = eeg_windows.event_windows(r["data"], sf, onsets, event_s=1.0, context_s=2.0)
+      labels = [TASK_CLASSES["events"][a[2]] for a in r["annotations"] if a[2] in TASK_CLASSES["events"]]
+      xs.append(w[~padded])
+      ys.append(np.asarray(labels)[~padded])
+      continue
+    stride = window_s if task == "age" else window_s / 2
+    w, starts = eeg_windows.fixed_windows(r["data"], sf, window_s, stride)
+    xs.append(w)
+    if task == "age":
+      ys.append(np.full(len(w), r["age"], np.float32))
+      continue
+    ann = [a for a in r["annotations"] if a[2] in TASK_CLASSES["seizure"]]
+    ys.append(eeg_windows.window_labels(starts, window_s, ann, TASK_CLASSES["seizure"],
+                                        min_overlap=min(0.5, 2.0 / window_s), path=r["path"]))
+    for s in starts:
+      cover = [(min(s + window_s, o + dur) - max(s, o), ch) for o, dur, ch in r["seizures"]]
+      best = max(cover, default=(0.0, ()))
+      focus.append(best[1] if best[0] > 0 else ())
+  out = {"x": np.concatenate(xs).astype(np.float32), "y": np.concatenate(ys)}
+  if task == "seizure":
+    out["focus"] = focus
+  return out

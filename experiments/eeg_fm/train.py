@@ -1,0 +1,272 @@
+"""General time-series foundation models vs specialised EEG models (Turgut, Bott, Ploner, Rueckert 2025).
+
+1. Data (``data.py``): synthetic recordings written as EDF+ with TUH-style
+   labels and sidecar tables, read back through ``jaxmed.io.eeg`` (10-20
+   names, montage, 50 Hz notch, 0.5-40 Hz band-pass, 100 Hz), windowed per
+   task: age (10 s windows), seizure (10 s, 50% overlap), TUEV events (5 s).
+2. Pretraining on generic series only (``jaxmed.synth.timeseries``): the
+   OTiS-style encoder by masked-patch reconstruction, the TimesFM-style
+   decoder by next-patch forecasting. Neither sees EEG before evaluation.
+3. Protocols per general model and task: ``linear`` (frozen features,
+   scikit-learn probe), ``mlp`` (frozen features, MLP head), ``full``
+   (encoder + linear head fine-tuned). ``otis_random``: the same encoder
+   untrained, linear probe (does pretraining matter?).
+4. Specialised baselines from scratch (protocol ``scratch``): EEGNet and BIOT.
+5. Context length: linear probes of both general models on 2-20 s windows
+   (age and seizure), ``context/{task}/{model}/{seconds}``.
+6. Localisation: Integrated Gradients of each seizure model's logit margin
+   on test seizure windows; ``localisation/top_k_hit/{model}``; topomaps.
+7. Report: ``results.json`` (``{task}/{metric}/{model}/{protocol}``), figures
+   ``topomaps.png``, ``context.png``, ``confusion.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments.eeg_fm import data as eeg_data
+from experiments.eeg_fm import figures
+from jaxmed import core, eeg
+from jaxmed.synth.timeseries import generic_series
+
+TASK_NAMES = ("age", "seizure", "events")
+GENERAL = ("otis", "timesfm")
+
+
+# ---- models ----
+
+def general_model(config, name: str):
+  if name == "otis":
+    o = config.otis
+    return eeg.OTiSEncoder(o.patch, o.dim, o.depth, o.heads, o.num_variates)
+  t = config.timesfm
+  return eeg.TimesFMDecoder(t.input_patch, t.output_patch, t.dim, t.depth, t.heads, num_quantiles=t.num_quantiles)
+
+
+def baseline_model(config, name: str, task: str):
+  k = eeg.TASKS[task]["outputs"]
+  if name == "eegnet":
+    e = config.eegnet
+    return eeg.EEGNet(k, int(config.data.sfreq // 2), e.f1, e.depth_multiplier, e.f2, e.dropout)
+  b = config.biot
+  return eeg.BIOT(k, int(config.data.sfreq), int(config.data.sfreq // 2), b.dim, b.depth, b.heads, 19)
+
+
+def fit(config, workdir, name, init_fn, loss_fn, arrays, stage, mesh, seed, weight_decay=True) -> dict:
+  """One stage through :func:`jaxmed.core.train_loop` (resumable); returns the trained variables."""
+  s, t = config[stage], config.train
+  sched = optax.warmup_cosine_decay_schedule(0.0, s.lr, max(1, s.steps // 10), s.steps)
+  tx = optax.adamw(sched, weight_decay=t.weight_decay) if weight_decay else optax.adam(sched)
+  ds = core.step_batches(core.ArraySource(arrays), batch_size=s.batch_size, seed=seed)
+  state, sharding = core.create_train_state(init_fn, tx, jax.random.PRNGKey(seed), mesh)
+  step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
+  state = core.train_loop(state, step, lambda i: ds[i], mesh=mesh, run_dir=os.path.join(workdir, name),
+                          steps=s.steps, save_every=t.save_every, keep=t.keep, log_every=t.log_every, desc=name)
+  return jax.device_get(state.params)
+
+
+def batched(fn, x: np.ndarray, batch: int = 32) -> np.ndarray:
+  """``fn`` over ``x`` in fixed-size batches (the last one padded, so one compile)."""
+  out = []
+  for i in range(0, len(x), batch):
+    chunk = x[i:i + batch]
+    pad = batch - len(chunk)
+    y = np.asarray(fn(np.concatenate([chunk, np.repeat(chunk[-1:], pad, 0)]) if pad else chunk))
+    out.append(y[:len(chunk)])
+  return np.concatenate(out)
+
+
+# ---- 2. pretraining on generic series ----
+
+def pretrain(config, workdir, name, mesh) -> dict:
+  p = config.pretrain
+  series = generic_series(p.num_series, p.length, seed=config.seed + 7)
+  model = general_model(config, name)
+  if name == "otis":
+    v = config.otis.num_variates
+    usable = (len(series) // v) * v
+    arrays = {"x": series[:usable].reshape(-1, v, p.length)}        # independent series as "variates"
+    pretrainer = eeg.OTiSPretrainer(model)
+
+    def loss_fn(params, batch, rng):
+      mask = eeg.random_patch_mask(rng, (batch["x"].shape[0], v, p.length // config.otis.patch),
+                                   config.otis.mask_ratio)
+      pred, target = pretrainer.apply(params, batch["x"], mask)
+      return eeg.masked_reconstruction_loss(pred, target, mask), {}
+
+    init = lambda r: pretrainer.init(r, arrays["x"][:1], jnp.zeros((1, v, p.length // config.otis.patch), bool))  # noqa: E731
+    params = fit(config, workdir, f"pretrain_{name}", init, loss_fn, arrays, "pretrain", mesh, config.seed + 11)
+    return {"params": params["params"]["encoder"]}
+  arrays = {"x": series[:, :(p.length // model.input_patch) * model.input_patch]}
+  loss_fn = lambda params, batch, rng: (eeg.next_patch_loss(model, params, batch["x"]), {})  # noqa: E731
+  init = lambda r: model.init(r, arrays["x"][:1])  # noqa: E731
+  return fit(config, workdir, f"pretrain_{name}", init, loss_fn, arrays, "pretrain", mesh, config.seed + 12)
+
+
+# ---- 3-4. protocols ----
+
+def targets(task: str, y: np.ndarray, y_train: np.ndarray):
+  """Training targets: z-scored age or int classes; and the (mean, std) to undo."""
+  if eeg.TASKS[task]["kind"] == "regression":
+    m, s = float(y_train.mean()), float(y_train.std() + 1e-8)
+    return ((y - m) / s).astype(np.float32), (m, s)
+  return y.astype(np.int32), (0.0, 1.0)
+
+
+def supervised(config, workdir, name, task, model, init_vars, windows, mesh, stage, seed, head_only=False):
+  """Trains ``model`` on the task's training windows; returns the test scores and the variables."""
+  tr, te = windows["train"], windows["test"]
+  y, (m, s) = targets(task, tr["y"], tr["y"])
+  weights = jnp.asarray(eeg.class_weights(y, eeg.TASKS[task]["outputs"])) if eeg.TASKS[task]["kind"] != "regression" \
+      else None
+  has_bn = isinstance(model, eeg.EEGNet)
+
+  def loss_fn(params, batch, rng):
+    if has_bn:
+      out, _ = model.apply(params, batch["x"], train=True, mutable=["batch_stats"], rngs={"dropout": rng})
+    else:
+      out = model.apply(params, batch["x"], train=True, rngs={"dropout": rng})
+    return eeg.task_loss(task, out, batch["y"], weights), {}
+
+  variables = fit(config, workdir, name, lambda r: init_vars(r), loss_fn, {"x": tr["x"], "y": y}, stage, mesh, seed,
+                  weight_decay=not has_bn)
+  if has_bn:
+    variables = eeg.precise_batch_stats(model, variables, tr["x"])
+  apply = jax.jit(lambda xb: model.apply(variables, xb, train=False))
+  return eeg.scores_from_outputs(task, batched(apply, te["x"]), m, s), variables, apply
+
+
+def mlp_probe(config, workdir, name, task, f_train, y_train, f_test, mesh, seed):
+  head = eeg.MLPHead(eeg.TASKS[task]["outputs"], config.mlp.hidden)
+  mean, std = f_train.mean(0), f_train.std(0) + 1e-6
+  windows = {"train": {"x": (f_train - mean) / std, "y": y_train}, "test": {"x": (f_test - mean) / std}}
+  init = lambda r: head.init(r, windows["train"]["x"][:1])  # noqa: E731
+  return supervised(config, workdir, name, task, head, init, windows, mesh, "mlp", seed)[0]
+
+
+def record(results, task, model, protocol, y_test, scores):
+  for k, v in eeg.task_metrics(task, y_test, scores).items():
+    results[f"{task}/{k}/{model}/{protocol}"] = v
+
+
+# ---- 6. localisation ----
+
+def localise(config, apply_single, windows) -> tuple[float, np.ndarray]:
+  """IG top-k hit over seizure test windows and the mean per-electrode relevance ``[19]``."""
+  te = windows["test"]
+  pos = [i for i in np.flatnonzero(te["y"] == 1) if te["focus"][i]][:config.localisation.max_windows]
+  margin = lambda x: (lambda o: o[0, 1] - o[0, 0])(apply_single(x[None]))  # noqa: E731
+  rel_fn = jax.jit(lambda x: eeg.channel_relevance(margin, x, steps=config.localisation.ig_steps)[0])
+  names = windows["ch_names"]
+  rel = np.stack([np.asarray(rel_fn(jnp.asarray(te["x"][i]))) for i in pos])
+  truth = [eeg.injected_channels(te["focus"][i], names) for i in pos]
+  per_electrode = np.mean([eeg.electrode_relevance(r / (r.sum() + 1e-12), names, eeg_data.synth_eeg.CHANNELS)
+                           for r in rel], 0)
+  return eeg.top_k_hit(rel, truth), per_electrode
+
+
+# ---- the study ----
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  t_start = time.time()
+  os.makedirs(workdir, exist_ok=True)
+  core.write_config(workdir, config)
+  mesh = core.make_mesh(config.mesh)
+  results: dict = {}
+
+  # 1. data
+  edf_root = os.path.join(workdir, "edf")
+  eeg_data.write_cohorts(config, edf_root)
+  cohorts = eeg_data.read_cohorts(config, edf_root)
+  ch_names = cohorts["age"]["train"][0]["ch_names"]
+  windows = {}
+  for task in TASK_NAMES:
+    windows[task] = {split: eeg_data.task_windows(task, cohorts[task][split], config.data.window_s)
+                     for split in ("train", "test")}
+    windows[task]["ch_names"] = ch_names
+    for split in ("train", "test"):
+      results[f"data/{task}/{split}_windows"] = int(len(windows[task][split]["y"]))
+    chance = eeg.chance_metrics(task, windows[task]["train"]["y"], windows[task]["test"]["y"])
+    for k, v in chance.items():
+      results[f"{task}/{k}/chance/constant"] = v
+
+  # 2. pretraining
+  pretrained = {name: pretrain(config, workdir, name, mesh) for name in GENERAL}
+  enc_random = general_model(config, "otis")
+  random_vars = enc_random.init(jax.random.PRNGKey(config.seed + 99), windows["age"]["train"]["x"][:1])
+
+  # 3. protocols for the general models
+  appliers: dict = {}
+  for name in GENERAL + ("otis_random",):
+    enc = general_model(config, "otis" if name == "otis_random" else name)
+    variables = random_vars if name == "otis_random" else pretrained[name]
+    feat = jax.jit(lambda x, v=variables, f=eeg.features_fn(enc): f(v, x))
+    for task in TASK_NAMES:
+      w = windows[task]
+      f_tr, f_te = batched(feat, w["train"]["x"]), batched(feat, w["test"]["x"])
+      record(results, task, name, "linear", w["test"]["y"], eeg.linear_probe(task, f_tr, w["train"]["y"], f_te))
+      if name == "otis_random":
+        continue
+      y_mlp, _ = targets(task, w["train"]["y"], w["train"]["y"])
+      scores = mlp_probe(config, workdir, f"mlp_{name}_{task}", task, f_tr, y_mlp, f_te, mesh, config.seed + 21)
+      if eeg.TASKS[task]["kind"] == "regression":
+        scores = scores * w["train"]["y"].std() + w["train"]["y"].mean()
+      record(results, task, name, "mlp", w["test"]["y"], scores)
+      clf = eeg.FoundationClassifier(enc, eeg.TASKS[task]["outputs"])
+
+      def init_full(r, clf=clf, variables=variables, x0=w["train"]["x"][:1]):
+        fresh = clf.init(r, x0)
+        return {"params": {"encoder": variables["params"], "head": fresh["params"]["head"]}}
+
+      scores, _, apply = supervised(config, workdir, f"full_{name}_{task}", task, clf, init_full, w, mesh,
+                                    "finetune", config.seed + 31)
+      record(results, task, name, "full", w["test"]["y"], scores)
+      appliers[(name, task)] = apply
+
+  # 4. specialised baselines from scratch
+  for name in ("eegnet", "biot"):
+    for task in TASK_NAMES:
+      w, model = windows[task], baseline_model(config, name, task)
+      init = lambda r, model=model, x0=w["train"]["x"][:2]: model.init(r, x0)  # noqa: E731
+      scores, _, apply = supervised(config, workdir, f"scratch_{name}_{task}", task, model, init, w, mesh,
+                                    "scratch", config.seed + 41)
+      record(results, task, name, "scratch", w["test"]["y"], scores)
+      appliers[(name, task)] = apply
+
+  # 5. context length (linear probes)
+  headline = {"age": "mae", "seizure": "auroc"}
+  for seconds in config.context_s:
+    ctx = {task: {split: eeg_data.task_windows(task, cohorts[task][split], float(seconds))
+                  for split in ("train", "test")} for task in headline}
+    for name in GENERAL:
+      feat = jax.jit(lambda x, v=pretrained[name], f=eeg.features_fn(general_model(config, name)): f(v, x))
+      for task, metric in headline.items():
+        w = ctx[task]
+        scores = eeg.linear_probe(task, batched(feat, w["train"]["x"]), w["train"]["y"],
+                                  batched(feat, w["test"]["x"]))
+        results[f"context/{task}/{name}/{seconds:g}"] = eeg.task_metrics(task, w["test"]["y"], scores)[metric]
+
+  # 6. localisation on the seizure models
+  maps = {}
+  for model in GENERAL + ("eegnet", "biot"):
+    apply = appliers[(model, "seizure")]
+    hit, maps[model] = localise(config, apply, windows["seizure"])
+    results[f"localisation/top_k_hit/{model}"] = hit
+  focus_map = np.zeros(len(ch_names))
+  te = windows["seizure"]["test"]
+  for i in np.flatnonzero(te["y"] == 1):
+    focus_map += eeg.electrode_relevance(np.isin(np.arange(len(ch_names)), eeg.injected_channels(
+        te["focus"][i], ch_names)).astype(float), ch_names, eeg_data.synth_eeg.CHANNELS)
+  maps["injected (truth)"] = focus_map
+
+  # 7. report
+  figures.topomaps(maps, os.path.join(workdir, "topomaps.png"))
+  figures.context_curve(results, config.context_s, os.path.join(workdir, "context.png"))
+  figures.confusions(appliers, windows["events"], os.path.join(workdir, "confusion.png"))
+  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)

@@ -1,0 +1,31 @@
+"""EEG: general time-series foundation models against specialised EEG models (Turgut et al., 2025).
+
+General models (pretrained on generic series only): :class:`OTiSEncoder`
+(masked-patch reconstruction, channel independent, variate embedding) and
+:class:`TimesFMDecoder` (RevIN, causal next-patch forecasting, loadable from
+TimesFM's state-dict layout). Specialised baselines trained from scratch:
+:class:`EEGNet` and :class:`BIOT`. Protocols: :func:`linear_probe`,
+:class:`MLPHead` on frozen features, and full fine-tuning. Localisation:
+Integrated Gradients per channel and topomaps. Readers live in
+``jaxmed.io.eeg``; synthetic EEG in ``jaxmed.synth.eeg``.
+"""
+
+from jaxmed.eeg.biot import BIOT, stft_magnitude
+from jaxmed.eeg.eegnet import EEGNet, max_norm, precise_batch_stats
+from jaxmed.eeg.finetune import FoundationClassifier, features_fn, foundation_features
+from jaxmed.eeg.localisation import (channel_relevance, electrode_relevance, injected_channels, plot_topomaps,
+                                     top_k_hit)
+from jaxmed.eeg.normalise import num_patches, patchify, robust_normalise
+from jaxmed.eeg.otis import (OTiSEncoder, OTiSPretrainer, channel_features, masked_reconstruction_loss,
+                             random_patch_mask)
+from jaxmed.eeg.probes import MLPHead, linear_probe
+from jaxmed.eeg.tasks import TASKS, beats_chance, chance_metrics, class_weights, scores_from_outputs, task_loss, task_metrics
+from jaxmed.eeg.timesfm import (QUANTILES, TimesFMDecoder, load_timesfm_safetensors, next_patch_loss,
+                                params_from_timesfm_state_dict, revin_stats)
+
+__all__ = ["BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
+           "beats_chance", "channel_features", "channel_relevance", "chance_metrics", "class_weights",
+           "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors",
+           "masked_reconstruction_loss", "max_norm", "next_patch_loss", "num_patches", "params_from_timesfm_state_dict",
+           "patchify", "plot_topomaps", "precise_batch_stats", "random_patch_mask", "revin_stats", "robust_normalise",
+           "scores_from_outputs", "stft_magnitude", "task_loss", "task_metrics", "top_k_hit"]
