@@ -13,8 +13,8 @@ The max-norm constraints are applied in the forward pass (the kernel is
 rescaled to the bound whenever it exceeds it, as braindecode's constrained
 layers do), so they hold for the weights actually used. BatchNorm uses batch
 statistics in training; :func:`precise_batch_stats` then sets population
-statistics from the training windows for inference (one pass, averaged over
-batches), which is what running averages approximate.
+statistics from the training windows for inference (one pass without dropout,
+averaged over batches), which is what running averages approximate.
 """
 
 from __future__ import annotations
@@ -64,9 +64,8 @@ class EEGNet(nn.Module):
 
 def precise_batch_stats(model: EEGNet, variables: dict, x: np.ndarray, batch_size: int = 64) -> dict:
   """``variables`` with ``batch_stats`` replaced by the mean of per-batch statistics over ``x [N, C, T]``."""
-  probe = model.clone(bn_momentum=0.0)
-  apply = jax.jit(lambda v, xb: probe.apply(v, xb, train=True, mutable=["batch_stats"],
-                                             rngs={"dropout": jax.random.PRNGKey(0)})[1]["batch_stats"])
+  probe = model.clone(bn_momentum=0.0, dropout=0.0)     # inference-time activations: no dropout
+  apply = jax.jit(lambda v, xb: probe.apply(v, xb, train=True, mutable=["batch_stats"])[1]["batch_stats"])
   stats = [apply(variables, x[i:i + batch_size]) for i in range(0, len(x) - batch_size + 1, batch_size)] or \
       [apply(variables, x)]
   mean = jax.tree_util.tree_map(lambda *a: jnp.mean(jnp.stack(a), 0), *stats)
