@@ -1,0 +1,33 @@
+"""The EEG study's tiny preset end to end: EDF cohorts, every model and protocol, keys, figures, resume."""
+
+import math
+import os
+
+from experiments import eeg_fm as eeg_experiment
+from experiments.eeg_fm import config as eeg_config
+from experiments.eeg_fm import train as eeg_train
+
+
+def test_eeg_fm_tiny_end_to_end(tmp_path):
+  config = eeg_config.get_config("tiny")
+  results = eeg_train.train_and_evaluate(config, str(tmp_path))
+  for model, protocol in eeg_experiment.ROWS:
+    for task, metric in eeg_experiment.COLUMNS:
+      key = f"{task}/{metric}/{model}/{protocol}"
+      assert key in results and (math.isfinite(results[key]) or metric in ("auroc", "auprc")), key
+  for task in ("age", "seizure"):
+    for model in ("otis", "timesfm"):
+      for s in config.context_s:
+        assert f"context/{task}/{model}/{s:g}" in results
+  for model in ("otis", "timesfm", "eegnet", "biot"):
+    assert 0.0 <= results[f"localisation/top_k_hit/{model}"] <= 1.0
+  assert results["data/events/test_windows"] > 0 and results["data/seizure/train_windows"] > 0
+  for f in ("config.json", "results.json", "metrics.jsonl", "topomaps.png", "context.png", "confusion.png",
+            "edf/age/train/participants.tsv", "edf/seizure/test/seizures.tsv", "edf/events/train/rec0000.edf",
+            "pretrain_otis", "full_timesfm_events", "scratch_eegnet_seizure"):
+    assert os.path.exists(tmp_path / f), f
+  again = eeg_train.train_and_evaluate(config, str(tmp_path))      # every stage resumes from its checkpoint
+  for key in ("age/mae/otis/full", "seizure/auroc/eegnet/scratch", "events/kappa/timesfm/mlp",
+              "localisation/top_k_hit/biot"):
+    assert again[key] == results[key] or (math.isnan(again[key]) and math.isnan(results[key])), key
+  assert "| otis | linear |" in eeg_experiment.results_table(results)
