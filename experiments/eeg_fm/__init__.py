@@ -28,6 +28,10 @@ def results_table(results: dict) -> str:
     for model in ("otis", "timesfm"):
       lines.append(f"| {task} | {model} | " + " | ".join(f"{g(f'context/{task}/{model}/{s}'):.3f}" for s in seconds)
                    + " |")
-  lines += ["", "Seizure localisation, IG top-k hit rate (k = injected channels): " + ", ".join(
-      f"{m} {g(f'localisation/top_k_hit/{m}'):.2f}" for m in ("otis", "timesfm", "eegnet", "biot")) + "."]
+  models = ("otis", "timesfm", "eegnet", "biot")
+  lines += ["", "Seizure localisation, top-k hit rate (k = injected channels; chance 4/19 = 0.21):", "",
+            "| attribution | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+  for key, label in (("top_k_hit", "IG, background baselines"), ("top_k_hit_zero_baseline", "IG, zero baseline"),
+                     ("occlusion_top_k_hit", "occlusion with background")):
+    lines.append(f"| {label} | " + " | ".join(f"{g(f'localisation/{key}/{m}'):.2f}" for m in models) + " |")
   return "\n".join(lines) + "\n"

@@ -38,7 +38,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.mlp = ml_collections.ConfigDict({"steps": 300, "batch_size": 32, "lr": 1e-3, "hidden": 128})
   c.finetune = ml_collections.ConfigDict({"steps": 300, "batch_size": 16, "lr": 3e-4})
   c.scratch = ml_collections.ConfigDict({"steps": 400, "batch_size": 16, "lr": 1e-3})
-  c.localisation = ml_collections.ConfigDict({"max_windows": 32, "ig_steps": 16})
+  c.localisation = ml_collections.ConfigDict({"max_windows": 32, "ig_steps": 16, "num_baselines": 4})
   c.train = ml_collections.ConfigDict({"save_every": 200, "keep": 2, "log_every": 50, "weight_decay": 1e-4})
   if preset == "tiny":
     c.data.update({"age_train": 8, "age_test": 8, "age_duration_s": 20.0, "seizure_train": 4, "seizure_test": 4,
@@ -51,7 +51,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.pretrain.update({"num_series": 64, "length": 256, "steps": 4, "batch_size": 8})
     for stage in ("mlp", "finetune", "scratch"):
       c[stage].update({"steps": 4, "batch_size": 8})
-    c.localisation.update({"max_windows": 4, "ig_steps": 4})
+    c.localisation.update({"max_windows": 4, "ig_steps": 4, "num_baselines": 2})
     c.train.update({"save_every": 4, "log_every": 2})
   elif preset == "paper":
     c.data.update({"age_train": 2000, "age_test": 500, "seizure_train": 500, "seizure_test": 100,

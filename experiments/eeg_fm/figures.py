@@ -28,6 +28,7 @@ def context_curve(results: dict, seconds, path: str) -> None:
     ax.set_xlabel("context (s)")
     ax.set_ylabel(label)
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(list(seconds), [f"{s:g}" for s in seconds])
     ax.legend(fontsize=8)
   fig.suptitle("Linear probe on frozen general-model features vs context length", fontsize=10)

@@ -15,7 +15,10 @@
 5. Context length: linear probes of both general models on 2-20 s windows
    (age and seizure), ``context/{task}/{model}/{seconds}``.
 6. Localisation: Integrated Gradients of each seizure model's logit margin
-   on test seizure windows; ``localisation/top_k_hit/{model}``; topomaps.
+   on test seizure windows, from background (non-seizure) training windows
+   as baselines; ``localisation/top_k_hit/{model}``; also from a zero
+   baseline (``top_k_hit_zero_baseline``) and by occlusion with background
+   (``occlusion_top_k_hit``), see ``jaxmed/eeg/localisation.py``; topomaps.
 7. Report: ``results.json`` (``{task}/{metric}/{model}/{protocol}``), figures
    ``topomaps.png``, ``context.png``, ``confusion.png``.
 """
@@ -157,18 +160,23 @@ def record(results, task, model, protocol, y_test, scores):
 
 # ---- 6. localisation ----
 
-def localise(config, apply_single, windows) -> tuple[float, np.ndarray]:
-  """IG top-k hit over seizure test windows and the mean per-electrode relevance ``[19]``."""
-  te = windows["test"]
-  pos = [i for i in np.flatnonzero(te["y"] == 1) if te["focus"][i]][:config.localisation.max_windows]
-  margin = lambda x: (lambda o: o[0, 1] - o[0, 0])(apply_single(x[None]))  # noqa: E731
-  rel_fn = jax.jit(lambda x: eeg.channel_relevance(margin, x, steps=config.localisation.ig_steps)[0])
+def localise(config, apply_single, windows) -> dict:
+  """Top-k hit rates over seizure test windows (IG with background baselines, IG from zero, occlusion) and the
+  mean per-electrode IG relevance ``[19]``."""
+  te, tr, loc = windows["test"], windows["train"], config.localisation
+  pos = [i for i in np.flatnonzero(te["y"] == 1) if te["focus"][i]][:loc.max_windows]
+  background = jnp.asarray(tr["x"][np.flatnonzero(tr["y"] == 0)[:loc.num_baselines]])
+  margin = lambda x: (lambda o: o[..., 1] - o[..., 0])(apply_single(x[None]))[0]  # noqa: E731
+  ig_bg = jax.jit(lambda x: eeg.channel_relevance(margin, x, background, steps=loc.ig_steps)[0])
+  ig_zero = jax.jit(lambda x: eeg.channel_relevance(margin, x, steps=loc.ig_steps)[0])
+  occlude = jax.jit(lambda x: eeg.occlusion_relevance(margin, x, background[0]))
   names = windows["ch_names"]
-  rel = np.stack([np.asarray(rel_fn(jnp.asarray(te["x"][i]))) for i in pos])
   truth = [eeg.injected_channels(te["focus"][i], names) for i in pos]
+  rel = {k: np.stack([np.asarray(fn(jnp.asarray(te["x"][i]))) for i in pos])
+         for k, fn in (("ig", ig_bg), ("ig_zero", ig_zero), ("occlusion", occlude))}
   per_electrode = np.mean([eeg.electrode_relevance(r / (r.sum() + 1e-12), names, eeg_data.synth_eeg.CHANNELS)
-                           for r in rel], 0)
-  return eeg.top_k_hit(rel, truth), per_electrode
+                           for r in rel["ig"]], 0)
+  return {k: eeg.top_k_hit(v, truth) for k, v in rel.items()}, per_electrode
 
 
 # ---- the study ----
@@ -256,8 +264,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   maps = {}
   for model in GENERAL + ("eegnet", "biot"):
     apply = appliers[(model, "seizure")]
-    hit, maps[model] = localise(config, apply, windows["seizure"])
-    results[f"localisation/top_k_hit/{model}"] = hit
+    hits, maps[model] = localise(config, apply, windows["seizure"])
+    results[f"localisation/top_k_hit/{model}"] = hits["ig"]
+    results[f"localisation/top_k_hit_zero_baseline/{model}"] = hits["ig_zero"]
+    results[f"localisation/occlusion_top_k_hit/{model}"] = hits["occlusion"]
   focus_map = np.zeros(len(ch_names))
   te = windows["seizure"]["test"]
   for i in np.flatnonzero(te["y"] == 1):
@@ -269,4 +279,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   figures.topomaps(maps, os.path.join(workdir, "topomaps.png"))
   figures.context_curve(results, config.context_s, os.path.join(workdir, "context.png"))
   figures.confusions(appliers, windows["events"], os.path.join(workdir, "confusion.png"))
+  core.gather_run_metrics(workdir, sorted(d for d in os.listdir(workdir)
+                                          if os.path.exists(os.path.join(workdir, d, "metrics.jsonl"))))
   return core.write_results(workdir, results, wall_time_s=time.time() - t_start)

@@ -13,8 +13,8 @@ Integrated Gradients per channel and topomaps. Readers live in
 from jaxmed.eeg.biot import BIOT, stft_magnitude
 from jaxmed.eeg.eegnet import EEGNet, max_norm, precise_batch_stats
 from jaxmed.eeg.finetune import FoundationClassifier, features_fn, foundation_features
-from jaxmed.eeg.localisation import (channel_relevance, electrode_relevance, injected_channels, plot_topomaps,
-                                     top_k_hit)
+from jaxmed.eeg.localisation import (channel_relevance, electrode_relevance, injected_channels, occlusion_relevance,
+                                     plot_topomaps, top_k_hit)
 from jaxmed.eeg.normalise import num_patches, patchify, robust_normalise
 from jaxmed.eeg.otis import (OTiSEncoder, OTiSPretrainer, channel_features, masked_reconstruction_loss,
                              random_patch_mask)
@@ -25,7 +25,7 @@ from jaxmed.eeg.timesfm import (QUANTILES, TimesFMDecoder, load_timesfm_safetens
 
 __all__ = ["BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
            "beats_chance", "channel_features", "channel_relevance", "chance_metrics", "class_weights",
-           "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors",
+           "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors", "occlusion_relevance",
            "masked_reconstruction_loss", "max_norm", "next_patch_loss", "num_patches", "params_from_timesfm_state_dict",
            "patchify", "plot_topomaps", "precise_batch_stats", "random_patch_mask", "revin_stats", "robust_normalise",
            "scores_from_outputs", "stft_magnitude", "task_loss", "task_metrics", "top_k_hit"]

@@ -58,3 +58,15 @@ def test_bipolar_channels_map_to_electrodes():
   assert list(eeg.injected_channels(("F7", "Fp2"), names)) == [0, 1, 2]
   rel = eeg.electrode_relevance(np.array([1.0, 2.0, 0.0]), names, ("Fp1", "F7", "T7", "Fp2", "F8"))
   np.testing.assert_allclose(rel, [0.5, 1.5, 1.0, 0.0, 0.0])
+
+
+def test_background_baselines_and_occlusion():
+  rng = np.random.default_rng(2)
+  background = jnp.asarray(rng.standard_normal((3, 5, 40)), jnp.float32)
+  x = background[0].at[2].add(3.0 * jnp.sin(jnp.arange(40.0)))           # evidence added on channel 2 only
+  f = lambda z: jnp.sum(jnp.sin(jnp.arange(40.0)) * z[2]) + 0.1 * jnp.sum(z[0] ** 2)  # noqa: E731
+  rel, ig = eeg.channel_relevance(f, x, background, steps=8)
+  assert int(np.argmax(np.asarray(rel))) == 2 and ig.shape == (5, 40)
+  occ = np.asarray(eeg.occlusion_relevance(f, x, background[0]))
+  assert occ[2] == pytest.approx(3.0 * float(jnp.sum(jnp.sin(jnp.arange(40.0)) ** 2)), rel=1e-4)
+  np.testing.assert_allclose(occ[[1, 3, 4]], 0.0, atol=1e-4)              # f ignores them; channel 0 unchanged

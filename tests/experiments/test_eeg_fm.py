@@ -20,7 +20,8 @@ def test_eeg_fm_tiny_end_to_end(tmp_path):
       for s in config.context_s:
         assert f"context/{task}/{model}/{s:g}" in results
   for model in ("otis", "timesfm", "eegnet", "biot"):
-    assert 0.0 <= results[f"localisation/top_k_hit/{model}"] <= 1.0
+    for key in ("top_k_hit", "top_k_hit_zero_baseline", "occlusion_top_k_hit"):
+      assert 0.0 <= results[f"localisation/{key}/{model}"] <= 1.0
   assert results["data/events/test_windows"] > 0 and results["data/seizure/train_windows"] > 0
   for f in ("config.json", "results.json", "metrics.jsonl", "topomaps.png", "context.png", "confusion.png",
             "edf/age/train/participants.tsv", "edf/seizure/test/seizures.tsv", "edf/events/train/rec0000.edf",
