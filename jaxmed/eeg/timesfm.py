@@ -26,7 +26,9 @@ state dict (which mirrors its PAX/Flax tree), so
 weights and checking every key and shape. Supported: that state dict as
 arrays (e.g. a safetensors file, :func:`load_timesfm_safetensors`), with
 ``use_positional_embedding=True`` (1.0) or ``False`` (2.0 layout, 50
-layers). Not supported: reading the PAX/orbax checkpoint tree directly,
+layers). Not supported: reading the PAX/orbax checkpoint tree directly, left
+padding (RevIN statistics here always come from the first patch; TimesFM
+takes them from the first unpadded one),
 pickled ``.ckpt`` files (no pickle loading), TimesFM 2.5, and the
 autoregressive multi-step decoding beyond one output patch. The mapping is
 tested on a state dict built with the published names and shapes, not on
@@ -127,12 +129,15 @@ class TimesFMDecoder(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, padding: jax.Array | None = None, freq: int | jax.Array = 0):
-    padding = jnp.zeros_like(x) if padding is None else padding
     mu, sigma = revin_stats(x, self.input_patch)
-    z = patchify((x - mu) / sigma * (1.0 - padding), self.input_patch)                 # [B, P, p]
-    pad = patchify(padding, self.input_patch)
+    if padding is None:                                  # no padding: skip the (constant) mask reductions
+      z = patchify((x - mu) / sigma, self.input_patch)                                 # [B, P, p]
+      pad, pad_patch = jnp.zeros_like(z), jnp.zeros(z.shape[:2], z.dtype)
+    else:
+      z = patchify((x - mu) / sigma * (1.0 - padding), self.input_patch)
+      pad = patchify(padding, self.input_patch)
+      pad_patch = pad.min(-1)                            # a patch is padding only when all its samples are
     h = ResidualBlock(self.hidden or self.dim, self.dim, name="input_ff_layer")(jnp.concatenate([z, pad], -1))
-    pad_patch = pad.min(-1)                                                            # a patch counts if any sample is real
     if self.use_positional_embedding:
       h = h + jnp.asarray(timesfm_positions(h.shape[1], self.dim))[None]
     h = h + nn.Embed(self.num_freq, self.dim, name="freq_emb")(jnp.broadcast_to(jnp.asarray(freq), (x.shape[0], 1)))
