@@ -32,9 +32,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                          "num_quantiles": 0})
   c.eegnet = ml_collections.ConfigDict({"f1": 8, "depth_multiplier": 2, "f2": 16, "dropout": 0.25})
   c.biot = ml_collections.ConfigDict({"dim": 64, "depth": 2, "heads": 4})
-  # pretraining corpus: generic series only (sines, AR, walks), never EEG
+  # pretraining corpus: generic series only (sines, AR, walks), never EEG; include_eeg=True adds as many
+  # unlabelled synthetic EEG channels (a domain-adapted variant, not the study's setting)
   c.pretrain = ml_collections.ConfigDict({"num_series": 4000, "length": 512, "steps": 600, "batch_size": 16,
-                                          "lr": 1e-3})
+                                          "lr": 1e-3, "include_eeg": False})
   c.mlp = ml_collections.ConfigDict({"steps": 300, "batch_size": 32, "lr": 1e-3, "hidden": 128})
   c.finetune = ml_collections.ConfigDict({"steps": 300, "batch_size": 16, "lr": 3e-4})
   c.scratch = ml_collections.ConfigDict({"steps": 400, "batch_size": 16, "lr": 1e-3})

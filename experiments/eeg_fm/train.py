@@ -36,7 +36,7 @@ import optax
 from experiments.eeg_fm import data as eeg_data
 from experiments.eeg_fm import figures
 from jaxmed import core, eeg
-from jaxmed.synth.timeseries import generic_series
+from jaxmed.synth.timeseries import pretraining_corpus
 
 TASK_NAMES = ("age", "seizure", "events")
 GENERAL = ("otis", "timesfm")
@@ -89,7 +89,11 @@ def batched(fn, x: np.ndarray, batch: int = 32) -> np.ndarray:
 
 def pretrain(config, workdir, name, mesh) -> dict:
   p = config.pretrain
-  series = generic_series(p.num_series, p.length, seed=config.seed + 7)
+  corpus = pretraining_corpus(p.num_series, p.num_series if p.include_eeg else 0, p.length, seed=config.seed + 7)
+  series = corpus["generic"]
+  if p.include_eeg:                                        # interleave the two parts
+    series = np.concatenate([series, corpus["eeg"]])
+    series = series[np.random.default_rng(config.seed).permutation(len(series))]
   model = general_model(config, name)
   if name == "otis":
     v = config.otis.num_variates

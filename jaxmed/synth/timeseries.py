@@ -62,3 +62,25 @@ def generic_series(num: int, length: int, *, seed: int = 0) -> np.ndarray:
     x = (x - x.mean()) / (x.std() + 1e-8)
     out[i] = x * np.exp(rng.uniform(-3, 3)) + rng.normal(0, 5)
   return out
+
+
+def pretraining_corpus(num_generic: int, num_eeg: int, length: int, *, seed: int = 0,
+                       sfreq: float = 100.0) -> dict[str, np.ndarray]:
+  """``{"generic": [num_generic, length], "eeg": [num_eeg, length]}`` float32.
+
+  ``eeg`` holds single-channel crops (microvolts) of unlabelled synthetic
+  recordings (random ages 20-80, blinks, no seizures or events; one random
+  channel each). The EEG study pretrains its general models on ``generic``
+  only ("without domain adaptation"); ``eeg`` is there for the
+  domain-adapted variant (``--config.pretrain.include_eeg=True``).
+  """
+  from jaxmed.synth import eeg as synth_eeg
+  rng = np.random.default_rng(seed + 1)
+  eeg = np.empty((num_eeg, length), np.float32)
+  per_recording = len(synth_eeg.CHANNELS)
+  for start in range(0, num_eeg, per_recording):
+    rec = synth_eeg.eeg_recording(seed * 7919 + start, duration_s=length / sfreq + 1.0, sfreq=sfreq,
+                                  age=float(rng.uniform(20, 80)))
+    chans = rng.permutation(per_recording)[:min(per_recording, num_eeg - start)]
+    eeg[start:start + len(chans)] = rec["data"][chans, :length] * 1e6
+  return {"generic": generic_series(num_generic, length, seed=seed), "eeg": eeg}

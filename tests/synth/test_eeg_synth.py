@@ -80,3 +80,11 @@ def test_generic_series_kinds():
   lag1 = lambda r: np.corrcoef(r[:-1], r[1:])[0, 1]  # noqa: E731
   assert np.median([lag1(r) for r in walk]) > 0.95
   assert np.std([r.std() for r in x]) > 1.0               # random per-row scales
+
+
+def test_pretraining_corpus_parts():
+  corpus = timeseries.pretraining_corpus(8, 23, 300, seed=2)
+  assert corpus["generic"].shape == (8, 300) and corpus["eeg"].shape == (23, 300)
+  assert np.all(np.isfinite(corpus["eeg"])) and 1.0 < corpus["eeg"].std() < 200.0      # microvolts
+  np.testing.assert_array_equal(corpus["generic"], timeseries.generic_series(8, 300, seed=2))
+  assert timeseries.pretraining_corpus(4, 0, 100)["eeg"].shape == (0, 100)
