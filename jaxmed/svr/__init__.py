@@ -13,14 +13,14 @@ from jaxmed.svr.export import reconstruct_volume, slice_weights, target_grid, wr
 from jaxmed.svr.inr import HashGrid, Siren, VoxelGrid, volume_inr
 from jaxmed.svr.metrics import (informative_slices, masked_psnr_ssim, motion_errors, outlier_auroc,
                                 slice_sigma_in_volume_units)
-from jaxmed.svr.motion import FreeMotion, MotionINR, drift_penalty, motion_model
+from jaxmed.svr.motion import FreeMotion, MotionINR, drift_penalty, motion_model, smoothness_penalty
 from jaxmed.svr.psf import psf_offsets, psf_ramp, psf_sigmas
 from jaxmed.svr.reconstruct import GROUPS, SVRModel, device_slices, fit, make_optimizer, sample_volume
 from jaxmed.svr.reptile import load_meta_init, meta_groups, meta_learn, reptile_update, save_meta_init
 from jaxmed.svr.slices import acquire, normalise, pad_pixels, pixel_counts, pixel_points, prepare
 
 __all__ = ["GROUPS", "FreeMotion", "HashGrid", "MotionINR", "SVRModel", "Siren", "acquire", "axis_angle_matrix",
-           "compose", "drift_penalty", "euler_zxz_matrix", "fit", "invert", "make_optimizer", "matrix_axis_angle",
+           "compose", "drift_penalty", "smoothness_penalty", "euler_zxz_matrix", "fit", "invert", "make_optimizer", "matrix_axis_angle",
            "motion_model", "normalise", "pad_pixels", "pixel_counts", "pixel_points", "prepare", "psf_offsets", "psf_ramp", "psf_sigmas",
            "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "volume_inr", "VoxelGrid",
            "device_slices", "load_meta_init", "meta_groups", "meta_learn", "reptile_update", "save_meta_init",

@@ -7,6 +7,10 @@ scaled units (``UNITS``: 1 rad, 10 mm per unit) so that one Adam learning rate
 moves rotations and translations at comparable rates.
 
 The drift regulariser is MetaSVR's: ``mean(rot**2) + 1e-3 * mean(trans_mm**2)``.
+The optional smoothness prior (not in MetaSVR; off unless ``smooth_weight``
+is set) penalises the same quantity on the change between consecutive
+slices of a stack, i.e. motion that is continuous in acquisition time; it
+assumes sequential acquisition (slice index = acquisition order).
 """
 
 from __future__ import annotations
@@ -61,3 +65,15 @@ def motion_model(kind: str, num_slices: int, num_stacks: int, **kwargs) -> nn.Mo
 def drift_penalty(motion: jnp.ndarray) -> jnp.ndarray:
   """MetaSVR's regulariser on ``[S, 6]`` motion (rad, mm)."""
   return jnp.mean(motion[:, :3] ** 2) + 1e-3 * jnp.mean(motion[:, 3:] ** 2)
+
+
+def smoothness_penalty(motion: jnp.ndarray, stack: jnp.ndarray) -> jnp.ndarray:
+  """``[S, 6]`` motion, ``[S]`` stack ids (slices of a stack consecutive, in acquisition order) -> scalar.
+
+  Mean over consecutive same-stack pairs of ``|d rot|^2 + 1e-3 |d trans_mm|^2`` (per component, as
+  :func:`drift_penalty`).
+  """
+  d = motion[1:] - motion[:-1]
+  same = (stack[1:] == stack[:-1]).astype(motion.dtype)
+  per_pair = jnp.mean(d[:, :3] ** 2, -1) + 1e-3 * jnp.mean(d[:, 3:] ** 2, -1)
+  return jnp.sum(same * per_pair) / jnp.maximum(jnp.sum(same), 1.0)

@@ -13,7 +13,8 @@ intensity scale and ``B`` an optional smooth per-stack bias field
 
 with ``rho`` the L2 or L1 data term, a learned per-slice variance
 ``sigma_s`` (and optionally a per-pixel one), plus ``drift_weight`` times the
-motion drift penalty. Large learned ``sigma_s`` flag outlier slices.
+motion drift penalty (and optionally ``smooth_weight`` times a temporal
+smoothness penalty). Large learned ``sigma_s`` flag outlier slices.
 
 Parameters are one pytree ``{"volume", "motion", "slice": {"log_scale",
 "log_sigma"}, "pixel": {"log_sigma"}, "bias": {"coef"}}``; each top-level
@@ -34,7 +35,7 @@ import numpy as np
 import optax
 
 from jaxmed import core
-from jaxmed.svr.motion import drift_penalty
+from jaxmed.svr.motion import drift_penalty, smoothness_penalty
 from jaxmed.svr.psf import psf_offsets, psf_ramp
 from jaxmed.svr.slices import normalise, pixel_points
 
@@ -50,6 +51,7 @@ class SVRModel:
   pixel_variance: bool = False
   bias_field: bool = False
   drift_weight: float = 1.0
+  smooth_weight: float = 0.0            # the optional temporal smoothness prior (motion.smoothness_penalty)
 
   def init(self, key: jax.Array, sl: dict[str, Any]) -> dict[str, Any]:
     kv, km = jax.random.split(key)
@@ -96,7 +98,10 @@ class SVRModel:
       log_var = log_var + 2.0 * params["pixel"]["log_sigma"][idx]
     nll = jnp.mean(rho * jnp.exp(-log_var) + 0.5 * log_var)
     drift = drift_penalty(motion)
-    return nll + self.drift_weight * drift, {"nll": nll, "mse": jnp.mean(r * r), "drift": drift}
+    loss = nll + self.drift_weight * drift
+    if self.smooth_weight:
+      loss = loss + self.smooth_weight * smoothness_penalty(motion, sl["stack"])
+    return loss, {"nll": nll, "mse": jnp.mean(r * r), "drift": drift}
 
 
 def _quadratic(u: jnp.ndarray) -> jnp.ndarray:

@@ -66,3 +66,14 @@ def test_motion_only_fit_recovers_injected_motion(phantom):
   assert before[keep].mean() > 2.0
   assert rot[keep].mean() < 0.5, rot[keep].mean()
   assert np.linalg.norm(est[:, 3:] - true[:, 3:], axis=1)[keep].mean() < 0.3
+
+
+def test_smoothness_penalty_counts_only_consecutive_slices_of_a_stack():
+  import jax.numpy as jnp
+  from jaxmed.svr import smoothness_penalty
+  stack = jnp.array([0, 0, 0, 1, 1])
+  motion = jnp.zeros((5, 6)).at[3:, 0].set(1.0)                     # a jump between stacks only: free
+  assert float(smoothness_penalty(motion, stack)) == 0.0
+  motion = motion.at[1, 0].set(0.3).at[4, 3].set(10.0)              # in-stack changes: 0.3 rad twice, 10 mm once
+  expected = (2 * 0.3 ** 2 / 3 + 1e-3 * 10.0 ** 2 / 3) / 3          # per-component means over 3 same-stack pairs
+  assert float(smoothness_penalty(motion, stack)) == pytest.approx(expected, rel=1e-5)
