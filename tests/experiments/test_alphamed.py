@@ -22,7 +22,7 @@ def test_alphamed_tiny_end_to_end(tmp_path):
   results = am_train.train_and_evaluate(config, str(tmp_path))
   for key in ("acc/base", "acc/grpo", "format_rate/grpo", "acc/grpo/hard", "ablation/quantity_0.5/acc"):
     assert key in results and math.isfinite(results[key]), key
-  assert 0.0 <= results["acc/grpo"] <= 1.0
+  assert 0.0 <= results["acc/grpo"] <= 1.0 and 0.0 <= results["base/copy_accuracy"] <= 1.0
   assert sum(results[f"num_items/train/{d}"] for d in ("easy", "medium", "hard")) == results["num_items/train"]
   # stage 0 saved a real HF checkpoint that loads like any other
   model, _ = llm.load_pretrained(str(tmp_path / "base_model"))
