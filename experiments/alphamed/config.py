@@ -34,9 +34,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                            num_kv_heads=2, head_dim=32, vocab_size=768))
   # copy_fraction: share of stage-0 tokens that are induction warm-up rows (random tokens, one copy_span-token
   # span repeated in each copy_length-token row); off: 0.25 did not form the circuit in 2000 steps
-  # (base/copy_accuracy 0.004, docs/results.md)
+  # (base/copy_accuracy 0.004, docs/results.md); copy_warmup_steps: that many steps of copy rows only, first
   c.pretrain = ml_collections.ConfigDict(dict(steps=2000, batch_size=16, seq_len=256, lr=3e-3, warmup=50,
-                                              copy_fraction=0.0, copy_span=24, copy_length=64))
+                                              copy_fraction=0.0, copy_span=24, copy_length=64,
+                                              copy_warmup_steps=0))
   # Stage 1: difficulty from the base model's pass rate over k samples (AlphaMed's protocol):
   # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
   c.difficulty = ml_collections.ConfigDict(dict(k=8, temperature=1.0, easy_threshold=0.5))
@@ -57,7 +58,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                        prose_repeats=1))
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512))
-    c.pretrain.update(dict(steps=40, batch_size=8, seq_len=256, warmup=10, copy_fraction=0.25))  # exercise the warm-up path
+    c.pretrain.update(dict(steps=40, batch_size=8, seq_len=256, warmup=10, copy_fraction=0.25,
+                           copy_warmup_steps=4))  # exercise both warm-up paths
     c.difficulty.k = 2
     c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=16, log_completions_every=2))
     c.ablation.update(dict(quantity=(0.5,), difficulty=("hard",), steps=2))

@@ -113,14 +113,24 @@ def train_base_model(config, workdir, data, mesh) -> str:
                      num_kv_heads=m.num_kv_heads, head_dim=m.head_dim, qkv_bias=True, tie_embeddings=True,
                      max_position_embeddings=1024, eos_token_id=eos)
   model = llm.Decoder(cfg)
-  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, p.lr, p.warmup, p.steps), weight_decay=0.01)
+  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, p.lr, p.warmup, p.steps + p.copy_warmup_steps),
+                   weight_decay=0.01)
   init = lambda r: model.init(r, jnp.zeros((1, 8), jnp.int32))["params"]  # noqa: E731
   state, sharding = core.create_train_state(init, tx, jax.random.PRNGKey(config.seed), mesh)
   step = core.make_train_step(lambda prm, b, r: causal_lm_loss(model, prm, b), tx, state_sharding=sharding,
                               mesh=mesh)
   ds = core.step_batches(core.ArraySource(packed), batch_size=p.batch_size, seed=config.seed)
-  state = core.train_loop(state, step, lambda s: ds[s], mesh=mesh, run_dir=os.path.join(workdir, "pretrain"),
-                          steps=p.steps, save_every=config.train.save_every, keep=config.train.keep,
+  warm = p.copy_warmup_steps
+  if warm:
+    # a pure warm-up phase of copy rows before the corpus (the probe's setting, where the circuit forms)
+    rows, _ = copy_rows(np.random.default_rng(config.seed + 19), warm * p.batch_size * (p.seq_len // p.copy_length),
+                        length=p.copy_length, span=p.copy_span, vocab=len(tok) - len(SPECIAL_TOKENS))
+    warm_ds = core.step_batches(core.ArraySource(pack_documents(
+        [(row + len(SPECIAL_TOKENS)).tolist() for row in rows], p.seq_len, pad_id=tok.pad_token_id)),
+        batch_size=p.batch_size, seed=config.seed + 1)
+  batch_at = (lambda s: warm_ds[s] if s < warm else ds[s - warm]) if warm else (lambda s: ds[s])
+  state = core.train_loop(state, step, batch_at, mesh=mesh, run_dir=os.path.join(workdir, "pretrain"),
+                          steps=p.steps + warm, save_every=config.train.save_every, keep=config.train.keep,
                           log_every=config.train.log_every, desc="stage 0: base model")
   llm.save_pretrained(model, jax.device_get(state.params), out)
   tok.save_pretrained(out)
