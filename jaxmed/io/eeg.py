@@ -152,13 +152,6 @@ def load_eeg(path: str, *, montage: str = "referential", band: tuple[float, floa
   return EEGRecording(data, float(raw.info["sfreq"]), names, annotations, path)
 
 
-def check_channels(names: Sequence[str], required: Sequence[str], path: str = "") -> None:
-  """Raises :class:`EEGDataError` naming the required channels absent from ``names``."""
-  missing = [c for c in required if c not in names]
-  if missing:
-    raise EEGDataError(f"{path}: required channels {missing} are missing; found {list(names)}")
-
-
 def write_edf(path: str, data: np.ndarray, sfreq: float, ch_names: Sequence[str],
               annotations: Sequence[tuple[float, float, str]] = (), *, label_style: str = "plain") -> np.ndarray:
   """Writes ``data [C, T]`` (volts) as EDF+ (16-bit, microvolts) with annotations; returns ``[C]`` steps (V).
