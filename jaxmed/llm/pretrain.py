@@ -4,7 +4,9 @@
 ``seq_len`` tokens with ``segment_ids`` so attention never crosses a document
 boundary and positions restart per document; :func:`causal_lm_loss` is the
 next-token cross-entropy over real tokens whose predecessor is in the same
-document.
+document (and, with an optional ``loss_mask``, only over the targets it marks:
+e.g. the predictable part of synthetic rows, while the whole row stays visible
+to attention).
 """
 
 from __future__ import annotations
@@ -47,12 +49,19 @@ def pack_documents(docs: Sequence[Sequence[int]], seq_len: int, *, pad_id: int =
 
 
 def causal_lm_loss(model, params: Any, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Mean next-token cross-entropy over targets that are real and in the predecessor's document."""
+  """Mean next-token cross-entropy over targets that are real and in the predecessor's document.
+
+  ``batch``: ``tokens``, ``mask`` (real tokens, also the attention mask), ``segment_ids`` ``[B, T]``, and
+  optionally ``loss_mask`` ``[B, T]``: 1 where token ``t`` counts as a target (default: every real token).
+  """
   tokens, mask, seg = batch["tokens"], batch["mask"].astype(bool), batch["segment_ids"]
   logits = model.apply({"params": params}, tokens, mask=mask, segment_ids=seg)
   logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
   nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
-  valid = (mask[:, 1:] & mask[:, :-1] & (seg[:, 1:] == seg[:, :-1])).astype(nll.dtype)
+  valid = mask[:, 1:] & mask[:, :-1] & (seg[:, 1:] == seg[:, :-1])
+  if "loss_mask" in batch:
+    valid = valid & batch["loss_mask"][:, 1:].astype(bool)
+  valid = valid.astype(nll.dtype)
   loss = jnp.sum(nll * valid) / jnp.maximum(jnp.sum(valid), 1.0)
   acc = jnp.sum((jnp.argmax(logp, -1) == tokens[:, 1:]) * valid) / jnp.maximum(jnp.sum(valid), 1.0)
   return loss, {"token_accuracy": acc}

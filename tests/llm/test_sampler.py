@@ -123,3 +123,20 @@ def test_pack_documents_and_causal_lm_loss(lm):
     total += float(causal_lm_loss(model, params, one)[0]) * (len(d) - 1)
     count += len(d) - 1
   np.testing.assert_allclose(float(loss), total / count, rtol=1e-5)
+
+
+def test_causal_lm_loss_mask_keeps_context_and_counts_only_marked_targets(lm):
+  from jaxmed.llm.pretrain import causal_lm_loss
+
+  model, params = lm
+  tokens = jnp.asarray([[5, 17, 33, 8, 90, 4, 12, 3]])
+  ones = jnp.ones_like(tokens)
+  batch = {"tokens": tokens, "mask": ones, "segment_ids": ones}
+  full, _ = causal_lm_loss(model, params, batch)
+  np.testing.assert_allclose(float(causal_lm_loss(model, params, {**batch, "loss_mask": ones})[0]), float(full))
+  # only targets 5 and 6 count, each still predicted from the whole prefix
+  marked = jnp.zeros_like(tokens).at[0, 5:7].set(1)
+  logp = jax.nn.log_softmax(model.apply({"params": params}, tokens)[0, :-1], -1)
+  want = -(logp[4, 4] + logp[5, 12]) / 2
+  np.testing.assert_allclose(float(causal_lm_loss(model, params, {**batch, "loss_mask": marked})[0]),
+                             float(want), rtol=1e-5)
