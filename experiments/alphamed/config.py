@@ -32,9 +32,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           reading_fraction=0.4, prose_repeats=6))
   c.model = ml_collections.ConfigDict(dict(hidden_size=192, intermediate_size=512, num_layers=4, num_heads=6,
                                            num_kv_heads=2, head_dim=32, vocab_size=768))
-  # copy_fraction: share of stage-0 tokens that are induction warm-up rows (random tokens, one copy_span-token
-  # span repeated in each copy_length-token row); off: 0.25 did not form the circuit in 2000 steps
-  # (base/copy_accuracy 0.004, docs/results.md); copy_warmup_steps: that many steps of copy rows only, first
+  # copy_fraction: share of stage-0 rows that are induction rows (random tokens, one copy_span-token span
+  # repeated in each copy_length-token piece, loss on the repeat only); copy_warmup_steps: that many steps
+  # of such rows alone, first. Both off in the demo: trials in docs/results.md
   c.pretrain = ml_collections.ConfigDict(dict(steps=2000, batch_size=16, seq_len=256, lr=3e-3, warmup=50,
                                               copy_fraction=0.0, copy_span=24, copy_length=64,
                                               copy_warmup_steps=0))

@@ -50,6 +50,30 @@ def copy_rows(rng, n: int, *, length: int = 64, span: int = 12, vocab: int = 256
   return tokens.astype(np.int32), starts
 
 
+def packed_copy_rows(rng, n: int, *, seq_len: int, length: int, span: int, vocab: int, offset: int = 0
+                     ) -> dict[str, np.ndarray]:
+  """``n`` packed rows of ``seq_len // length`` copy rows each, as :func:`~jaxmed.llm.pack_documents` lays out.
+
+  Tokens are shifted by ``offset`` (past a tokenizer's special tokens). ``loss_mask`` marks only the
+  copyable targets (the repeat after its first token): the other tokens are uniform noise whose loss
+  would pull the model towards the uniform distribution without teaching it to copy.
+  """
+  per = seq_len // length
+  tokens, starts = copy_rows(rng, n * per, length=length, span=span, vocab=vocab)
+  target = np.zeros_like(tokens)
+  for r, b in enumerate(starts):
+    target[r, b + 1:b + span] = 1
+  out = {"tokens": np.zeros((n, seq_len), np.int32), "mask": np.zeros((n, seq_len), np.int32),
+         "segment_ids": np.full((n, seq_len), per + 1, np.int32), "loss_mask": np.zeros((n, seq_len), np.int32)}
+  for j in range(per):
+    cols = slice(j * length, (j + 1) * length)
+    out["tokens"][:, cols] = tokens[j::per] + offset
+    out["mask"][:, cols] = 1
+    out["segment_ids"][:, cols] = j + 1
+    out["loss_mask"][:, cols] = target[j::per]
+  return out
+
+
 def copy_accuracy(model, params, tokens: np.ndarray, starts: np.ndarray, span: int) -> float:
   """Greedy next-token accuracy on the repeated span after its first token (the copyable targets)."""
   pred = np.asarray(jnp.argmax(model.apply({"params": params}, jnp.asarray(tokens)), -1))

@@ -35,7 +35,7 @@ import optax
 
 from jaxmed import core, llm, rl
 from jaxmed.io import load_mcqa_jsonl, r1_prompt
-from experiments.alphamed.induction_probe import copy_accuracy, copy_rows
+from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packed_copy_rows
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.tokenizer import SPECIAL_TOKENS
 from jaxmed.llm.sampler import generate
@@ -92,22 +92,22 @@ def train_base_model(config, workdir, data, mesh) -> str:
   docs += [tok(llm.render_chat(tok, [{"role": "user", "content": r1_prompt(e)},
                                      {"role": "assistant", "content": e["response"]}],
                                add_generation_prompt=False))["input_ids"] for e in exercises]
-  if p.copy_fraction > 0:
-    # Induction warm-up (not in AlphaMed, whose base is a real pretrained LLM): rows of random BPE tokens
-    # with a repeated span, so the tiny base model forms the in-context copying circuit that restating a
-    # question and finding a value among the options both need. Without them the demo-shaped model had
-    # not formed it after 2000 steps (induction_probe: 12-token spans); 24-token spans form it in ~1000 on
-    # their own, but as 25% of stage 0 they did not (docs/results.md), so the demo leaves this off.
-    n_copy = int(p.copy_fraction / (1 - p.copy_fraction) * sum(len(doc) for doc in docs) / p.copy_length)
-    specials = len(SPECIAL_TOKENS)
-    rows, _ = copy_rows(np.random.default_rng(config.seed + 17), n_copy, length=p.copy_length,
-                        span=p.copy_span, vocab=len(tok) - specials)
-    docs += [(row + specials).tolist() + [eos] for row in rows]
   longest = max(len(doc) for doc in docs)
   if longest > p.seq_len:   # pack_documents would cut the worked answer away from its question
     raise ValueError(f"pretrain.seq_len={p.seq_len} is shorter than the longest pretraining document "
                      f"({longest} tokens, an instruction exercise); raise pretrain.seq_len")
   packed = pack_documents(docs, p.seq_len, pad_id=tok.pad_token_id)
+  packed["loss_mask"] = packed["mask"]
+  copy_kw = dict(seq_len=p.seq_len, length=p.copy_length, span=p.copy_span, vocab=len(tok) - len(SPECIAL_TOKENS),
+                 offset=len(SPECIAL_TOKENS))
+  if p.copy_fraction > 0:
+    # Induction rows (not in AlphaMed, whose base is a real pretrained LLM): random BPE tokens with a
+    # repeated span, trained on the repeat only, so the tiny base model forms and keeps the in-context
+    # copying circuit that restating a question and finding a value among the options both need. Without
+    # them the demo-shaped model had not formed it after 2000 steps (induction_probe, docs/results.md).
+    n_copy = int(round(p.copy_fraction / (1 - p.copy_fraction) * len(packed["tokens"])))
+    extra = packed_copy_rows(np.random.default_rng(config.seed + 17), n_copy, **copy_kw)
+    packed = {k: np.concatenate([packed[k], extra[k]]) for k in packed}
   cfg = llm.LMConfig(family="qwen2", vocab_size=len(tok), hidden_size=m.hidden_size,
                      intermediate_size=m.intermediate_size, num_layers=m.num_layers, num_heads=m.num_heads,
                      num_kv_heads=m.num_kv_heads, head_dim=m.head_dim, qkv_bias=True, tie_embeddings=True,
@@ -123,10 +123,8 @@ def train_base_model(config, workdir, data, mesh) -> str:
   warm = p.copy_warmup_steps
   if warm:
     # a pure warm-up phase of copy rows before the corpus (the probe's setting, where the circuit forms)
-    rows, _ = copy_rows(np.random.default_rng(config.seed + 19), warm * p.batch_size * (p.seq_len // p.copy_length),
-                        length=p.copy_length, span=p.copy_span, vocab=len(tok) - len(SPECIAL_TOKENS))
-    warm_ds = core.step_batches(core.ArraySource(pack_documents(
-        [(row + len(SPECIAL_TOKENS)).tolist() for row in rows], p.seq_len, pad_id=tok.pad_token_id)),
+    warm_ds = core.step_batches(core.ArraySource(packed_copy_rows(
+        np.random.default_rng(config.seed + 19), warm * p.batch_size, **copy_kw)),
         batch_size=p.batch_size, seed=config.seed + 1)
   batch_at = (lambda s: warm_ds[s] if s < warm else ds[s - warm]) if warm else (lambda s: ds[s])
   state = core.train_loop(state, step, batch_at, mesh=mesh, run_dir=os.path.join(workdir, "pretrain"),

@@ -46,3 +46,21 @@ def test_pretraining_refuses_to_cut_an_exercise_from_its_question(tmp_path):
   data = am_train.load_items(config)
   with pytest.raises(ValueError, match=r"pretrain.seq_len=64 is shorter than the longest"):
     am_train.train_base_model(config, str(tmp_path), data, mesh=None)
+
+
+def test_packed_copy_rows_mark_only_the_copyable_repeat():
+  from experiments.alphamed.induction_probe import packed_copy_rows
+
+  span, length = 6, 32
+  rows = packed_copy_rows(np.random.default_rng(0), 5, seq_len=128, length=length, span=span, vocab=50, offset=7)
+  assert rows["tokens"].shape == (5, 128) and rows["mask"].all() and rows["tokens"].min() >= 7
+  for r in range(5):
+    for j in range(4):
+      seg = slice(j * length, (j + 1) * length)
+      assert (rows["segment_ids"][r, seg] == j + 1).all()
+      tok, target = rows["tokens"][r, seg], np.flatnonzero(rows["loss_mask"][r, seg])
+      assert len(target) == span - 1   # the repeat after its first token
+      b = target[0] - 1
+      # each marked token continues the earlier occurrence of the span, so it is predictable in context
+      a = next(a for a in range(b - span) if (tok[a:a + span] == tok[b:b + span]).all())
+      np.testing.assert_array_equal(tok[target], tok[a + 1:a + span])
