@@ -178,13 +178,30 @@ def train_and_evaluate(config, workdir: str) -> dict:
     per_subject.append(run_subject(config, subject, meta, workdir, i, k_fit))
     if i == 0:
       first = subject
-  keys = [k for k in per_subject[0] if k != "history" and not k.startswith("volume/")]
-  results = {k: float(np.nanmean([s[k] for s in per_subject])) for k in keys}
+  results = aggregate(per_subject, config.fit.steps)
   results["num_subjects/test"] = config.data.num_test
   results["num_subjects/meta"] = config.data.num_meta
   plot_views(first, per_subject[0], os.path.join(workdir, "views.png"))
   plot_curves(per_subject, os.path.join(workdir, "psnr_curve.png"))
   return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+
+
+def aggregate(per_subject: list[dict], steps: int) -> dict:
+  """Mean of every scalar over the held-out subjects (NaN-aware), with steps-to-target made honest.
+
+  A subject whose fit never reaches the target counts as the whole fit (``steps``; the mean is then a
+  lower bound) and ``steps_to_target/<setting>/reached`` is the fraction that did; a plain NaN-mean would
+  silently report only the subjects that reached it. The per-subject steps are kept as ``.../subject_<i>``.
+  """
+  keys = [k for k in per_subject[0] if k != "history" and not k.startswith("volume/")]
+  # result_float: a cached subject's NaN comes back from JSON as "nan"
+  results = {k: float(np.nanmean([core.result_float(s[k]) for s in per_subject])) for k in keys}
+  for k in [k for k in keys if k.startswith("steps_to_target/")]:
+    vals = np.array([core.result_float(s[k]) for s in per_subject], np.float64)
+    results[k] = float(np.mean(np.where(np.isnan(vals), steps, vals)))
+    results[f"{k}/reached"] = float(np.mean(~np.isnan(vals)))
+    results.update({f"{k}/subject_{i}": float(v) for i, v in enumerate(vals)})
+  return results
 
 
 def plot_views(subject, res, path):

@@ -36,3 +36,17 @@ def test_svr_tiny_end_to_end_and_cache(tmp_path):
   again = svr_train.train_and_evaluate(config, str(tmp_path))
   assert again["psnr/meta_init"] == results["psnr/meta_init"]
   assert f"| meta_init | {results['psnr/meta_init']:.2f} |" in svr_experiment.results_table(results)
+
+
+def test_steps_to_target_counts_a_subject_that_never_reaches_it():
+  # the second subject's meta-init never reached the target ("nan", as a cached subject reads back)
+  subjects = [{"history": {}, "psnr/meta_init": 20.0, "steps_to_target/meta_init": 500.0,
+               "steps_to_target/random_init": 1200.0},
+              {"history": {}, "psnr/meta_init": float("nan"), "steps_to_target/meta_init": "nan",
+               "steps_to_target/random_init": 1400.0}]
+  r = svr_train.aggregate(subjects, steps=1500)
+  assert r["steps_to_target/meta_init"] == 1000.0          # (500 + the whole 1500-step fit) / 2, not 500
+  assert r["steps_to_target/meta_init/reached"] == 0.5 and r["steps_to_target/random_init/reached"] == 1.0
+  assert r["steps_to_target/meta_init/subject_0"] == 500.0 and math.isnan(r["steps_to_target/meta_init/subject_1"])
+  assert r["psnr/meta_init"] == 20.0                        # other metrics: NaN-aware mean
+  assert "never" in svr_experiment.results_table(r)
