@@ -59,7 +59,8 @@ def build_model(config, sl, correct_motion: bool = True) -> svr.SVRModel:
   motion = svr.motion_model(m.motion, len(sl["stack"]), int(sl["num_stacks"])) if correct_motion else None
   return svr.SVRModel(volume, motion, data_term=m.data_term, pixel_variance=m.pixel_variance,
                       bias_field=m.bias_field, drift_weight=m.drift_weight,
-                      smooth_weight=m.smooth_weight)
+                      smooth_weight=m.smooth_weight,
+                      zero_mean_motion=m.zero_mean_motion)
 
 
 def fit_kwargs(config, steps: int) -> dict:

@@ -52,6 +52,7 @@ class SVRModel:
   bias_field: bool = False
   drift_weight: float = 1.0
   smooth_weight: float = 0.0            # the optional temporal smoothness prior (motion.smoothness_penalty)
+  zero_mean_motion: bool = False        # fix the frame: subtract the mean motion over all slices
 
   def init(self, key: jax.Array, sl: dict[str, Any]) -> dict[str, Any]:
     kv, km = jax.random.split(key)
@@ -70,7 +71,13 @@ class SVRModel:
     """``[S, 6]`` motion (rad, mm) of every slice."""
     if self.motion is None:
       return jnp.zeros((len(sl["stack"]), 6))
-    return self.motion.apply(params["motion"], sl["stack"], sl["pos"])
+    motion = self.motion.apply(params["motion"], sl["stack"], sl["pos"])
+    if self.zero_mean_motion:
+      # SVR recovers motion only up to one rigid transform of the whole reconstruction; the drift
+      # penalty barely pins it (a 1 deg global rotation adds ~1e-4 to mean(rot^2)). This fixes the frame
+      # to the mean pose of all slices (first order in the angles), the simulator's reference frame.
+      motion = motion - jnp.mean(motion, axis=0, keepdims=True)
+    return motion
 
   def volume_at(self, params: dict[str, Any], points: jnp.ndarray, bbox: jnp.ndarray,
                 progress: jnp.ndarray | float = 1.0) -> jnp.ndarray:

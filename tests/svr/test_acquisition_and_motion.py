@@ -77,3 +77,23 @@ def test_smoothness_penalty_counts_only_consecutive_slices_of_a_stack():
   motion = motion.at[1, 0].set(0.3).at[4, 3].set(10.0)              # in-stack changes: 0.3 rad twice, 10 mm once
   expected = (2 * 0.3 ** 2 / 3 + 1e-3 * 10.0 ** 2 / 3) / 3          # per-component means over 3 same-stack pairs
   assert float(smoothness_penalty(motion, stack)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_zero_mean_motion_fixes_the_frame(phantom):
+  """With ``zero_mean_motion`` a shared offset of every slice's parameters is a no-op (the gauge is fixed)."""
+  stacks = fetal.simulate_stacks(phantom["volume"], phantom["affine"], seed=2, inplane=1.2, thickness=3.6,
+                                 motion="uniform", max_rot_deg=3, max_trans_mm=1.5, noise=0.0)
+  sl = svr.device_slices(svr.prepare(stacks))
+  n = len(sl["stack"])
+  model = svr.SVRModel(svr.volume_inr("grid", shape=(8, 8, 8)), svr.motion_model("free", n, 3),
+                       zero_mean_motion=True)
+  params = model.init(jax.random.PRNGKey(0), sl)
+  raw = jax.random.normal(jax.random.PRNGKey(1), (n, 6)) * 0.05
+  params["motion"] = {"params": {"motion": raw}}
+  motion = np.asarray(model.slice_motion(params, sl))
+  np.testing.assert_allclose(motion.mean(0), 0.0, atol=1e-6)
+  shifted = {**params, "motion": {"params": {"motion": raw + jnp.array([0.02, -0.01, 0.03, 0.1, 0.2, -0.1])}}}
+  np.testing.assert_allclose(np.asarray(model.slice_motion(shifted, sl)), motion, atol=1e-6)
+  # without it the same offset moves every slice
+  free = svr.SVRModel(model.volume, model.motion)
+  assert np.abs(np.asarray(free.slice_motion(shifted, sl)) - np.asarray(free.slice_motion(params, sl))).min() > 1e-3
