@@ -14,7 +14,9 @@ intensity scale and ``B`` an optional smooth per-stack bias field
 with ``rho`` the L2 or L1 data term, a learned per-slice variance
 ``sigma_s`` (and optionally a per-pixel one), plus ``drift_weight`` times the
 motion drift penalty (and optionally ``smooth_weight`` times a temporal
-smoothness penalty). Large learned ``sigma_s`` flag outlier slices.
+smoothness penalty). Large learned ``sigma_s`` flag outlier slices. With
+``zero_mean_motion`` (not in MetaSVR) the motion's mean over all slices is
+subtracted, which fixes the reconstruction's frame to the mean slice pose.
 
 Parameters are one pytree ``{"volume", "motion", "slice": {"log_scale",
 "log_sigma"}, "pixel": {"log_sigma"}, "bias": {"coef"}}``; each top-level
