@@ -31,7 +31,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
       "volume": "hash", "levels": 8, "log2_table": 17, "base_resolution": 4, "per_level_scale": 1.5,
       "siren_hidden": 128, "siren_layers": 3, "motion": "free", "data_term": "l2", "pixel_variance": False,
       "bias_field": False, "drift_weight": 1.0,
-      "smooth_weight": 0.0, "zero_mean_motion": True})
+      "smooth_weight": 0.0, "zero_mean_motion": True, "outlier_drift_power": 2.0})
   c.fit = ml_collections.ConfigDict({
       "steps": 1500, "samples_per_step": 8192, "psf_max": 8, "psf_schedule": "linear", "final_fraction": 0.01,
       "coarse_to_fine": 1.0, "lr_volume": 3e-3, "lr_motion": 1e-2, "lr_slice": 1e-2, "start_motion": 0.1,

@@ -60,7 +60,7 @@ def build_model(config, sl, correct_motion: bool = True) -> svr.SVRModel:
   return svr.SVRModel(volume, motion, data_term=m.data_term, pixel_variance=m.pixel_variance,
                       bias_field=m.bias_field, drift_weight=m.drift_weight,
                       smooth_weight=m.smooth_weight,
-                      zero_mean_motion=m.zero_mean_motion)
+                      zero_mean_motion=m.zero_mean_motion, outlier_drift_power=m.outlier_drift_power)
 
 
 def fit_kwargs(config, steps: int) -> dict:

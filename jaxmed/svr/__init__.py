@@ -15,7 +15,8 @@ from jaxmed.svr.metrics import (informative_slices, masked_psnr_ssim, motion_err
                                 slice_sigma_in_volume_units)
 from jaxmed.svr.motion import FreeMotion, MotionINR, drift_penalty, motion_model, smoothness_penalty
 from jaxmed.svr.psf import psf_offsets, psf_ramp, psf_sigmas
-from jaxmed.svr.reconstruct import GROUPS, SVRModel, device_slices, fit, make_optimizer, sample_volume
+from jaxmed.svr.reconstruct import (GROUPS, SVRModel, device_slices, fit, make_optimizer, outlier_drift_weights,
+                                    sample_volume)
 from jaxmed.svr.reptile import load_meta_init, meta_groups, meta_learn, reptile_update, save_meta_init
 from jaxmed.svr.slices import acquire, normalise, pad_pixels, pixel_counts, pixel_points, prepare
 
@@ -25,4 +26,4 @@ __all__ = ["GROUPS", "FreeMotion", "HashGrid", "MotionINR", "SVRModel", "Siren",
            "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "volume_inr", "VoxelGrid",
            "device_slices", "load_meta_init", "meta_groups", "meta_learn", "reptile_update", "save_meta_init",
            "reconstruct_volume", "slice_weights", "target_grid", "write_motion_table", "write_outputs",
-           "informative_slices", "masked_psnr_ssim", "motion_errors", "outlier_auroc", "slice_sigma_in_volume_units"]
+           "informative_slices", "masked_psnr_ssim", "outlier_drift_weights", "motion_errors", "outlier_auroc", "slice_sigma_in_volume_units"]

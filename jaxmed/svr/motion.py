@@ -62,9 +62,10 @@ def motion_model(kind: str, num_slices: int, num_stacks: int, **kwargs) -> nn.Mo
   raise ValueError(f"motion model {kind!r}; expected 'free' or 'inr'")
 
 
-def drift_penalty(motion: jnp.ndarray) -> jnp.ndarray:
-  """MetaSVR's regulariser on ``[S, 6]`` motion (rad, mm)."""
-  return jnp.mean(motion[:, :3] ** 2) + 1e-3 * jnp.mean(motion[:, 3:] ** 2)
+def drift_penalty(motion: jnp.ndarray, weights: jnp.ndarray | None = None) -> jnp.ndarray:
+  """MetaSVR's regulariser on ``[S, 6]`` motion (rad, mm); optional per-slice ``weights [S]`` (mean over slices)."""
+  per_slice = jnp.mean(motion[:, :3] ** 2, -1) + 1e-3 * jnp.mean(motion[:, 3:] ** 2, -1)
+  return jnp.mean(per_slice if weights is None else weights * per_slice)
 
 
 def smoothness_penalty(motion: jnp.ndarray, stack: jnp.ndarray) -> jnp.ndarray:

@@ -14,7 +14,13 @@ intensity scale and ``B`` an optional smooth per-stack bias field
 with ``rho`` the L2 or L1 data term, a learned per-slice variance
 ``sigma_s`` (and optionally a per-pixel one), plus ``drift_weight`` times the
 motion drift penalty (and optionally ``smooth_weight`` times a temporal
-smoothness penalty). Large learned ``sigma_s`` flag outlier slices. With
+smoothness penalty). Large learned ``sigma_s / c_s`` flag outlier slices. With
+``outlier_drift_power = p > 0`` (not in MetaSVR) each slice's drift penalty is
+weighted by ``clip((r_s / median r)^p, 1, 1000)``, ``r_s = sigma_s / c_s``
+(held constant in the gradient): an outlier slice's content does not pin its
+pose, and under the plain penalty the fit moves it to wherever its artefact
+fits best (Adam normalises the step, so its low data weight does not slow
+it); the weight pulls such a slice back towards the stack geometry. With
 ``zero_mean_motion`` (not in MetaSVR) the motion's mean over all slices is
 subtracted, which fixes the reconstruction's frame to the mean slice pose.
 
@@ -55,6 +61,7 @@ class SVRModel:
   drift_weight: float = 1.0
   smooth_weight: float = 0.0            # the optional temporal smoothness prior (motion.smoothness_penalty)
   zero_mean_motion: bool = False        # fix the frame: subtract the mean motion over all slices
+  outlier_drift_power: float = 0.0      # > 0: outlier-weighted drift penalty (outlier_drift_weights)
 
   def init(self, key: jax.Array, sl: dict[str, Any]) -> dict[str, Any]:
     kv, km = jax.random.split(key)
@@ -106,11 +113,29 @@ class SVRModel:
     if self.pixel_variance:
       log_var = log_var + 2.0 * params["pixel"]["log_sigma"][idx]
     nll = jnp.mean(rho * jnp.exp(-log_var) + 0.5 * log_var)
-    drift = drift_penalty(motion)
+    weights = outlier_drift_weights(params, sl, self.outlier_drift_power) if self.outlier_drift_power else None
+    drift = drift_penalty(motion, weights)
     loss = nll + self.drift_weight * drift
     if self.smooth_weight:
       loss = loss + self.smooth_weight * smoothness_penalty(motion, sl["stack"])
     return loss, {"nll": nll, "mse": jnp.mean(r * r), "drift": drift}
+
+
+def outlier_drift_weights(params: dict[str, Any], sl: dict[str, Any], power: float,
+                          max_weight: float = 1000.0) -> jnp.ndarray:
+  """Per-slice drift weights ``[S]``: ``clip((r_s / median r)^power, 1, max_weight)``, ``r_s = sigma_s / c_s``.
+
+  ``r_s`` is slice ``s``'s learned noise on the volume's intensity scale (the outlier score,
+  :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`); the median runs over slices with pixels (the
+  others learn nothing). No gradient flows through the weights. Before the slice group starts learning all
+  scores are equal and every weight is 1 (the plain penalty).
+  """
+  score = jax.lax.stop_gradient(params["slice"]["log_sigma"] - params["slice"]["log_scale"])
+  n = sl.get("num_pixels", sl["slice"].shape[0])
+  real = (jnp.arange(sl["slice"].shape[0]) < n).astype(jnp.float32)
+  has = jnp.zeros(score.shape[0]).at[sl["slice"]].add(real) > 0
+  median = jnp.nanmedian(jnp.where(has, score, jnp.nan))
+  return jnp.clip(jnp.exp(power * (score - median)), 1.0, max_weight)
 
 
 def _quadratic(u: jnp.ndarray) -> jnp.ndarray:

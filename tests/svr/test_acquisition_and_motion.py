@@ -97,3 +97,45 @@ def test_zero_mean_motion_fixes_the_frame(phantom):
   # without it the same offset moves every slice
   free = svr.SVRModel(model.volume, model.motion)
   assert np.abs(np.asarray(free.slice_motion(shifted, sl)) - np.asarray(free.slice_motion(params, sl))).min() > 1e-3
+
+
+def test_outlier_drift_weights_scale_the_penalty_by_the_outlier_score(phantom):
+  """Weights are ``clip((r_s / median r)^p, 1, 1000)`` over slices with pixels; no gradient; p=0 is MetaSVR's."""
+  stacks = fetal.simulate_stacks(phantom["volume"], phantom["affine"], seed=3, inplane=1.2, thickness=3.6,
+                                 motion="uniform", max_rot_deg=3, max_trans_mm=1.5, noise=0.0,
+                                 mask=phantom["mask"])
+  sl = svr.prepare(stacks)
+  counts = svr.pixel_counts(sl)
+  sl = svr.device_slices(svr.pad_pixels(sl, len(sl["values"]) + 100))   # padding must not count as pixels
+  n = len(sl["stack"])
+  has = counts > 0
+  assert (~has).sum() >= 2, "the test needs slices without pixels"
+  model = svr.SVRModel(svr.volume_inr("grid", shape=(8, 8, 8)), svr.motion_model("free", n, 3),
+                       outlier_drift_power=2.0)
+  params = model.init(jax.random.PRNGKey(0), sl)
+  # every slice with pixels at r = 0.05 except one at 3x that; empty slices at a huge score (ignored by the median)
+  log_sigma = np.full(n, np.log(0.05), np.float32)
+  out = int(np.flatnonzero(has)[3])
+  log_sigma[out] = np.log(0.15)
+  log_sigma[~has] = 5.0
+  params["slice"] = {"log_sigma": jnp.asarray(log_sigma), "log_scale": jnp.zeros(n)}
+  w = np.asarray(svr.outlier_drift_weights(params, sl, 2.0))
+  expected = np.ones(n)
+  expected[out] = 9.0
+  expected[~has] = 1000.0
+  np.testing.assert_allclose(w, expected, rtol=1e-4)
+  # a below-median slice keeps weight 1 (the clip), and the weights carry no gradient to the slice group
+  grad = jax.grad(lambda p: jnp.sum(svr.outlier_drift_weights(p, sl, 2.0)))(params)
+  assert float(jnp.abs(grad["slice"]["log_sigma"]).max()) == 0.0
+  # the loss: power 0 is the plain penalty; with power 2 only the outlier's (and empty slices') share grows
+  motion = jax.random.normal(jax.random.PRNGKey(1), (n, 6)) * 0.05
+  params["motion"] = {"params": {"motion": motion}}
+  est = model.slice_motion(params, sl)
+  per = np.asarray(jnp.mean(est[:, :3] ** 2, -1) + 1e-3 * jnp.mean(est[:, 3:] ** 2, -1))
+  idx = jnp.arange(64)
+  offsets = jnp.zeros((1, 3))
+  plain = svr.SVRModel(model.volume, model.motion)
+  _, aux0 = plain.loss(params, sl, idx, offsets)
+  _, aux2 = model.loss(params, sl, idx, offsets)
+  assert float(aux0["drift"]) == pytest.approx(per.mean(), rel=1e-5)
+  assert float(aux2["drift"]) == pytest.approx((expected * per).mean(), rel=1e-5)
