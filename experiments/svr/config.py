@@ -5,7 +5,7 @@
 Presets:
   tiny  - 24^3 phantoms, 3 stacks, a few hundred steps: a CI smoke run.
   demo  - 64^3 phantoms at 1.2 mm (a 77 mm field of view), three orthogonal 3.6 mm stacks, random-walk motion
-          up to 5 deg / 5 mm, 10% corrupted slices; 4 Reptile training subjects, 2 held-out subjects; CPU, ~10 min.
+          up to 5 deg / 5 mm, 10% corrupted slices; 4 Reptile training subjects, 4 held-out subjects; CPU, ~12 min.
   paper - larger phantoms, more stacks and steps; for a GPU.
   Real stacks: --config.data.stacks='a.nii.gz,b.nii.gz,c.nii.gz' --config.data.masks='ma.nii.gz,...'
   --config.data.thickness=3.0 reconstructs them (no ground truth, so no metrics); add
@@ -25,7 +25,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
       "size": 64, "spacing": 1.2, "inplane": 1.2, "thickness": 3.6,
       "orientations": ("axial", "coronal", "sagittal"), "motion": "random_walk", "max_rot_deg": 5.0,
       "max_trans_mm": 5.0, "drift": 0.1, "noise": 0.01, "corrupt_fraction": 0.1,
-      "num_meta": 4, "num_test": 2, "stacks": "", "masks": "", "thickness_user": 0.0})
+      "num_meta": 4, "num_test": 4, "stacks": "", "masks": "", "thickness_user": 0.0})
   # volume INR: "hash" (pure-JAX hash grid) or "siren"; motion: "free" per-slice parameters or "inr"
   c.model = ml_collections.ConfigDict({
       "volume": "hash", "levels": 8, "log2_table": 17, "base_resolution": 4, "per_level_scale": 1.5,
