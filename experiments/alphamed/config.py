@@ -34,10 +34,11 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                            num_kv_heads=2, head_dim=32, vocab_size=768))
   # copy_fraction: share of stage-0 rows that are induction rows (random tokens, one copy_span-token span
   # repeated in each copy_length-token piece, loss on the repeat only); copy_warmup_steps: that many steps
-  # of such rows alone, first. Both off in the demo: trials in docs/results.md
+  # of such rows alone, first; copy_source: "tokens" (random BPE tokens) or "words" (random corpus words).
+  # Both off in the demo: trials in docs/results.md
   c.pretrain = ml_collections.ConfigDict(dict(steps=2000, batch_size=16, seq_len=256, lr=3e-3, warmup=50,
                                               copy_fraction=0.0, copy_span=24, copy_length=64,
-                                              copy_warmup_steps=0))
+                                              copy_warmup_steps=0, copy_source="tokens"))
   # Stage 1: difficulty from the base model's pass rate over k samples (AlphaMed's protocol):
   # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
   c.difficulty = ml_collections.ConfigDict(dict(k=8, temperature=1.0, easy_threshold=0.5))

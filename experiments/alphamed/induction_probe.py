@@ -34,10 +34,31 @@ from jaxmed import llm
 from jaxmed.llm.pretrain import causal_lm_loss
 
 
-def copy_rows(rng, n: int, *, length: int = 64, span: int = 12, vocab: int = 256, offsets: str = "random"
-              ) -> tuple[np.ndarray, np.ndarray]:
-  """``n`` rows ``[n, length]`` with one repeated span, and the repeat's start ``[n]``."""
-  tokens = rng.integers(0, vocab, (n, length))
+def word_filler(words: list[list[int]]):
+  """``(rng, n, length) -> [n, length]`` rows of randomly drawn words (each a token-id list), cut to length.
+
+  Filling copy rows with real words keeps their token statistics those of the corpus (a word's tokens
+  follow each other as in text) while the word order stays unpredictable, so only copying predicts a repeat.
+  """
+  def fill(rng, n: int, length: int) -> np.ndarray:
+    out = np.empty((n, length), np.int64)
+    for r in range(n):
+      row: list[int] = []
+      while len(row) < length:
+        row += words[int(rng.integers(len(words)))]
+      out[r] = row[:length]
+    return out
+  return fill
+
+
+def copy_rows(rng, n: int, *, length: int = 64, span: int = 12, vocab: int = 256, offsets: str = "random",
+              fill=None) -> tuple[np.ndarray, np.ndarray]:
+  """``n`` rows ``[n, length]`` with one repeated span, and the repeat's start ``[n]``.
+
+  ``fill``: ``(rng, n, length) -> [n, length]`` base rows (e.g. :func:`word_filler`); default uniform
+  tokens in ``[0, vocab)``.
+  """
+  tokens = rng.integers(0, vocab, (n, length)) if fill is None else fill(rng, n, length)
   starts = np.empty(n, np.int64)
   for r in range(n):
     if offsets == "fixed":
@@ -50,16 +71,19 @@ def copy_rows(rng, n: int, *, length: int = 64, span: int = 12, vocab: int = 256
   return tokens.astype(np.int32), starts
 
 
-def packed_copy_rows(rng, n: int, *, seq_len: int, length: int, span: int, vocab: int, offset: int = 0
-                     ) -> dict[str, np.ndarray]:
+def packed_copy_rows(rng, n: int, *, seq_len: int, length: int, span: int, vocab: int, offset: int = 0,
+                     fill=None) -> dict[str, np.ndarray]:
   """``n`` packed rows of ``seq_len // length`` copy rows each, as :func:`~jaxmed.llm.pack_documents` lays out.
 
-  Tokens are shifted by ``offset`` (past a tokenizer's special tokens). ``loss_mask`` marks only the
+  Tokens are shifted by ``offset`` (past a tokenizer's special tokens; not applied to ``fill``'s rows,
+  which are real token ids). ``loss_mask`` marks only the
   copyable targets (the repeat after its first token): the other tokens are uniform noise whose loss
   would pull the model towards the uniform distribution without teaching it to copy.
   """
   per = seq_len // length
-  tokens, starts = copy_rows(rng, n * per, length=length, span=span, vocab=vocab)
+  tokens, starts = copy_rows(rng, n * per, length=length, span=span, vocab=vocab, fill=fill)
+  if fill is not None:
+    offset = 0
   target = np.zeros_like(tokens)
   for r, b in enumerate(starts):
     target[r, b + 1:b + span] = 1

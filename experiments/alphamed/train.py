@@ -35,7 +35,7 @@ import optax
 
 from jaxmed import core, llm, rl
 from jaxmed.io import load_mcqa_jsonl, r1_prompt
-from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packed_copy_rows
+from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packed_copy_rows, word_filler
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.tokenizer import SPECIAL_TOKENS
 from jaxmed.llm.sampler import generate
@@ -100,6 +100,11 @@ def train_base_model(config, workdir, data, mesh) -> str:
   packed["loss_mask"] = packed["mask"]
   copy_kw = dict(seq_len=p.seq_len, length=p.copy_length, span=p.copy_span, vocab=len(tok) - len(SPECIAL_TOKENS),
                  offset=len(SPECIAL_TOKENS))
+  if p.copy_source == "words":   # copy rows of random corpus words instead of random BPE tokens
+    vocab_words = sorted({w for line in textbook for w in line.split()})
+    copy_kw["fill"] = word_filler([tok(" " + w)["input_ids"] for w in vocab_words])
+  elif p.copy_source != "tokens":
+    raise ValueError(f"pretrain.copy_source must be 'tokens' or 'words', got {p.copy_source!r}")
   if p.copy_fraction > 0:
     # Induction rows (not in AlphaMed, whose base is a real pretrained LLM): random BPE tokens with a
     # repeated span, trained on the repeat only, so the tiny base model forms and keeps the in-context
