@@ -60,7 +60,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512))
     c.pretrain.update(dict(steps=40, batch_size=8, seq_len=256, warmup=10, copy_fraction=0.25,
-                           copy_warmup_steps=4))  # exercise both warm-up paths
+                           copy_warmup_steps=4, copy_source="words"))  # exercise the copy-row paths
     c.difficulty.k = 2
     c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=16, log_completions_every=2))
     c.ablation.update(dict(quantity=(0.5,), difficulty=("hard",), steps=2))
