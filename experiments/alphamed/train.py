@@ -106,8 +106,8 @@ def train_base_model(config, workdir, data, mesh) -> str:
   elif p.copy_source != "tokens":
     raise ValueError(f"pretrain.copy_source must be 'tokens' or 'words', got {p.copy_source!r}")
   if p.copy_fraction > 0:
-    # Induction rows (not in AlphaMed, whose base is a real pretrained LLM): random BPE tokens with a
-    # repeated span, trained on the repeat only, so the tiny base model forms and keeps the in-context
+    # Induction rows (not in AlphaMed, whose base is a real pretrained LLM): random BPE tokens or corpus
+    # words (copy_source) with a repeated span, trained on the repeat only, so the tiny base model forms and keeps the in-context
     # copying circuit that restating a question and finding a value among the options both need. Without
     # them the demo-shaped model had not formed it after 2000 steps (induction_probe, docs/results.md).
     n_copy = int(round(p.copy_fraction / (1 - p.copy_fraction) * len(packed["tokens"])))

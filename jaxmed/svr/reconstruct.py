@@ -45,7 +45,7 @@ import optax
 from jaxmed import core
 from jaxmed.svr.motion import drift_penalty, smoothness_penalty
 from jaxmed.svr.psf import psf_offsets, psf_ramp
-from jaxmed.svr.slices import normalise, pixel_points
+from jaxmed.svr.slices import normalise, pixel_counts, pixel_points
 
 GROUPS = ("volume", "motion", "slice", "pixel", "bias")
 
@@ -126,15 +126,13 @@ def outlier_drift_weights(params: dict[str, Any], sl: dict[str, Any], power: flo
   """Per-slice drift weights ``[S]``: ``clip((r_s / median r)^power, 1, max_weight)``, ``r_s = sigma_s / c_s``.
 
   ``r_s`` is slice ``s``'s learned noise on the volume's intensity scale (the outlier score,
-  :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`); the median runs over slices with pixels (the
-  others learn nothing). No gradient flows through the weights. Before the slice group starts learning all
-  scores are equal and every weight is 1 (the plain penalty).
+  :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`); the median runs over slices with pixels
+  (``sl["has_pixels"]`` from :func:`device_slices`; the others learn nothing). No gradient flows through the
+  weights. Before the slice group starts learning all scores are equal and every weight is 1 (the plain
+  penalty).
   """
   score = jax.lax.stop_gradient(params["slice"]["log_sigma"] - params["slice"]["log_scale"])
-  n = sl.get("num_pixels", sl["slice"].shape[0])
-  real = (jnp.arange(sl["slice"].shape[0]) < n).astype(jnp.float32)
-  has = jnp.zeros(score.shape[0]).at[sl["slice"]].add(real) > 0
-  median = jnp.nanmedian(jnp.where(has, score, jnp.nan))
+  median = jnp.nanmedian(jnp.where(sl["has_pixels"], score, jnp.nan))
   return jnp.clip(jnp.exp(power * (score - median)), 1.0, max_weight)
 
 
@@ -170,9 +168,14 @@ def make_optimizer(lrs: dict[str, float], *, steps: int = 0, starts: dict[str, f
 
 
 def device_slices(sl: dict[str, Any]) -> dict[str, Any]:
-  """A :func:`~jaxmed.svr.slices.prepare` slice set with its arrays on the device (``num_stacks`` stays int)."""
+  """A :func:`~jaxmed.svr.slices.prepare` slice set with its arrays on the device (``num_stacks`` stays int).
+
+  Adds ``has_pixels [S]`` (slices with at least one real pixel), fixed for a subject, so the loss does not
+  recount it every step.
+  """
   out = {k: (int(v) if k == "num_stacks" else jnp.asarray(v)) for k, v in sl.items()}
   out.setdefault("num_pixels", jnp.int32(len(sl["values"])))
+  out.setdefault("has_pixels", jnp.asarray(pixel_counts(sl) > 0))
   return out
 
 
