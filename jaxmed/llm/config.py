@@ -14,6 +14,8 @@ class LMConfig:
 
   ``rope_scaling`` is ``None`` or the Llama-3 variant's
   ``(factor, low_freq_factor, high_freq_factor, original_max_position_embeddings)``.
+  ``mrope_section`` (Qwen2-VL's text model) splits the ``head_dim / 2``
+  rotary frequencies among the temporal, height and width positions.
   ``dtype`` is the compute dtype (``"float32"`` in tests, ``"bfloat16"`` on
   accelerators); norms and the attention softmax always run in float32.
   """
@@ -34,6 +36,7 @@ class LMConfig:
   max_position_embeddings: int = 4096
   bos_token_id: int | None = None
   eos_token_id: int | tuple[int, ...] | None = None
+  mrope_section: tuple[int, ...] | None = None
   dtype: str = "float32"
 
   def __post_init__(self):
@@ -41,6 +44,8 @@ class LMConfig:
       raise ValueError(f"LMConfig.family must be one of {FAMILIES}, got {self.family!r}")
     if self.num_heads % self.num_kv_heads:
       raise ValueError(f"LMConfig: num_heads={self.num_heads} must be a multiple of num_kv_heads={self.num_kv_heads}")
+    if self.mrope_section is not None and sum(self.mrope_section) * 2 != self.head_dim:
+      raise ValueError(f"LMConfig: mrope_section {self.mrope_section} must sum to head_dim / 2 = {self.head_dim // 2}")
 
   @classmethod
   def from_hf(cls, hf: Any, *, dtype: str = "float32") -> "LMConfig":

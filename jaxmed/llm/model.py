@@ -37,6 +37,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmed.llm.config import LMConfig
 
@@ -71,10 +72,33 @@ def rope_frequencies(config: LMConfig) -> jax.Array:
   return jnp.where(is_mid, mid, scaled)
 
 
-def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array) -> jax.Array:
-  """Rotate ``x`` ``[B, T, H, D]`` by ``positions`` ``[B, T]`` (the "rotate half" layout)."""
-  angles = positions.astype(jnp.float32)[..., None] * inv_freq  # [B, T, D/2]
-  angles = jnp.concatenate([angles, angles], axis=-1)[:, :, None, :]
+def rope_angles(positions: jax.Array, inv_freq: jax.Array, mrope_section=None) -> jax.Array:
+  """Rotary angles ``[B, T, D/2]`` from ``positions`` ``[B, T]``, or ``[3, B, T]`` with ``mrope_section``.
+
+  Multimodal RoPE (Qwen2-VL): the ``D/2`` frequencies are cut into three
+  consecutive sections of ``mrope_section`` sizes, rotated by the temporal,
+  height and width position respectively. With the three positions equal
+  this is the 1D rotary embedding.
+  """
+  if mrope_section is None:
+    return positions.astype(jnp.float32)[..., None] * inv_freq
+  if positions.ndim != 3 or positions.shape[0] != 3:
+    raise ValueError(f"rope_angles: M-RoPE needs positions [3, B, T], got shape {positions.shape}")
+  if sum(mrope_section) != inv_freq.shape[0]:
+    raise ValueError(f"rope_angles: mrope_section {tuple(mrope_section)} must sum to head_dim / 2 = {inv_freq.shape[0]}")
+  section = np.repeat(np.arange(len(mrope_section)), mrope_section) % 3  # which position rotates frequency j
+  per_axis = positions.astype(jnp.float32)[..., None] * inv_freq  # [3, B, T, D/2]
+  return jnp.where(section == 0, per_axis[0], jnp.where(section == 1, per_axis[1], per_axis[2]))
+
+
+def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: jax.Array, mrope_section=None) -> jax.Array:
+  """Rotate ``x`` ``[B, T, H, D]`` by ``positions`` ``[B, T]`` (``[3, B, T]`` for M-RoPE; "rotate half" layout)."""
+  return rotate(x, rope_angles(positions, inv_freq, mrope_section)[..., None, :])
+
+
+def rotate(x: jax.Array, angles: jax.Array) -> jax.Array:
+  """``x`` ``[..., D]`` rotated by ``angles`` ``[..., D/2]`` (broadcast) in the "rotate half" layout, in float32."""
+  angles = jnp.concatenate([angles, angles], axis=-1)
   cos, sin = jnp.cos(angles), jnp.sin(angles)
   x32 = x.astype(jnp.float32)
   half = x.shape[-1] // 2
@@ -98,7 +122,8 @@ class Attention(nn.Module):
       q = RMSNorm(c.rms_norm_eps, dtype, name="q_norm")(q)
       k = RMSNorm(c.rms_norm_eps, dtype, name="k_norm")(k)
     inv_freq = rope_frequencies(c)
-    q, k = apply_rope(q, positions, inv_freq), apply_rope(k, positions, inv_freq)
+    q, k = (apply_rope(q, positions, inv_freq, c.mrope_section),
+            apply_rope(k, positions, inv_freq, c.mrope_section))
     if layer_cache is not None:
       ck, cv, index = layer_cache
       k = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), index, axis=1)
@@ -170,11 +195,19 @@ def init_cache(config: LMConfig, batch: int, max_len: int, dtype: Any = None) ->
 
 
 class Decoder(nn.Module):
-  """``(tokens [B, T], positions [B, T]?, mask [B, T]?, cache?) -> logits [B, T, V]`` (and the cache)."""
+  """``(tokens [B, T], positions [B, T]?, mask [B, T]?, cache?) -> logits [B, T, V]`` (and the cache).
+
+  ``embeds`` ``[B, T, hidden]`` replaces the token embeddings, everywhere or
+  only where ``embeds_mask`` ``[B, T]`` is true (a vision-language model's
+  image features at its image-token slots); with
+  ``config.mrope_section`` the positions are ``[3, B, T]`` (temporal,
+  height, width), and default to three copies of the 1D positions.
+  """
   config: LMConfig
 
   @nn.compact
-  def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None):
+  def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None,
+               embeds=None, embeds_mask=None):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     b, t = tokens.shape
@@ -183,8 +216,13 @@ class Decoder(nn.Module):
       raise ValueError("Decoder: segment_ids (packed sequences) are for training passes, not with a KV cache")
     if positions is None:
       positions = default_positions(mask) if segment_ids is None else segment_positions(segment_ids, mask)
+      if c.mrope_section is not None:
+        positions = jnp.broadcast_to(positions, (3, b, t))
     embed = nn.Embed(c.vocab_size, c.hidden_size, dtype=dtype, name="embed_tokens")
     x = embed(tokens)
+    if embeds is not None:
+      embeds = embeds.astype(dtype)
+      x = embeds if embeds_mask is None else jnp.where(embeds_mask[..., None], embeds, x)
     same_segment = None if segment_ids is None else segment_ids[:, :, None] == segment_ids[:, None, :]
     if cache is None:
       key_valid, query_slots = mask, jnp.broadcast_to(jnp.arange(t), (b, t))
