@@ -84,6 +84,73 @@ def _read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]
   return tensors, origin
 
 
+# transform name -> (HF tensor -> param, param shape -> HF tensor shape, param -> HF tensor)
+TRANSFORMS: dict[str, tuple[Any, Any, Any]] = {
+    "T": (lambda a: a.T, lambda shape: tuple(shape[::-1]), lambda a: a.T),
+    "id": (lambda a: a, tuple, lambda a: a),
+}
+
+
+def _flat(tree) -> dict[tuple[str, ...], Any]:
+  return {tuple(getattr(k, "key", str(k)) for k in path): leaf
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def tensors_to_params(tensors: dict[str, np.ndarray], origin: dict[str, str], mapping: dict, abstract: Any, *,
+                      where: str, dtype: Any = jnp.float32, mesh: Mesh | None = None, rules: dict | None = None,
+                      transforms: dict | None = None, what: str = "the model") -> dict:
+  """Params (nested dict) from HF ``tensors``, consuming every key exactly once.
+
+  ``mapping`` is ``{param path: (HF key, transform name)}``; ``abstract`` the
+  params' shapes (``jax.eval_shape`` of ``init``). A missing key, a wrong
+  shape or a leftover tensor raises :class:`CheckpointError` naming the key
+  and its file (``origin``); ``where`` names the checkpoint directory.
+  """
+  transforms = {**TRANSFORMS, **(transforms or {})}
+  flat_abstract = _flat(abstract)
+  if set(flat_abstract) != set(mapping):  # a bug in the table, not in the checkpoint
+    raise AssertionError(f"param map out of sync with the model: {set(flat_abstract) ^ set(mapping)}")
+  flat_shardings = _flat(param_shardings(abstract, mesh, rules)) if mesh is not None else {}
+  tensors = dict(tensors)
+  flat = {}
+  for path, (key, transform) in mapping.items():
+    if key not in tensors:
+      raise CheckpointError(f"{where}: tensor {key!r} is missing (needed for param {'/'.join(path)})")
+    raw = tensors.pop(key)
+    to_param, raw_shape, _ = transforms[transform]
+    expected = raw_shape(flat_abstract[path].shape)
+    if tuple(raw.shape) != expected:
+      raise CheckpointError(f"{origin[key]}: tensor {key!r} has shape {tuple(raw.shape)}, expected {expected}")
+    value = np.asarray(to_param(raw)).astype(dtype)
+    flat[path] = jax.device_put(value, flat_shardings[path]) if mesh is not None else jnp.asarray(value)
+  if tensors:
+    key = sorted(tensors)[0]
+    raise CheckpointError(f"{origin[key]}: unexpected tensor {key!r} ({len(tensors)} unused in all); "
+                          f"{what} has no parameter for it")
+  params: dict = {}
+  for path, value in flat.items():
+    node = params
+    for k in path[:-1]:
+      node = node.setdefault(k, {})
+    node[path[-1]] = value
+  return params
+
+
+def params_to_tensors(params: dict, mapping: dict, *, dtype: Any = None, transforms: dict | None = None) -> dict:
+  """The inverse of :func:`tensors_to_params`: ``{HF key: contiguous NumPy array}``."""
+  transforms = {**TRANSFORMS, **(transforms or {})}
+  out = {}
+  for path, (key, transform) in mapping.items():
+    node = params
+    for k in path:
+      node = node[k]
+    value = np.asarray(jax.device_get(node))
+    if dtype is not None:
+      value = value.astype(dtype)
+    out[key] = np.ascontiguousarray(transforms[transform][2](value))
+  return out
+
+
 def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float32,
                     compute_dtype: str | None = None, rules: dict | None = None) -> tuple[Decoder, dict]:
   """``(model, params)`` from a local HF checkpoint directory.
@@ -105,41 +172,13 @@ def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jn
   model = Decoder(config)
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32)))["params"]
   tensors, origin = _read_tensors(local_dir)
-  mapping = hf_param_map(config)
-  shardings = param_shardings(abstract, mesh, rules) if mesh is not None else None
-  flat_abstract = {tuple(getattr(k, "key", str(k)) for k in path): leaf
-                   for path, leaf in jax.tree_util.tree_flatten_with_path(abstract)[0]}
-  if set(flat_abstract) != set(mapping):  # a bug in the table, not in the checkpoint
-    raise AssertionError(f"hf_param_map out of sync with the model: {set(flat_abstract) ^ set(mapping)}")
   if config.tie_embeddings and "lm_head.weight" in tensors:  # some tied checkpoints store the copy too
     if not np.array_equal(tensors["lm_head.weight"], tensors.get("model.embed_tokens.weight")):
       raise CheckpointError(f"{origin['lm_head.weight']}: 'lm_head.weight' differs from 'model.embed_tokens.weight'"
                             " but config.json says tie_word_embeddings=true")
     tensors.pop("lm_head.weight")
-  flat_shardings = ({tuple(getattr(k, "key", str(k)) for k in path): s
-                     for path, s in jax.tree_util.tree_flatten_with_path(shardings)[0]} if shardings else {})
-  flat = {}
-  for path, (key, transform) in mapping.items():
-    if key not in tensors:
-      raise CheckpointError(f"{local_dir}: tensor {key!r} is missing (needed for param {'/'.join(path)})")
-    raw = tensors.pop(key)
-    want = flat_abstract[path].shape
-    expected = tuple(want[::-1]) if transform == "T" else tuple(want)
-    if tuple(raw.shape) != expected:
-      raise CheckpointError(f"{origin[key]}: tensor {key!r} has shape {tuple(raw.shape)}, expected {expected}")
-    value = raw.T if transform == "T" else raw
-    value = np.asarray(value).astype(dtype)
-    flat[path] = jax.device_put(value, flat_shardings[path]) if shardings else jnp.asarray(value)
-  if tensors:
-    key = sorted(tensors)[0]
-    raise CheckpointError(f"{origin[key]}: unexpected tensor {key!r} ({len(tensors)} unused in all); "
-                          f"the {config.family} model has no parameter for it")
-  params: dict = {}
-  for path, value in flat.items():
-    node = params
-    for k in path[:-1]:
-      node = node.setdefault(k, {})
-    node[path[-1]] = value
+  params = tensors_to_params(tensors, origin, hf_param_map(config), abstract, where=local_dir, dtype=dtype,
+                             mesh=mesh, rules=rules, what=f"the {config.family} model")
   return model, params
 
 
@@ -149,13 +188,5 @@ def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any 
 
   os.makedirs(local_dir, exist_ok=True)
   model.config.to_hf().save_pretrained(local_dir)
-  out = {}
-  for path, (key, transform) in hf_param_map(model.config).items():
-    node = params
-    for k in path:
-      node = node[k]
-    value = np.asarray(jax.device_get(node))
-    if dtype is not None:
-      value = value.astype(dtype)
-    out[key] = np.ascontiguousarray(value.T if transform == "T" else value)
+  out = params_to_tensors(params, hf_param_map(model.config), dtype=dtype)
   save_file(out, os.path.join(local_dir, SINGLE_FILE), metadata={"format": "pt"})
