@@ -45,11 +45,12 @@ def render_chat(tokenizer, messages: Sequence[dict[str, str]], *, add_generation
 
 
 def train_bpe_tokenizer(texts: Iterable[str], out_dir: str, *, vocab_size: int = 512,
-                        chat_template: str = CHATML_TEMPLATE):
+                        chat_template: str = CHATML_TEMPLATE, extra_special_tokens: Sequence[str] = ()):
   """Trains a byte-level BPE on ``texts`` and saves it in HF format in ``out_dir``; returns the HF tokenizer.
 
-  The special tokens are ChatML's (``<|endoftext|>`` is also the pad and EOS
-  token). The vocabulary has at least the 256 bytes plus the special tokens.
+  The special tokens are ChatML's (``<|endoftext|>`` is the pad token,
+  ``<|im_end|>`` the EOS), then ``extra_special_tokens`` (e.g. a VLM's image
+  placeholders). The vocabulary has at least the 256 bytes plus the special tokens.
   """
   from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
   from transformers import PreTrainedTokenizerFast
@@ -57,7 +58,7 @@ def train_bpe_tokenizer(texts: Iterable[str], out_dir: str, *, vocab_size: int =
   tok = Tokenizer(models.BPE())
   tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
   tok.decoder = decoders.ByteLevel()
-  trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
+  trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS) + list(extra_special_tokens),
                                 initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
   tok.train_from_iterator(texts, trainer)
   hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
