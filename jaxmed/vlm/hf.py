@@ -1,0 +1,104 @@
+"""Qwen2-VL Hugging Face checkpoints <-> jaxmed params.
+
+Checkpoints on disk use the released layout: ``visual.*`` for the vision
+tower, ``model.*`` for the language model and ``lm_head.weight``
+(transformers 5 writes this layout too). transformers 5's in-memory names
+(``model.visual.*``, ``model.language_model.*``) are accepted as well.
+The language model's table is :func:`jaxmed.llm.hf_param_map`'s; every key is
+consumed exactly once and each mismatch raises
+:class:`~jaxmed.llm.CheckpointError` naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+
+from jaxmed.llm.hf import (SINGLE_FILE, CheckpointError, _read_tensors, hf_param_map, params_to_tensors,
+                           tensors_to_params)
+from jaxmed.vlm.config import VLMConfig
+from jaxmed.vlm.model import Qwen2VL
+
+
+def _patch_transforms(config: VLMConfig) -> dict:
+  """The patch embedding is a Conv3d weight ``[E, C, T, P, P]`` in HF and a Dense kernel ``[C*T*P*P, E]`` here."""
+  v = config.vision
+  conv = (v.embed_dim, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size)
+  return {"patch": (lambda a: a.reshape(a.shape[0], -1).T, lambda shape: conv, lambda a: a.T.reshape(conv))}
+
+
+def vlm_param_map(config: VLMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
+  """``{param path: (HF key, transform)}`` for :class:`~jaxmed.vlm.model.Qwen2VL`."""
+  m = {("language_model",) + path: value for path, value in hf_param_map(config.text).items()}
+  m[("visual", "patch_embed", "kernel")] = ("visual.patch_embed.proj.weight", "patch")
+  dense = lambda path, key: {path + ("kernel",): (key + ".weight", "T"), path + ("bias",): (key + ".bias", "id")}  # noqa: E731
+  norm = lambda path, key: {path + ("scale",): (key + ".weight", "id"), path + ("bias",): (key + ".bias", "id")}  # noqa: E731
+  for i in range(config.vision.depth):
+    pre, hf = ("visual", f"blocks_{i}"), f"visual.blocks.{i}"
+    m.update(norm(pre + ("norm1",), hf + ".norm1"))
+    m.update(norm(pre + ("norm2",), hf + ".norm2"))
+    m.update(dense(pre + ("attn", "qkv"), hf + ".attn.qkv"))
+    m.update(dense(pre + ("attn", "proj"), hf + ".attn.proj"))
+    m.update(dense(pre + ("fc1",), hf + ".mlp.fc1"))
+    m.update(dense(pre + ("fc2",), hf + ".mlp.fc2"))
+  m.update(norm(("visual", "merger", "ln_q"), "visual.merger.ln_q"))
+  m.update(dense(("visual", "merger", "mlp_0"), "visual.merger.mlp.0"))
+  m.update(dense(("visual", "merger", "mlp_2"), "visual.merger.mlp.2"))
+  return m
+
+
+def _released_layout(key: str) -> str:
+  for new, old in (("model.visual.", "visual."), ("model.language_model.", "model.")):
+    if key.startswith(new):
+      return old + key[len(new):]
+  return key
+
+
+def _abstract(model: Qwen2VL) -> Any:
+  v = model.config.vision
+  m2 = v.spatial_merge_size ** 2
+  tokens = jnp.full((1, m2 // m2), model.config.image_token_id, jnp.int32)
+  return jax.eval_shape(lambda: model.init(
+      jax.random.PRNGKey(0), tokens, jnp.zeros((3, 1, 1), jnp.int32), pixel_values=jnp.zeros((m2, v.patch_dim)),
+      patch_pos=jnp.zeros((m2, 2), jnp.int32), patch_seg=jnp.zeros((m2,), jnp.int32)))["params"]
+
+
+def load_vlm(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float32,
+             compute_dtype: str | None = None) -> tuple[Qwen2VL, dict]:
+  """``(model, params)`` from a local Qwen2-VL checkpoint directory (never downloads)."""
+  import transformers
+
+  if not os.path.exists(os.path.join(local_dir, "config.json")):
+    raise CheckpointError(f"{local_dir}: config.json is missing")
+  hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
+  try:
+    config = VLMConfig.from_hf(hf_config, dtype=compute_dtype or jnp.dtype(dtype).name)
+  except ValueError as e:
+    raise CheckpointError(f"{os.path.join(local_dir, 'config.json')}: {e}") from None
+  model = Qwen2VL(config)
+  raw, origin = _read_tensors(local_dir)
+  tensors, where = {}, {}
+  for key, value in raw.items():
+    name = _released_layout(key)
+    if name in tensors:
+      raise CheckpointError(f"{origin[key]}: tensor {key!r} duplicates {name!r}")
+    tensors[name], where[name] = value, origin[key]
+  if config.text.tie_embeddings:
+    tensors.pop("lm_head.weight", None)
+  params = tensors_to_params(tensors, where, vlm_param_map(config), _abstract(model), where=local_dir, dtype=dtype,
+                             mesh=mesh, transforms=_patch_transforms(config), what="the Qwen2-VL model")
+  return model, params
+
+
+def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None) -> None:
+  """Writes ``config.json`` and ``model.safetensors`` (released layout) that transformers loads."""
+  from safetensors.numpy import save_file
+
+  os.makedirs(local_dir, exist_ok=True)
+  model.config.to_hf().save_pretrained(local_dir)
+  out = params_to_tensors(params, vlm_param_map(model.config), dtype=dtype, transforms=_patch_transforms(model.config))
+  save_file(out, os.path.join(local_dir, SINGLE_FILE), metadata={"format": "pt"})
