@@ -205,6 +205,11 @@ class Decoder(nn.Module):
   """
   config: LMConfig
 
+  @property
+  def text_config(self) -> LMConfig:
+    """The language model's config (what a KV cache is sized from)."""
+    return self.config
+
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None,
                embeds=None, embeds_mask=None):

@@ -6,6 +6,12 @@ that feeds one token per step through a preallocated KV cache. Each sequence
 stops at its first EOS: the EOS itself is kept, and everything after it is
 padding with completion mask 0.
 
+Both are generic over the model's extra inputs: ``model_inputs`` (a dict,
+e.g. a VLM's ``pixel_values``) goes to the prefill / the forward pass, and
+``positions`` may be M-RoPE's ``[3, B, T]``; decoded tokens then take
+``1D position + position_offset`` on all three axes (Qwen2-VL's
+``rope_deltas``).
+
 Log-probs are those of the sampled tokens under ``softmax(logits /
 temperature)`` (before top-k/top-p filtering), the same quantity
 :func:`token_logprobs` computes for a whole sequence in one forward pass, so
@@ -68,8 +74,13 @@ def _pick(logits, rng, temperature, top_k, top_p, greedy):
 @functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "top_p", "greedy", "eos_ids", "pad_id"))
 def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Array, rng: jax.Array, *,
              max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-             greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0) -> dict[str, jax.Array]:
+             greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0, prompt_positions=None,
+             position_offset=None, model_inputs: dict | None = None) -> dict[str, jax.Array]:
   """Samples ``max_new_tokens`` tokens after left-padded ``prompt`` ``[B, P]`` (``prompt_mask`` 1 = real).
+
+  ``prompt_positions`` ``[B, P]`` or ``[3, B, P]`` (default from the mask),
+  ``position_offset`` ``[B]`` and ``model_inputs`` (prefill only) as in the
+  module docstring.
 
   Returns:
     ``tokens`` ``[B, N]`` (``pad_id`` after a sequence's first EOS),
@@ -78,10 +89,14 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   """
   b, p = prompt.shape
   prompt_mask = prompt_mask.astype(bool)
-  cache = init_cache(model.config, b, p + max_new_tokens)
-  logits, cache = model.apply({"params": params}, prompt, default_positions(prompt_mask), prompt_mask, cache)
+  cache = init_cache(model.text_config, b, p + max_new_tokens)
+  positions = default_positions(prompt_mask) if prompt_positions is None else prompt_positions
+  logits, cache = model.apply({"params": params}, prompt, positions, prompt_mask, cache, **(model_inputs or {}))
   last_logits = logits[:, -1]  # left padding: the last column is every prompt's last real token
   pos = jnp.sum(prompt_mask, axis=-1).astype(jnp.int32)  # the next token's position
+  if position_offset is not None:
+    pos = pos + position_offset.astype(jnp.int32)
+  axes = positions.shape[0] if positions.ndim == 3 else 0  # M-RoPE: the same position on every axis
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
 
   def step(carry, key):
@@ -90,7 +105,8 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
     live = ~done
     token = jnp.where(live, token, pad_id)
     done = done | (live & jnp.isin(token, eos))
-    logits, cache = model.apply({"params": params}, token[:, None], pos[:, None], live[:, None], cache)
+    step_pos = jnp.broadcast_to(pos[:, None], (axes, b, 1)) if axes else pos[:, None]
+    logits, cache = model.apply({"params": params}, token[:, None], step_pos, live[:, None], cache)
     return (cache, logits[:, 0], pos + 1, done), (token, live, jnp.where(live, logp, 0.0))
 
   keys = jax.random.split(rng, max_new_tokens)
@@ -100,14 +116,16 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
 
 @functools.partial(jax.jit, static_argnames=("model",))
 def token_logprobs(model: Decoder, params: Any, tokens: jax.Array, mask: jax.Array,
-                   temperature: float = 1.0) -> jax.Array:
+                   temperature: float = 1.0, positions=None, model_inputs: dict | None = None) -> jax.Array:
   """``log p(tokens[:, t] | tokens[:, <t])`` under ``softmax(logits / temperature)``: ``[B, T-1]`` for ``t >= 1``.
 
   ``mask`` ``[B, T]`` marks real tokens (left and inner padding allowed);
-  entries whose target is padding are 0.
+  entries whose target is padding are 0. ``positions`` (default from the
+  mask) and ``model_inputs`` as in the module docstring.
   """
   mask = mask.astype(bool)
-  logits = model.apply({"params": params}, tokens, default_positions(mask), mask)
+  positions = default_positions(mask) if positions is None else positions
+  logits = model.apply({"params": params}, tokens, positions, mask, **(model_inputs or {}))
   logp = jax.nn.log_softmax(logits[:, :-1] / temperature, axis=-1)
   out = jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
   return jnp.where(mask[:, 1:], out, 0.0)

@@ -40,6 +40,11 @@ def scatter_image_features(tokens, features, image_token_id: int):
 class Qwen2VL(nn.Module):
   config: VLMConfig
 
+  @property
+  def text_config(self):
+    """The language model's :class:`~jaxmed.llm.LMConfig` (what a KV cache is sized from)."""
+    return self.config.text
+
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache=None, *, pixel_values=None, patch_pos=None,
                patch_seg=None):
