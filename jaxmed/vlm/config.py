@@ -23,7 +23,7 @@ class VisionConfig:
   embed_dim: int
   out_dim: int
   num_heads: int
-  mlp_ratio: float = 4.0
+  mlp_ratio: int = 4
   in_channels: int = 3
   patch_size: int = 14
   temporal_patch_size: int = 2
@@ -88,7 +88,7 @@ class VLMConfig:
                     mrope_section=tuple(int(s) for s in rope["mrope_section"]), dtype=dtype)
     vrope = dict(getattr(v, "rope_parameters", None) or {})
     vision = VisionConfig(depth=v.depth, embed_dim=v.embed_dim, out_dim=v.hidden_size, num_heads=v.num_heads,
-                          mlp_ratio=float(v.mlp_ratio), in_channels=v.in_channels, patch_size=_int(v.patch_size),
+                          mlp_ratio=int(v.mlp_ratio), in_channels=v.in_channels, patch_size=_int(v.patch_size),
                           temporal_patch_size=_int(v.temporal_patch_size), spatial_merge_size=v.spatial_merge_size,
                           hidden_act=v.hidden_act, rope_theta=float(vrope.get("rope_theta", 10000.0)), dtype=dtype)
     return cls(text, vision, image_token_id=hf.image_token_id, video_token_id=hf.video_token_id,

@@ -74,7 +74,7 @@ class VisionBlock(nn.Module):
     dtype = jnp.dtype(c.dtype)
     norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=dtype, name=name)  # noqa: E731
     x = x + VisionAttention(c, name="attn")(norm("norm1")(x), angles, same_frame)
-    h = nn.Dense(int(c.embed_dim * c.mlp_ratio), dtype=dtype, name="fc1")(norm("norm2")(x))
+    h = nn.Dense(c.embed_dim * c.mlp_ratio, dtype=dtype, name="fc1")(norm("norm2")(x))
     return x + nn.Dense(c.embed_dim, dtype=dtype, name="fc2")(_act(c.hidden_act)(h))
 
 

@@ -31,7 +31,7 @@ def test_processor_reproduces_the_fixture_inputs(loaded):
   sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "fixtures"))
   from PIL import Image
 
-  from make_hf_fixtures import fixture_images  # noqa: E402  (the fixture's own image recipe; needs no torch)
+  from fixture_images import fixture_images  # noqa: E402  (the fixture's own image recipe)
   _, _, exp = loaded
   tok = llm.load_tokenizer(FIXTURE)
   messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "The patient has chest pain."},
@@ -94,3 +94,87 @@ def test_mismatched_image_tokens_fail_clearly(loaded):
     vlm.prepare_inputs(model.config, short, np.ones_like(short), exp["image_grid_thw"])
   with pytest.raises(ValueError, match="has 1 images but the tokens hold 2|more image-token runs"):
     vlm.prepare_inputs(model.config, tokens, np.ones_like(tokens), exp["image_grid_thw"][:1])
+
+
+def _image_inputs(exp, prep):
+  return {"pixel_values": jnp.asarray(exp["pixel_values"]), "patch_pos": prep["patch_pos"],
+          "patch_seg": prep["patch_seg"]}
+
+
+def test_greedy_generation_with_images_matches_hf(loaded):
+  """Prefill with the image features, then text-only decoding from the KV cache: HF's 16 greedy tokens."""
+  model, params, exp = loaded
+  tokens, prep = _inputs(model, exp)
+  out = llm.generate(model, params, jnp.asarray(tokens), jnp.ones_like(tokens), jax.random.PRNGKey(0),
+                     max_new_tokens=16, greedy=True, prompt_positions=jnp.asarray(prep["positions"]),
+                     position_offset=jnp.asarray(prep["rope_deltas"]), model_inputs=_image_inputs(exp, prep))
+  want = exp["generated"][0, tokens.shape[1]:]
+  got = np.asarray(out["tokens"][0])[:len(want)]
+  np.testing.assert_array_equal(got, want)
+
+
+def test_sampled_image_logprobs_equal_token_logprobs(loaded):
+  """Two left-padded image prompts (2 images and 1): the sampler's log-probs equal one forward pass's."""
+  model, params, exp = loaded
+  ids = exp["input_ids"][0].astype(np.int32)
+  img = model.config.image_token_id
+  first_end = np.flatnonzero(ids == img)[5] + 2          # the first image's 6 tokens and <|vision_end|>
+  short = np.concatenate([ids[:first_end], ids[-6:]])    # one image, then the prompt's last tokens
+  tokens, mask = llm.left_pad([ids, short], pad_id=0)
+  grid = np.concatenate([exp["image_grid_thw"], exp["image_grid_thw"][:1]])
+  n0 = int(np.prod(exp["image_grid_thw"][0]))
+  pixels = np.concatenate([exp["pixel_values"], exp["pixel_values"][:n0]])
+  prep = vlm.prepare_inputs(model.config, tokens, mask, grid)
+  extra = {"pixel_values": jnp.asarray(pixels), "patch_pos": prep["patch_pos"], "patch_seg": prep["patch_seg"]}
+  out = llm.generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), jax.random.PRNGKey(3), max_new_tokens=8,
+                     temperature=0.7, prompt_positions=jnp.asarray(prep["positions"]),
+                     position_offset=jnp.asarray(prep["rope_deltas"]), model_inputs=extra)
+  full = np.concatenate([tokens, np.asarray(out["tokens"])], axis=1)
+  full_mask = np.concatenate([mask, np.asarray(out["completion_mask"])], axis=1)
+  positions = vlm.prepare_inputs(model.config, full, full_mask, grid)["positions"]
+  lp = llm.token_logprobs(model, params, jnp.asarray(full), jnp.asarray(full_mask), 0.7, positions=positions,
+                          model_inputs=extra)
+  p = tokens.shape[1]
+  cm = np.asarray(out["completion_mask"]).astype(bool)
+  np.testing.assert_allclose(np.asarray(lp)[:, p - 1:][cm], np.asarray(out["logprobs"])[cm], atol=2e-5)
+
+
+def test_save_then_load_round_trips_and_names_bad_keys(loaded, tmp_path):
+  import shutil
+
+  from safetensors.numpy import load_file, save_file
+
+  model, params, _ = loaded
+  vlm.save_vlm(model, params, str(tmp_path / "rt"))
+  _, again = vlm.load_vlm(str(tmp_path / "rt"))
+  for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  # transformers 5's in-memory names load too
+  tensors = load_file(str(tmp_path / "rt" / "model.safetensors"))
+  renamed = {("model.visual." + k[7:] if k.startswith("visual.") else
+              "model.language_model." + k[6:] if k.startswith("model.") else k): v for k, v in tensors.items()}
+  shutil.copytree(tmp_path / "rt", tmp_path / "new")
+  save_file(renamed, str(tmp_path / "new" / "model.safetensors"))
+  _, new = vlm.load_vlm(str(tmp_path / "new"))
+  np.testing.assert_array_equal(np.asarray(new["visual"]["merger"]["mlp_2"]["kernel"]),
+                                np.asarray(params["visual"]["merger"]["mlp_2"]["kernel"]))
+  # a missing vision tensor is named
+  tensors.pop("visual.blocks.1.attn.qkv.bias")
+  save_file(tensors, str(tmp_path / "rt" / "model.safetensors"))
+  with pytest.raises(llm.CheckpointError, match="visual.blocks.1.attn.qkv.bias"):
+    vlm.load_vlm(str(tmp_path / "rt"))
+
+
+def test_transformers_loads_what_we_save(loaded, tmp_path):
+  torch = pytest.importorskip("torch")
+  import transformers
+
+  model, params, exp = loaded
+  vlm.save_vlm(model, params, str(tmp_path / "out"))
+  hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(str(tmp_path / "out")).eval()
+  ids = torch.as_tensor(exp["input_ids"].astype(np.int64))
+  with torch.no_grad():
+    logits = hf(input_ids=ids, pixel_values=torch.as_tensor(exp["pixel_values"]),
+                image_grid_thw=torch.as_tensor(exp["image_grid_thw"]),
+                mm_token_type_ids=(ids == model.config.image_token_id).int()).logits.numpy()
+  np.testing.assert_allclose(logits, exp["logits"], atol=1e-4, rtol=1e-4)
