@@ -1,0 +1,88 @@
+"""GRPO pieces for a vision-language policy: image-conditioned rollouts and the matching log-prob function.
+
+:mod:`jaxmed.rl.step` is generic over the policy's inputs; this module
+supplies them for :class:`~jaxmed.vlm.model.Qwen2VL`. A batch row is one
+completion and carries its own image, so the update can split rows over a
+device mesh like any other leaf:
+
+  batch = vlm_rollout(model, params, prompts, images, rng, group_size=G, ...)
+  update = make_update(vlm_logp_fn(model, temperature), tx, ...)          # from jaxmed.rl
+
+Per-row image leaves: ``pixel_values`` ``[B, n, C*T*P*P]``, ``patch_pos``
+``[B, n, 2]``, ``patch_seg`` ``[B, n]``, where every prompt has exactly one
+image of the same patch grid (resize images to one size first); and
+``positions`` ``[B, 3, P + T]``, the M-RoPE positions of prompt plus
+completion (batch-major so that row sharding applies to it too).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmed.llm.sampler import generate, left_pad, token_logprobs
+from jaxmed.vlm.model import prepare_inputs
+
+
+def _row_images(pixel_values: Sequence[np.ndarray], grids: Sequence[np.ndarray]):
+  grids = [np.asarray(g).reshape(-1, 3) for g in grids]
+  if any(len(g) != 1 for g in grids):
+    raise ValueError("vlm_rollout: each prompt must have exactly one image (got grids "
+                     f"{[g.tolist() for g in grids]})")
+  if len({tuple(g[0]) for g in grids}) != 1:
+    raise ValueError(f"vlm_rollout: every image in a batch needs the same patch grid, got "
+                     f"{sorted({tuple(int(x) for x in g[0]) for g in grids})}; resize the images to one size")
+  return np.stack([np.asarray(p, np.float32) for p in pixel_values]), np.stack([g[0] for g in grids])
+
+
+def flat_image_inputs(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """Per-row image leaves -> the flat ``pixel_values`` / ``patch_pos`` / ``patch_seg`` :class:`Qwen2VL` takes."""
+  b, n, d = batch["pixel_values"].shape
+  seg = batch["patch_seg"] + (jnp.max(batch["patch_seg"]) + 1) * jnp.arange(b)[:, None]  # frames unique per row
+  return {"pixel_values": batch["pixel_values"].reshape(b * n, d), "patch_pos": batch["patch_pos"].reshape(b * n, 2),
+          "patch_seg": seg.reshape(b * n)}
+
+
+def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: Sequence[np.ndarray],
+                grids: Sequence[np.ndarray], rng: jax.Array, *, group_size: int, max_new_tokens: int,
+                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_ids: tuple[int, ...] = (),
+                pad_id: int = 0, pad_to: int = 0) -> dict[str, Any]:
+  """``G`` completions per (prompt, image), grouped contiguously: :func:`jaxmed.rl.rollout` plus image leaves.
+
+  ``prompts``: token ids with the image placeholders already expanded;
+  ``pixel_values[i]`` ``[n, C*T*P*P]`` and ``grids[i]`` ``[1, 3]`` from the
+  image processor for prompt ``i``.
+  """
+  pix, grid = _row_images(pixel_values, grids)
+  rep = lambda x: np.repeat(x, group_size, axis=0)  # noqa: E731
+  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id, pad_to)
+  pix, grid = rep(pix), rep(grid)
+  prep = prepare_inputs(model.config, tokens, mask, grid)
+  n = pix.shape[1]
+  rows = {"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(prep["patch_pos"].reshape(-1, n, 2)),
+          "patch_seg": jnp.asarray(prep["patch_seg"].reshape(-1, n) - prep["patch_seg"].reshape(-1, n)[:, :1])}
+  out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
+                 temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
+                 prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
+                 model_inputs=flat_image_inputs(rows))
+  full = np.concatenate([tokens, np.asarray(out["tokens"])], axis=1)
+  full_mask = np.concatenate([mask, np.asarray(out["completion_mask"]).astype(mask.dtype)], axis=1)
+  positions = prepare_inputs(model.config, full, full_mask, grid)["positions"]
+  return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],
+          "mask": out["completion_mask"], "old_logp": out["logprobs"],
+          "positions": jnp.asarray(positions.transpose(1, 0, 2)), **rows}
+
+
+def vlm_logp_fn(model, temperature: float = 1.0) -> Callable[[Any, Mapping[str, jax.Array]], jax.Array]:
+  """``(params, batch) -> [B, T]`` log-probs of ``batch["completion"]`` given prompt and image."""
+  def logp_fn(params, batch):
+    full = jnp.concatenate([batch["prompt"], batch["completion"]], axis=1)
+    mask = jnp.concatenate([batch["prompt_mask"], batch["mask"].astype(batch["prompt_mask"].dtype)], axis=1)
+    lp = token_logprobs(model, params, full, mask, temperature, positions=batch["positions"].transpose(1, 0, 2),
+                        model_inputs=flat_image_inputs(batch))
+    return lp[:, batch["prompt"].shape[1] - 1:]
+
+  return logp_fn
