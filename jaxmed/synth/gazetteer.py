@@ -88,7 +88,7 @@ def gazetteer_corpus(g: Gazetteer, *, seed: int = 0) -> list[str]:
 
 def lettered_options(rng, gold: str, distractors, num_options: int) -> tuple[dict[str, str], str]:
   """``num_options`` options ``{"A": ..}`` with ``gold`` at a uniform position among sampled distractors."""
-  letters = "ABCDE"[:num_options]
+  letters = "ABCDEF"[:num_options]
   pos = int(rng.integers(num_options))
   picks = [str(x) for x in rng.choice(distractors, num_options - 1, replace=False)]
   opts = picks[:pos] + [str(gold)] + picks[pos:]
