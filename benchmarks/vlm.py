@@ -1,0 +1,164 @@
+"""Benchmark: Qwen2-VL prefill (vision + text) and decode tokens/s, and one image GRPO step split into parts.
+
+  python benchmarks/vlm.py [--batch 8] [--image 112] [--new-tokens 32] [--repeats 3] [--no-hf]
+
+A random Qwen2-VL-shaped model (vision: 4 blocks, width 128, 4 heads, 14-pixel
+patches, 2x2 merger; text: 4 layers, width 256, 8 heads / 2 KV heads, M-RoPE
+(8, 4, 4)), float32, one ``--image`` x ``--image`` picture and a 40-token text
+prompt per row. Timed after compilation (median of ``--repeats``):
+
+* the vision tower alone;
+* the prefill with images, against the same-length text-only prefill (the
+  baseline in the same run: the ratio is the cost of the vision tower and the
+  merging);
+* decoding ``--new-tokens`` tokens from the KV cache (tokens/s);
+* one GRPO step with images (``jaxmed.vlm.vlm_rollout``, reference log-probs,
+  the jitted update) split into its parts;
+* where torch is installed, transformers' ``Qwen2VLForConditionalGeneration``
+  on the same weights (exported with ``save_vlm``) for the same prefill, and
+  the ratio HF / jaxmed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmed import llm, rl, vlm
+
+IMAGE_TOKEN = 300
+
+
+def build(args):
+  text = llm.LMConfig(family="qwen2", vocab_size=512, hidden_size=256, intermediate_size=768, num_layers=4,
+                      num_heads=8, num_kv_heads=2, head_dim=32, qkv_bias=True, max_position_embeddings=1024,
+                      eos_token_id=2, mrope_section=(8, 4, 4))
+  vision = vlm.VisionConfig(depth=4, embed_dim=128, out_dim=256, num_heads=4, mlp_ratio=4)
+  config = vlm.VLMConfig(text, vision, image_token_id=IMAGE_TOKEN, video_token_id=301, vision_start_token_id=302,
+                         vision_end_token_id=303)
+  model = vlm.Qwen2VL(config)
+  g = args.image // vision.patch_size
+  grid = np.array([[1, g, g]])
+  n_img = g * g // 4
+  rng = np.random.default_rng(0)
+  prompts = [np.concatenate([[302], [IMAGE_TOKEN] * n_img, [303], rng.integers(10, 290, 40)]).astype(np.int32)
+             for _ in range(args.batch)]
+  pixels = [rng.standard_normal((g * g, vision.patch_dim)).astype(np.float32) for _ in range(args.batch)]
+  tokens = np.stack(prompts)
+  prep = vlm.prepare_inputs(config, tokens, np.ones_like(tokens), np.repeat(grid, args.batch, 0))
+  inputs = {"pixel_values": jnp.asarray(np.concatenate(pixels)), "patch_pos": prep["patch_pos"],
+            "patch_seg": prep["patch_seg"]}
+  params = model.init(jax.random.PRNGKey(0), jnp.asarray(tokens), jnp.asarray(prep["positions"]), **inputs)["params"]
+  return model, params, tokens, prep, inputs, pixels, grid
+
+
+def timed(fn, repeats):
+  jax.block_until_ready(fn())  # compile
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def run_hf(model, params, tokens, inputs, grid, batch) -> float | None:
+  try:
+    import torch
+    import transformers
+  except ImportError as e:
+    print(f"HF baseline skipped: {e}")
+    return None
+  torch.set_num_threads(max(1, len(jax.devices("cpu"))))
+  with tempfile.TemporaryDirectory() as d:
+    vlm.save_vlm(model, params, d)
+    hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(d).eval()
+  ids = torch.as_tensor(tokens.astype(np.int64))
+  kw = dict(pixel_values=torch.as_tensor(np.asarray(inputs["pixel_values"])),
+            image_grid_thw=torch.as_tensor(np.repeat(grid, batch, 0)), mm_token_type_ids=(ids == IMAGE_TOKEN).int())
+  with torch.no_grad():
+    hf(input_ids=ids, **kw)
+    times = []
+    for _ in range(3):
+      t0 = time.perf_counter()
+      hf(input_ids=ids, **kw)
+      times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def main():
+  ap = argparse.ArgumentParser()
+  ap.add_argument("--batch", type=int, default=8)
+  ap.add_argument("--image", type=int, default=112)
+  ap.add_argument("--new-tokens", type=int, default=32)
+  ap.add_argument("--repeats", type=int, default=3)
+  ap.add_argument("--no-hf", action="store_true")
+  args = ap.parse_args()
+  model, params, tokens, prep, inputs, pixels, grid = build(args)
+  b, t = tokens.shape
+  n_params = sum(x.size for x in jax.tree.leaves(params))
+  print(f"Qwen2-VL-shaped, {n_params / 1e6:.2f}M params; batch {b}, {t} prompt tokens "
+        f"({int((tokens == IMAGE_TOKEN).sum(1)[0])} image tokens from {pixels[0].shape[0]} patches)")
+
+  tower = jax.jit(lambda p, x: vlm.VisionTower(model.config.vision).apply({"params": p}, *x))
+  t_vision = timed(lambda: tower(params["visual"], (inputs["pixel_values"], inputs["patch_pos"], inputs["patch_seg"])),
+                   args.repeats)
+  fwd = jax.jit(lambda p, tok, pos, x: model.apply({"params": p}, tok, pos, **x))
+  pos = jnp.asarray(prep["positions"])
+  t_prefill = timed(lambda: fwd(params, jnp.asarray(tokens), pos, inputs), args.repeats)
+  text_only = np.where(tokens == IMAGE_TOKEN, 5, tokens)
+  t_text = timed(lambda: fwd(params, jnp.asarray(text_only), pos, {}), args.repeats)
+  mask = jnp.ones_like(jnp.asarray(tokens))
+
+  def gen(n):
+    return llm.generate(model, params, jnp.asarray(tokens), mask, jax.random.PRNGKey(0), max_new_tokens=n,
+                        prompt_positions=pos, position_offset=jnp.asarray(prep["rope_deltas"]), model_inputs=inputs)
+
+  t_gen = timed(lambda: gen(args.new_tokens), args.repeats)
+  t_gen1 = timed(lambda: gen(1), args.repeats)
+  decode_tps = b * (args.new_tokens - 1) / max(t_gen - t_gen1, 1e-9)
+
+  # one GRPO step with images: 2 prompts x group 4 (b rows), beta 0.04
+  group = 4
+  prompts = [list(p) for p in tokens[: b // group]]
+  rollout = lambda: vlm.vlm_rollout(model, params, prompts, pixels[: b // group], [grid] * (b // group),  # noqa: E731
+                                    jax.random.PRNGKey(1), group_size=group, max_new_tokens=args.new_tokens)
+  t_roll = timed(lambda: rollout()["completion"], args.repeats)
+  batch = rollout()
+  logp_fn = vlm.vlm_logp_fn(model)
+  ref = jax.jit(logp_fn)
+  t_ref = timed(lambda: ref(params, batch), args.repeats)
+  batch["ref_logp"] = ref(params, batch)
+  batch["advantages"] = jnp.asarray(np.random.default_rng(0).standard_normal(b), jnp.float32)
+  tx = optax.adam(1e-5)
+  update = rl.make_update(logp_fn, tx, beta=0.04)
+  opt = tx.init(params)
+  t_upd = timed(lambda: update(params, opt, batch)[2]["loss"], args.repeats)
+  n_tok = float(np.asarray(batch["mask"]).sum())
+
+  print("| part | time | tokens/s |")
+  print("|---|---|---|")
+  print(f"| vision tower ({b} images) | {t_vision * 1e3:.1f} ms | {b * pixels[0].shape[0] / t_vision:.0f} patches/s |")
+  print(f"| prefill, images + text | {t_prefill * 1e3:.1f} ms | {b * t / t_prefill:.0f} |")
+  print(f"| prefill, text only, same length (baseline) | {t_text * 1e3:.1f} ms | {b * t / t_text:.0f} |")
+  print(f"| decode from the KV cache ({args.new_tokens} tokens) | {(t_gen - t_gen1) * 1e3:.1f} ms | {decode_tps:.0f} |")
+  print(f"| GRPO rollout (vlm_rollout) | {t_roll * 1e3:.1f} ms | {n_tok / t_roll:.0f} |")
+  print(f"| GRPO reference log-probs | {t_ref * 1e3:.1f} ms | {n_tok / t_ref:.0f} |")
+  print(f"| GRPO update (fwd + bwd + Adam) | {t_upd * 1e3:.1f} ms | {n_tok / t_upd:.0f} |")
+  print(f"image prefill / text-only prefill: {t_prefill / t_text:.2f}x")
+  if not args.no_hf:
+    t_hf = run_hf(model, params, tokens, inputs, grid, b)
+    if t_hf is not None:
+      print(f"| transformers Qwen2VLForConditionalGeneration prefill (torch CPU) | {t_hf * 1e3:.1f} ms | "
+            f"{b * t / t_hf:.0f} |")
+      print(f"HF / jaxmed prefill time: {t_hf / t_prefill:.2f}x")
+
+
+if __name__ == "__main__":
+  main()
