@@ -48,6 +48,8 @@ class Qwen2VL(nn.Module):
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache=None, *, pixel_values=None, patch_pos=None,
                patch_seg=None):
+    """``pixel_values`` / ``patch_pos`` / ``patch_seg`` in either :class:`VisionTower` layout (packed, or
+    ``[F, n, ...]`` frames of one size with ``patch_seg`` None)."""
     c = self.config
     embeds = embeds_mask = None
     if pixel_values is not None:

@@ -8,9 +8,10 @@ device mesh like any other leaf:
   batch = vlm_rollout(model, params, prompts, images, rng, group_size=G, ...)
   update = make_update(vlm_logp_fn(model, temperature), tx, ...)          # from jaxmed.rl
 
-Per-row image leaves: ``pixel_values`` ``[B, n, C*T*P*P]``, ``patch_pos``
-``[B, n, 2]``, ``patch_seg`` ``[B, n]``, where every prompt has exactly one
-image of the same patch grid (resize images to one size first); and
+Per-row image leaves: ``pixel_values`` ``[B, n, C*T*P*P]`` and ``patch_pos``
+``[B, n, 2]``, where every prompt has exactly one image of the same patch
+grid (resize images to one size first), so the vision tower attends per
+image; and
 ``positions`` ``[B, 3, P + T]``, the M-RoPE positions of prompt plus
 completion (batch-major so that row sharding applies to it too).
 """
@@ -32,18 +33,18 @@ def _row_images(pixel_values: Sequence[np.ndarray], grids: Sequence[np.ndarray])
   if any(len(g) != 1 for g in grids):
     raise ValueError("vlm_rollout: each prompt must have exactly one image (got grids "
                      f"{[g.tolist() for g in grids]})")
+  if any(int(g[0][0]) != 1 for g in grids):
+    raise ValueError("vlm_rollout: images only (grid t = 1), got grids "
+                     f"{sorted({tuple(int(x) for x in g[0]) for g in grids})}")
   if len({tuple(g[0]) for g in grids}) != 1:
     raise ValueError(f"vlm_rollout: every image in a batch needs the same patch grid, got "
                      f"{sorted({tuple(int(x) for x in g[0]) for g in grids})}; resize the images to one size")
   return np.stack([np.asarray(p, np.float32) for p in pixel_values]), np.stack([g[0] for g in grids])
 
 
-def flat_image_inputs(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """Per-row image leaves -> the flat ``pixel_values`` / ``patch_pos`` / ``patch_seg`` :class:`Qwen2VL` takes."""
-  b, n, d = batch["pixel_values"].shape
-  seg = batch["patch_seg"] + (jnp.max(batch["patch_seg"]) + 1) * jnp.arange(b)[:, None]  # frames unique per row
-  return {"pixel_values": batch["pixel_values"].reshape(b * n, d), "patch_pos": batch["patch_pos"].reshape(b * n, 2),
-          "patch_seg": seg.reshape(b * n)}
+def image_inputs(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """The batch's per-row image leaves as :class:`Qwen2VL` inputs (frames of one size: attention per image)."""
+  return {"pixel_values": batch["pixel_values"], "patch_pos": batch["patch_pos"], "patch_seg": None}
 
 
 def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: Sequence[np.ndarray],
@@ -62,12 +63,11 @@ def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: S
   pix, grid = rep(pix), rep(grid)
   prep = prepare_inputs(model.config, tokens, mask, grid)
   n = pix.shape[1]
-  rows = {"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(prep["patch_pos"].reshape(-1, n, 2)),
-          "patch_seg": jnp.asarray(prep["patch_seg"].reshape(-1, n) - prep["patch_seg"].reshape(-1, n)[:, :1])}
+  rows = {"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(prep["patch_pos"].reshape(-1, n, 2))}
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
                  prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
-                 model_inputs=flat_image_inputs(rows))
+                 model_inputs=image_inputs(rows))
   full = np.concatenate([tokens, np.asarray(out["tokens"])], axis=1)
   full_mask = np.concatenate([mask, np.asarray(out["completion_mask"]).astype(mask.dtype)], axis=1)
   positions = prepare_inputs(model.config, full, full_mask, grid)["positions"]
@@ -82,7 +82,7 @@ def vlm_logp_fn(model, temperature: float = 1.0) -> Callable[[Any, Mapping[str, 
     full = jnp.concatenate([batch["prompt"], batch["completion"]], axis=1)
     mask = jnp.concatenate([batch["prompt_mask"], batch["mask"].astype(batch["prompt_mask"].dtype)], axis=1)
     lp = token_logprobs(model, params, full, mask, temperature, positions=batch["positions"].transpose(1, 0, 2),
-                        model_inputs=flat_image_inputs(batch))
+                        model_inputs=image_inputs(batch))
     return lp[:, batch["prompt"].shape[1] - 1:]
 
   return logp_fn

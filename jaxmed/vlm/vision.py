@@ -8,7 +8,8 @@
   single patch computes.
 * ``positions`` ``[N, 2]`` (row, column) and ``segments`` ``[N]`` (one id per
   frame) from :mod:`jaxmed.vlm.positions`: attention is bidirectional within
-  a frame only.
+  a frame only. Frames of one size can come as ``[F, n, ...]`` instead, which
+  attends per frame without a mask (:class:`VisionTower`).
 * Blocks are pre-norm (LayerNorm, eps 1e-6): ``x + attn(norm1(x))``, then
   ``x + mlp(norm2(x))``, with a fused ``qkv`` projection (bias) and 2D
   rotary embeddings: the first half of each head's rotary frequencies turn
@@ -51,17 +52,20 @@ class VisionAttention(nn.Module):
   config: VisionConfig
 
   @nn.compact
-  def __call__(self, x, angles, same_frame):
+  def __call__(self, x, angles, same_frame=None):
+    """``x`` ``[F, n, E]``, ``angles`` ``[F, n, D/2]``; ``same_frame`` ``[F, n, n]`` or None (all attend)."""
     c = self.config
     dtype = jnp.dtype(c.dtype)
-    n = x.shape[0]
-    qkv = nn.Dense(3 * c.embed_dim, dtype=dtype, name="qkv")(x).reshape(n, 3, c.num_heads, c.head_dim)
-    q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]                      # [N, H, D]
-    q, k = rotate(q, angles[:, None, :]), rotate(k, angles[:, None, :])
-    scores = jnp.einsum("nhd,mhd->hnm", q, k, preferred_element_type=jnp.float32) / jnp.sqrt(jnp.float32(c.head_dim))
-    scores = jnp.where(same_frame[None], scores, jnp.finfo(jnp.float32).min)
+    f, n, _ = x.shape
+    qkv = nn.Dense(3 * c.embed_dim, dtype=dtype, name="qkv")(x).reshape(f, n, 3, c.num_heads, c.head_dim)
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]              # [F, n, H, D]
+    q, k = rotate(q, angles[:, :, None, :]), rotate(k, angles[:, :, None, :])
+    scores = jnp.einsum("fnhd,fmhd->fhnm", q, k, preferred_element_type=jnp.float32)
+    scores = scores / jnp.sqrt(jnp.float32(c.head_dim))
+    if same_frame is not None:
+      scores = jnp.where(same_frame[:, None], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
-    out = jnp.einsum("hnm,mhd->nhd", probs, v).reshape(n, c.embed_dim)
+    out = jnp.einsum("fhnm,fmhd->fnhd", probs, v).reshape(f, n, c.embed_dim)
     return nn.Dense(c.embed_dim, dtype=dtype, name="proj")(out)
 
 
@@ -69,7 +73,7 @@ class VisionBlock(nn.Module):
   config: VisionConfig
 
   @nn.compact
-  def __call__(self, x, angles, same_frame):
+  def __call__(self, x, angles, same_frame=None):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     norm = lambda name: nn.LayerNorm(epsilon=1e-6, dtype=dtype, name=name)  # noqa: E731
@@ -92,22 +96,40 @@ class PatchMerger(nn.Module):
 
 
 class VisionTower(nn.Module):
-  """``(pixel_values [N, C*T*P*P], positions [N, 2], segments [N]) -> [N / m^2, out_dim]``."""
+  """``(pixel_values, positions, segments) -> [tokens, out_dim]``, in one of two layouts.
+
+  * packed: ``pixel_values`` ``[N, C*T*P*P]``, ``positions`` ``[N, 2]``,
+    ``segments`` ``[N]`` (frames of any sizes; attention is masked to each
+    frame, so its cost is ``N^2``);
+  * frames of one size: ``pixel_values`` ``[F, n, C*T*P*P]``, ``positions``
+    ``[F, n, 2]``, ``segments`` None (attention per frame, ``F n^2``).
+
+  Both return the merged tokens in order, ``[N / m^2, out_dim]``.
+  """
   config: VisionConfig
 
   @nn.compact
-  def __call__(self, pixel_values, positions, segments, *, return_hidden: bool = False) -> Any:
+  def __call__(self, pixel_values, positions, segments=None, *, return_hidden: bool = False) -> Any:
     c = self.config
     dtype = jnp.dtype(c.dtype)
-    if pixel_values.ndim != 2 or pixel_values.shape[1] != c.patch_dim:
-      raise ValueError(f"VisionTower: pixel_values must be [N, {c.patch_dim}] (C*T*P*P), got {pixel_values.shape}")
+    if pixel_values.shape[-1] != c.patch_dim or pixel_values.ndim not in (2, 3):
+      raise ValueError(f"VisionTower: pixel_values must be [N, {c.patch_dim}] or [F, n, {c.patch_dim}] "
+                       f"(C*T*P*P), got {pixel_values.shape}")
     m2 = c.spatial_merge_size ** 2
-    if pixel_values.shape[0] % m2:
-      raise ValueError(f"VisionTower: {pixel_values.shape[0]} patches is not a multiple of {m2} (merge blocks)")
+    if pixel_values.shape[-2] % m2:
+      raise ValueError(f"VisionTower: {pixel_values.shape[-2]} patches is not a multiple of {m2} (merge blocks)")
+    packed = pixel_values.ndim == 2
+    if packed and segments is None:
+      raise ValueError("VisionTower: packed pixel_values [N, D] need segments [N] (one id per frame)")
+    if packed:
+      pixel_values, positions = pixel_values[None], positions[None]
+      same_frame = (segments[:, None] == segments[None, :])[None]
+    else:
+      same_frame = None
     x = nn.Dense(c.embed_dim, use_bias=False, dtype=dtype, name="patch_embed")(pixel_values.astype(dtype))
-    angles = patch_rope_angles(positions, c.head_dim, c.rope_theta)
-    same_frame = segments[:, None] == segments[None, :]
+    angles = jax.vmap(lambda p: patch_rope_angles(p, c.head_dim, c.rope_theta))(positions)
     for i in range(c.depth):
       x = VisionBlock(c, name=f"blocks_{i}")(x, angles, same_frame)
+    x = x.reshape(-1, c.embed_dim)
     merged = PatchMerger(c, name="merger")(x)
     return (merged, x) if return_hidden else merged

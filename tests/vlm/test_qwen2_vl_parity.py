@@ -178,3 +178,18 @@ def test_transformers_loads_what_we_save(loaded, tmp_path):
                 image_grid_thw=torch.as_tensor(exp["image_grid_thw"]),
                 mm_token_type_ids=(ids == model.config.image_token_id).int()).logits.numpy()
   np.testing.assert_allclose(logits, exp["logits"], atol=1e-4, rtol=1e-4)
+
+
+def test_per_frame_layout_equals_the_packed_layout(loaded):
+  """Frames of one size as [F, n, D] (attention per frame, no mask) give the packed [N, D] result."""
+  model, params, exp = loaded
+  n0 = int(np.prod(exp["image_grid_thw"][0]))
+  grid = np.repeat(exp["image_grid_thw"][:1], 3, 0)
+  pixels = np.concatenate([exp["pixel_values"][:n0]] * 3) + 0.1 * np.arange(3).repeat(n0)[:, None]
+  tower = vlm.VisionTower(model.config.vision)
+  m = model.config.vision.spatial_merge_size
+  packed = tower.apply({"params": params["visual"]}, jnp.asarray(pixels), vlm.patch_positions(grid, m),
+                       vlm.frame_segments(grid, m))
+  frames = tower.apply({"params": params["visual"]}, jnp.asarray(pixels.reshape(3, n0, -1)),
+                       vlm.patch_positions(grid, m).reshape(3, n0, 2))
+  np.testing.assert_allclose(np.asarray(frames), np.asarray(packed), atol=1e-5)
