@@ -48,14 +48,17 @@ def pack_documents(docs: Sequence[Sequence[int]], seq_len: int, *, pad_id: int =
   return {"tokens": tokens, "mask": mask, "segment_ids": segments}
 
 
-def causal_lm_loss(model, params: Any, batch: dict[str, jax.Array]) -> tuple[jax.Array, dict[str, jax.Array]]:
+def causal_lm_loss(model, params: Any, batch: dict[str, jax.Array], *, positions=None,
+                   model_inputs: dict | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
   """Mean next-token cross-entropy over targets that are real and in the predecessor's document.
 
   ``batch``: ``tokens``, ``mask`` (real tokens, also the attention mask), ``segment_ids`` ``[B, T]``, and
   optionally ``loss_mask`` ``[B, T]``: 1 where token ``t`` counts as a target (default: every real token).
+  ``positions`` (e.g. M-RoPE's ``[3, B, T]``; default: restarting per segment) and ``model_inputs``
+  (e.g. a VLM's images) go to the model as they are.
   """
   tokens, mask, seg = batch["tokens"], batch["mask"].astype(bool), batch["segment_ids"]
-  logits = model.apply({"params": params}, tokens, mask=mask, segment_ids=seg)
+  logits = model.apply({"params": params}, tokens, positions, mask, segment_ids=seg, **(model_inputs or {}))
   logp = jax.nn.log_softmax(logits[:, :-1], axis=-1)
   nll = -jnp.take_along_axis(logp, tokens[:, 1:, None], axis=-1)[..., 0]
   valid = mask[:, 1:] & mask[:, :-1] & (seg[:, 1:] == seg[:, :-1])
