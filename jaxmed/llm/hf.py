@@ -54,7 +54,7 @@ def hf_param_map(config: LMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
   return m
 
 
-def _read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
   """All tensors of the checkpoint (as NumPy, bf16 via ml_dtypes) and the file each came from."""
   from safetensors import safe_open
 
@@ -171,7 +171,7 @@ def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jn
   config = LMConfig.from_hf(hf_config, dtype=compute_dtype or jnp.dtype(dtype).name)
   model = Decoder(config)
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32)))["params"]
-  tensors, origin = _read_tensors(local_dir)
+  tensors, origin = read_tensors(local_dir)
   if config.tie_embeddings and "lm_head.weight" in tensors:  # some tied checkpoints store the copy too
     if not np.array_equal(tensors["lm_head.weight"], tensors.get("model.embed_tokens.weight")):
       raise CheckpointError(f"{origin['lm_head.weight']}: 'lm_head.weight' differs from 'model.embed_tokens.weight'"

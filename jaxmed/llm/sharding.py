@@ -37,6 +37,13 @@ def logical_axes(path: tuple[str, ...]) -> tuple[str | None, ...]:
     return ("embed", "mlp")
   if module == "down_proj":
     return ("mlp", "embed")
+  # the Qwen2-VL vision tower (jaxmed.vlm.vision): same roles, its own names
+  if module in ("qkv", "fc1", "mlp_0"):
+    return ("embed", "mlp" if module != "qkv" else "heads") if leaf == "kernel" else (None,)
+  if module in ("proj", "fc2", "mlp_2"):
+    return ("heads" if module == "proj" else "mlp", "embed") if leaf == "kernel" else (None,)
+  if module == "patch_embed":
+    return (None, "embed")
   return (None,)  # norms
 
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
-from jaxmed.llm.hf import (SINGLE_FILE, CheckpointError, _read_tensors, hf_param_map, params_to_tensors,
+from jaxmed.llm.hf import (SINGLE_FILE, CheckpointError, hf_param_map, params_to_tensors, read_tensors,
                            tensors_to_params)
 from jaxmed.vlm.config import VLMConfig
 from jaxmed.vlm.model import Qwen2VL
@@ -61,7 +61,7 @@ def _released_layout(key: str) -> str:
 def _abstract(model: Qwen2VL) -> Any:
   v = model.config.vision
   m2 = v.spatial_merge_size ** 2
-  tokens = jnp.full((1, m2 // m2), model.config.image_token_id, jnp.int32)
+  tokens = jnp.full((1, 1), model.config.image_token_id, jnp.int32)   # one merged image token from m2 patches
   return jax.eval_shape(lambda: model.init(
       jax.random.PRNGKey(0), tokens, jnp.zeros((3, 1, 1), jnp.int32), pixel_values=jnp.zeros((m2, v.patch_dim)),
       patch_pos=jnp.zeros((m2, 2), jnp.int32), patch_seg=jnp.zeros((m2,), jnp.int32)))["params"]
@@ -80,7 +80,7 @@ def load_vlm(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float
   except ValueError as e:
     raise CheckpointError(f"{os.path.join(local_dir, 'config.json')}: {e}") from None
   model = Qwen2VL(config)
-  raw, origin = _read_tensors(local_dir)
+  raw, origin = read_tensors(local_dir)
   tensors, where = {}, {}
   for key, value in raw.items():
     name = _released_layout(key)

@@ -193,3 +193,18 @@ def test_per_frame_layout_equals_the_packed_layout(loaded):
   frames = tower.apply({"params": params["visual"]}, jnp.asarray(pixels.reshape(3, n0, -1)),
                        vlm.patch_positions(grid, m).reshape(3, n0, 2))
   np.testing.assert_allclose(np.asarray(frames), np.asarray(packed), atol=1e-5)
+
+
+def test_fsdp_sharded_load_gives_the_same_logits(loaded):
+  """Params placed by jaxmed.llm.param_shardings on 8 simulated devices (vision tower included)."""
+  from jaxmed import core
+
+  model, params, exp = loaded
+  mesh = core.make_mesh({"data": 2, "fsdp": 4})
+  _, sharded = vlm.load_vlm(FIXTURE, mesh=mesh)
+  qkv = sharded["visual"]["blocks_0"]["attn"]["qkv"]["kernel"]
+  assert not qkv.sharding.is_fully_replicated  # the vision tower is sharded too
+  tokens, prep = _inputs(model, exp)
+  logits = model.apply({"params": sharded}, tokens, prep["positions"], pixel_values=exp["pixel_values"],
+                       patch_pos=prep["patch_pos"], patch_seg=prep["patch_seg"])
+  np.testing.assert_allclose(np.asarray(logits), exp["logits"], atol=1e-4, rtol=1e-4)
