@@ -29,9 +29,13 @@ from jaxmed.vlm.config import VLMConfig
 from jaxmed.vlm.vision import VisionTower
 
 
-def scatter_image_features(tokens, features, image_token_id: int):
-  """``[B, T, H]`` array holding ``features`` ``[M, H]`` at the image-token slots (in order), and the slot mask."""
-  is_img = tokens == image_token_id
+def scatter_image_features(tokens, features, image_token_id: int, image_mask=None):
+  """``[B, T, H]`` array holding ``features`` ``[M, H]`` at the image-token slots (in order), and the slot mask.
+
+  ``image_mask`` ``[B, T]`` names the slots explicitly (default: ``tokens == image_token_id``), so an image
+  token that a policy happens to sample in its completion is not taken for an image slot.
+  """
+  is_img = tokens == image_token_id if image_mask is None else image_mask.astype(bool)
   slot = jnp.cumsum(is_img.reshape(-1)) - 1
   gathered = features[jnp.clip(slot, 0, features.shape[0] - 1)].reshape(*tokens.shape, features.shape[-1])
   return gathered, is_img
@@ -47,14 +51,14 @@ class Qwen2VL(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache=None, *, pixel_values=None, patch_pos=None,
-               patch_seg=None, segment_ids=None):
+               patch_seg=None, segment_ids=None, image_mask=None):
     """``pixel_values`` / ``patch_pos`` / ``patch_seg`` in either :class:`VisionTower` layout (packed, or
     ``[F, n, ...]`` frames of one size with ``patch_seg`` None)."""
     c = self.config
     embeds = embeds_mask = None
     if pixel_values is not None:
       features = VisionTower(c.vision, name="visual")(pixel_values, patch_pos, patch_seg)
-      embeds, embeds_mask = scatter_image_features(tokens, features, c.image_token_id)
+      embeds, embeds_mask = scatter_image_features(tokens, features, c.image_token_id, image_mask)
     return Decoder(c.text, name="language_model")(tokens, positions, mask, cache, segment_ids=segment_ids,
                                                   embeds=embeds, embeds_mask=embeds_mask)
 

@@ -42,9 +42,10 @@ def _row_images(pixel_values: Sequence[np.ndarray], grids: Sequence[np.ndarray])
   return np.stack([np.asarray(p, np.float32) for p in pixel_values]), np.stack([g[0] for g in grids])
 
 
-def image_inputs(batch: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+def image_inputs(batch: Mapping[str, jax.Array], image_mask=None) -> dict[str, jax.Array]:
   """The batch's per-row image leaves as :class:`Qwen2VL` inputs (frames of one size: attention per image)."""
-  return {"pixel_values": batch["pixel_values"], "patch_pos": batch["patch_pos"], "patch_seg": None}
+  return {"pixel_values": batch["pixel_values"], "patch_pos": batch["patch_pos"], "patch_seg": None,
+          "image_mask": image_mask}
 
 
 def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: Sequence[np.ndarray],
@@ -68,9 +69,12 @@ def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: S
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
                  prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
                  model_inputs=image_inputs(rows))
-  full = np.concatenate([tokens, np.asarray(out["tokens"])], axis=1)
-  full_mask = np.concatenate([mask, np.asarray(out["completion_mask"]).astype(mask.dtype)], axis=1)
-  positions = prepare_inputs(model.config, full, full_mask, grid)["positions"]
+  # completion positions as the sampler used them: the next 1D position (+ rope delta) on every axis,
+  # counted from the prompt only, so a sampled image token in a completion is just text
+  t = out["tokens"].shape[1]
+  nxt = mask.sum(1) + prep["rope_deltas"]
+  completion_pos = np.broadcast_to((nxt[:, None] + np.arange(t))[None], (3, len(tokens), t))
+  positions = np.concatenate([prep["positions"], completion_pos], axis=2)
   return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],
           "mask": out["completion_mask"], "old_logp": out["logprobs"],
           "positions": jnp.asarray(positions.transpose(1, 0, 2)), **rows}
@@ -81,8 +85,10 @@ def vlm_logp_fn(model, temperature: float = 1.0) -> Callable[[Any, Mapping[str, 
   def logp_fn(params, batch):
     full = jnp.concatenate([batch["prompt"], batch["completion"]], axis=1)
     mask = jnp.concatenate([batch["prompt_mask"], batch["mask"].astype(batch["prompt_mask"].dtype)], axis=1)
+    image_mask = jnp.concatenate([batch["prompt"] == model.config.image_token_id,
+                                  jnp.zeros(batch["completion"].shape, bool)], axis=1)
     lp = token_logprobs(model, params, full, mask, temperature, positions=batch["positions"].transpose(1, 0, 2),
-                        model_inputs=image_inputs(batch))
+                        model_inputs=image_inputs(batch, image_mask))
     return lp[:, batch["prompt"].shape[1] - 1:]
 
   return logp_fn

@@ -60,3 +60,17 @@ def test_rollout_rejects_mixed_image_sizes(rollout_batch):
     vlm_rollout(model, params, [[1, 2], [1, 2]], [np.zeros((24, 1176)), np.zeros((24, 1176))],
                 [np.array([[1, 4, 6]]), np.array([[1, 6, 4]])], jax.random.PRNGKey(0), group_size=2,
                 max_new_tokens=2)
+
+
+def test_an_image_token_sampled_in_a_completion_stays_text(rollout_batch):
+  """Row 0's completion holding <|image_pad|> does not take an image feature: the other rows' log-probs (whose
+  image features would shift by one slot if it did) are unchanged, and row 0's stay finite."""
+  model, params, batch = rollout_batch
+  comp = np.asarray(batch["completion"]).copy()
+  comp[0, 0] = model.config.image_token_id          # as if the policy had sampled the image token
+  forged = dict(batch, completion=jnp.asarray(comp))
+  before = np.asarray(vlm_logp_fn(model)(params, batch))
+  after = np.asarray(vlm_logp_fn(model)(params, forged))
+  m = np.asarray(batch["mask"]).astype(bool)
+  np.testing.assert_allclose(after[1:][m[1:]], before[1:][m[1:]], atol=1e-6)
+  assert np.isfinite(after[0]).all()
