@@ -44,7 +44,7 @@ def trained(tmp_path_factory):
     return optax.apply_updates(params, upd), opt, loss
 
   rng = np.random.default_rng(0)
-  for _ in range(300):
+  for _ in range(150):
     idx = rng.choice(80, 16, replace=False)
     params, opt, _ = step(params, opt, {k: jnp.asarray(v[idx]) for k, v in train.items()})
   return model, params, test
