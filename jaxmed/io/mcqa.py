@@ -89,13 +89,11 @@ def _from_pubmedqa(rec, path, line):
   return question, {"A": "yes", "B": "no", "C": "maybe"}, {"yes": "A", "no": "B", "maybe": "C"}[decision]
 
 
-def load_mcqa_jsonl(path: str, *, source: str = "medqa", cop_base: int = 0) -> list[dict[str, Any]]:
-  """All records of a JSONL file as ``{"question", "options", "answer"}`` dicts (see the module docstring)."""
-  if source not in SOURCES:
-    raise ValueError(f"load_mcqa_jsonl: source must be one of {SOURCES}, got {source!r}")
+def jsonl_records(path: str):
+  """``(line number, record dict)`` for every non-blank line; a missing file, bad JSON or a non-object raises
+  :class:`MCQAError` naming the file and the line."""
   if not os.path.exists(path):
     raise MCQAError(f"{path}: file not found")
-  records = []
   with open(path, encoding="utf-8") as f:
     for line_no, raw in enumerate(f, start=1):
       if not raw.strip():
@@ -106,15 +104,24 @@ def load_mcqa_jsonl(path: str, *, source: str = "medqa", cop_base: int = 0) -> l
         _fail(path, line_no, f"not valid JSON ({e.msg})")
       if not isinstance(rec, dict):
         _fail(path, line_no, "a record must be a JSON object")
-      if source != "pubmedqa" and not isinstance(rec.get("question"), str):
-        _fail(path, line_no, "missing field 'question' (a string)")
-      if source == "medqa":
-        q, options, answer = _from_medqa(rec, path, line_no)
-      elif source == "medmcqa":
-        q, options, answer = _from_medmcqa(rec, path, line_no, cop_base)
-      else:
-        q, options, answer = _from_pubmedqa(rec, path, line_no)
-      records.append({"question": q, "options": options, "answer": answer})
+      yield line_no, rec
+
+
+def load_mcqa_jsonl(path: str, *, source: str = "medqa", cop_base: int = 0) -> list[dict[str, Any]]:
+  """All records of a JSONL file as ``{"question", "options", "answer"}`` dicts (see the module docstring)."""
+  if source not in SOURCES:
+    raise ValueError(f"load_mcqa_jsonl: source must be one of {SOURCES}, got {source!r}")
+  records = []
+  for line_no, rec in jsonl_records(path):
+    if source != "pubmedqa" and not isinstance(rec.get("question"), str):
+      _fail(path, line_no, "missing field 'question' (a string)")
+    if source == "medqa":
+      q, options, answer = _from_medqa(rec, path, line_no)
+    elif source == "medmcqa":
+      q, options, answer = _from_medmcqa(rec, path, line_no, cop_base)
+    else:
+      q, options, answer = _from_pubmedqa(rec, path, line_no)
+    records.append({"question": q, "options": options, "answer": answer})
   return records
 
 

@@ -19,18 +19,13 @@ naming the file, the 1-based line and the field.
 
 from __future__ import annotations
 
-import json
 import os
 import string
 from typing import Any
 
-from jaxmed.io.mcqa import MCQAError
+from jaxmed.io.mcqa import _fail, jsonl_records
 
 _LETTERS = "ABCDEF"
-
-
-def _fail(path, line, msg):
-  raise MCQAError(f"{path}:{line}: {msg}")
 
 
 def _first(rec: dict, keys: tuple[str, ...]):
@@ -51,41 +46,30 @@ def _options(rec, path, line) -> dict[str, str]:
 
 def load_vqa_jsonl(path: str) -> list[dict[str, Any]]:
   """All records of a VQA JSONL file (see the module docstring)."""
-  if not os.path.exists(path):
-    raise MCQAError(f"{path}: file not found")
   root = os.path.dirname(os.path.abspath(path))
   out = []
-  with open(path, encoding="utf-8") as f:
-    for line, raw in enumerate(f, start=1):
-      if not raw.strip():
-        continue
-      try:
-        rec = json.loads(raw)
-      except json.JSONDecodeError as e:
-        _fail(path, line, f"not valid JSON ({e.msg})")
-      if not isinstance(rec, dict):
-        _fail(path, line, "a record must be a JSON object")
-      image = _first(rec, ("image", "image_path"))
-      if not isinstance(image, str) or not image:
-        _fail(path, line, "missing field 'image' (or 'image_path'): the image file's path")
-      image = image if os.path.isabs(image) else os.path.join(root, image)
-      if not os.path.exists(image):
-        _fail(path, line, f"field 'image': {image} does not exist")
-      question = _first(rec, ("question", "problem"))
-      if not isinstance(question, str):
-        _fail(path, line, "missing field 'question' (a string)")
-      options = _options(rec, path, line)
-      if "answer" in rec:
-        answer = str(rec["answer"]).strip()
-        if answer not in options:
-          _fail(path, line, f"field 'answer' is {rec['answer']!r}; expected one of the option letters {sorted(options)}")
-      elif "gt_answer" in rec:
-        answer = next((k for k, v in options.items() if v.strip() == str(rec["gt_answer"]).strip()), None)
-        if answer is None:
-          _fail(path, line, f"field 'gt_answer' {rec['gt_answer']!r} matches no option text")
-      else:
-        _fail(path, line, "missing field 'answer' (the gold letter) or 'gt_answer' (the gold option's text)")
-      modality = _first(rec, ("modality", "modality_type"))
-      out.append({"image": image, "question": question, "options": options, "answer": answer,
-                  "modality": "" if modality is None else str(modality)})
+  for line, rec in jsonl_records(path):
+    image = _first(rec, ("image", "image_path"))
+    if not isinstance(image, str) or not image:
+      _fail(path, line, "missing field 'image' (or 'image_path'): the image file's path")
+    image = image if os.path.isabs(image) else os.path.join(root, image)
+    if not os.path.exists(image):
+      _fail(path, line, f"field 'image': {image} does not exist")
+    question = _first(rec, ("question", "problem"))
+    if not isinstance(question, str):
+      _fail(path, line, "missing field 'question' (a string)")
+    options = _options(rec, path, line)
+    if "answer" in rec:
+      answer = str(rec["answer"]).strip()
+      if answer not in options:
+        _fail(path, line, f"field 'answer' is {rec['answer']!r}; expected one of the option letters {sorted(options)}")
+    elif "gt_answer" in rec:
+      answer = next((k for k, v in options.items() if v.strip() == str(rec["gt_answer"]).strip()), None)
+      if answer is None:
+        _fail(path, line, f"field 'gt_answer' {rec['gt_answer']!r} matches no option text")
+    else:
+      _fail(path, line, "missing field 'answer' (the gold letter) or 'gt_answer' (the gold option's text)")
+    modality = _first(rec, ("modality", "modality_type"))
+    out.append({"image": image, "question": question, "options": options, "answer": answer,
+                "modality": "" if modality is None else str(modality)})
   return out
