@@ -230,17 +230,8 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_t
       t0 = time.perf_counter()
       params, opt_state, m = update(params, opt_state, batch)
       m = core.to_host(m)
-      t_upd = time.perf_counter() - t0
-      mask = np.asarray(batch["mask"])
-      n_tok = float(mask.sum())
-      row = {"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()), "loss": m["loss"],
-             "kl": m["kl"], "clip_fraction": m["clip_fraction"], "grad_norm": m["grad_norm"],
-             "completion_len_mean": float(mask.sum(1).mean()), "completion_len_max": float(mask.sum(1).max()),
-             "entropy_proxy": float(-(np.asarray(batch["old_logp"]) * mask).sum() / max(n_tok, 1.0)),
-             "tokens_per_s_rollout": n_tok / t_roll, "tokens_per_s_update": n_tok * g.mu / t_upd}
-      for j, name in enumerate(g.rewards):
-        row[f"reward/{name}_mean"] = float(scores[:, j].mean())
-        row[f"reward/{name}_std"] = float(scores[:, j].std())
+      row = rl.step_metrics(batch, rewards, scores, g.rewards, m, t_rollout=t_roll,
+                            t_update=time.perf_counter() - t0, mu=g.mu)
       core.check_finite(row, step + 1, last_checkpoint=None)
       writer.write(step + 1, row)
       rows.append({"step": step + 1, **row})

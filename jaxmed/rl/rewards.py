@@ -13,6 +13,9 @@ maps letters to option texts. They are registered by name in :data:`REWARDS`.
   (optionally ``"B."`` or ``"(B)"``), 0.5 if it names only the gold letter with
   extra text, else 0.
 
+Evaluation (MedVLM-R1's protocol) is separate from the rewards:
+:func:`evaluation_letter` is the first ``<answer>\s*([A-Z])\s*</answer>`` match.
+
 Hacks that score 0: an empty answer, several answer blocks (or a stray extra
 ``<answer>``/``</answer>`` tag), the letter only outside the tags, and
 listing several (or all) letters.
@@ -76,6 +79,15 @@ def partial_reward(completion: str, example: Example) -> float:
   if exact:
     return float(exact.group(1) == example["answer"])
   return 0.5 if named_letters(block, _letters(example)) == {example["answer"]} else 0.0
+
+
+EVAL_ANSWER_RE = re.compile(r"<answer>\s*([A-Z])\s*</answer>")
+
+
+def evaluation_letter(completion: str) -> str | None:
+  """The letter that MedVLM-R1's greedy evaluation reads: the first ``<answer> X </answer>`` (a lone capital)."""
+  m = EVAL_ANSWER_RE.search(completion)
+  return m.group(1) if m else None
 
 
 REWARDS: dict[str, RewardFn] = {"accuracy": accuracy_reward, "format": format_reward, "partial": partial_reward}

@@ -123,3 +123,22 @@ def make_update(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: int 
     return params, opt_state, metrics
 
   return update
+
+
+def step_metrics(batch: Mapping[str, Any], rewards: np.ndarray, scores: np.ndarray, names: Sequence[str],
+                 update_metrics: Mapping[str, float], *, t_rollout: float, t_update: float, mu: int = 1
+                 ) -> dict[str, float]:
+  """One GRPO step's log row: rewards (total ``[B]`` and per reward ``scores`` ``[B, R]`` named ``names``),
+  the update's loss / KL / clip fraction / grad norm, completion lengths, the sampler's mean negative
+  log-prob (an entropy proxy) and the rollout's and update's tokens per second."""
+  mask = np.asarray(batch["mask"])
+  n_tok = float(mask.sum())
+  row = {"reward_mean": float(rewards.mean()), "reward_std": float(rewards.std()),
+         **{k: float(update_metrics[k]) for k in ("loss", "kl", "clip_fraction", "grad_norm")},
+         "completion_len_mean": float(mask.sum(1).mean()), "completion_len_max": float(mask.sum(1).max()),
+         "entropy_proxy": float(-(np.asarray(batch["old_logp"]) * mask).sum() / max(n_tok, 1.0)),
+         "tokens_per_s_rollout": n_tok / t_rollout, "tokens_per_s_update": n_tok * mu / t_update}
+  for j, name in enumerate(names):
+    row[f"reward/{name}_mean"] = float(scores[:, j].mean())
+    row[f"reward/{name}_std"] = float(scores[:, j].std())
+  return row

@@ -16,9 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from jaxmed.llm.pretrain import causal_lm_loss
-from jaxmed.llm.tokenizer import render_chat
 from jaxmed.vlm.model import prepare_inputs
-from jaxmed.vlm.processor import expand_image_tokens
+from jaxmed.vlm.processor import chat_ids, image_message
 
 
 def caption_rows(config, tokenizer, image_processor, images: Sequence[Any], captions: Sequence[str], *,
@@ -38,12 +37,10 @@ def caption_rows(config, tokenizer, image_processor, images: Sequence[Any], capt
   mask = np.zeros_like(tokens)
   loss_mask = np.zeros_like(tokens)
   for r, (g, text) in enumerate(zip(grid, captions)):
-    user = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
-    prompt = expand_image_tokens(render_chat(tokenizer, user), g[None], merge)
-    full = expand_image_tokens(render_chat(tokenizer, user + [{"role": "assistant", "content": text}],
-                                           add_generation_prompt=False), g[None], merge)
-    p_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    ids = tokenizer(full, add_special_tokens=False)["input_ids"]
+    user = [image_message(instruction)]
+    p_ids = chat_ids(tokenizer, user, g[None], merge)
+    ids = chat_ids(tokenizer, user + [{"role": "assistant", "content": text}], g[None], merge,
+                   add_generation_prompt=False)
     if len(ids) > seq_len:
       raise ValueError(f"caption_rows: row {r} has {len(ids)} tokens, more than seq_len={seq_len}")
     if ids[:len(p_ids)] != p_ids:

@@ -62,6 +62,20 @@ def expand_image_tokens(text: str, grid_thw: np.ndarray, merge: int) -> str:
   return "".join(out)
 
 
+def image_message(text: str, role: str = "user") -> dict[str, Any]:
+  """One chat turn holding one image, then ``text``."""
+  return {"role": role, "content": [{"type": "image"}, {"type": "text", "text": text}]}
+
+
+def chat_ids(tokenizer, messages: Sequence[dict[str, Any]], grid_thw: np.ndarray, merge: int, *,
+             add_generation_prompt: bool = True) -> list[int]:
+  """Token ids of ``messages`` rendered with the tokenizer's chat template, image placeholders expanded."""
+  from jaxmed.llm.tokenizer import render_chat
+
+  text = render_chat(tokenizer, messages, add_generation_prompt=add_generation_prompt)
+  return tokenizer(expand_image_tokens(text, grid_thw, merge), add_special_tokens=False)["input_ids"]
+
+
 def encode(tokenizer, image_processor, messages: Sequence[dict[str, Any]], images: Sequence[Any], *,
            add_generation_prompt: bool = True) -> dict[str, np.ndarray]:
   """One conversation -> ``input_ids`` ``[T]`` (int32), ``pixel_values`` ``[N, C*T*P*P]``, ``image_grid_thw``."""

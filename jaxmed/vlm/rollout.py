@@ -50,13 +50,13 @@ def image_inputs(batch: Mapping[str, jax.Array], image_mask=None) -> dict[str, j
 
 def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: Sequence[np.ndarray],
                 grids: Sequence[np.ndarray], rng: jax.Array, *, group_size: int, max_new_tokens: int,
-                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, eos_ids: tuple[int, ...] = (),
-                pad_id: int = 0, pad_to: int = 0) -> dict[str, Any]:
+                temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
+                eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0) -> dict[str, Any]:
   """``G`` completions per (prompt, image), grouped contiguously: :func:`jaxmed.rl.rollout` plus image leaves.
 
   ``prompts``: token ids with the image placeholders already expanded;
   ``pixel_values[i]`` ``[n, C*T*P*P]`` and ``grids[i]`` ``[1, 3]`` from the
-  image processor for prompt ``i``.
+  image processor for prompt ``i``. ``greedy`` decodes by argmax (evaluation).
   """
   pix, grid = _row_images(pixel_values, grids)
   rep = lambda x: np.repeat(x, group_size, axis=0)  # noqa: E731
@@ -66,7 +66,8 @@ def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: S
   n = pix.shape[1]
   rows = {"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(prep["patch_pos"].reshape(-1, n, 2))}
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
-                 temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
+                 temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, eos_ids=tuple(eos_ids),
+                 pad_id=pad_id,
                  prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
                  model_inputs=image_inputs(rows))
   # completion positions as the sampler used them: the next 1D position (+ rope delta) on every axis,
