@@ -57,7 +57,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.data.update(dict(vqa_images=64, caption_images=48, instruction_items=60))
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512, vision_depth=1, vision_dim=32, vision_heads=2))
-    c.pretrain.update(dict(steps=20, caption_batch=8, text_batch=4, warmup=5))
+    c.pretrain.update(dict(steps=20, caption_batch=8, text_batch=8, warmup=5))  # 8: the tests run on 8 devices
     c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=12, log_completions_every=2))
     c.eval.update(dict(max_new_tokens=12, batch_size=16, examples=3))
     c.train.update(dict(log_every=10, save_every=20))

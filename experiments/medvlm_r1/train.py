@@ -161,7 +161,7 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh=None) ->
   drawn per step (with replacement when there are fewer), so every step has one compiled shape."""
   final = os.path.join(run_dir, "final")
   if os.path.exists(os.path.join(final, "model.safetensors")):
-    return vlm.load_vlm(final)[1], core.read_metrics(run_dir)
+    return vlm.load_vlm(final, mesh=mesh)[1], core.read_metrics(run_dir)
   g = config.grpo
   os.makedirs(run_dir, exist_ok=True)
   weights = dict(zip(g.rewards, g.reward_weights))
@@ -247,7 +247,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   mesh = core.make_mesh(config.mesh)
   data = load_data(config)
   base_dir = config.base_model or train_base_model(config, workdir, data, mesh)
-  model, base_params = vlm.load_vlm(base_dir)
+  model, base_params = vlm.load_vlm(base_dir, mesh=mesh)   # FSDP-sharded over the mesh
   tok, improc = llm.load_tokenizer(base_dir), load_image_processor(base_dir)
   test_items = [it for key in sorted(data["test"]) for it in data["test"][key]]
   prompts, pixels, grids = encode_items(tok, improc, data["images"], data["train"] + test_items)

@@ -14,7 +14,7 @@ maps letters to option texts. They are registered by name in :data:`REWARDS`.
   extra text, else 0.
 
 Evaluation (MedVLM-R1's protocol) is separate from the rewards:
-:func:`evaluation_letter` is the first ``<answer>\s*([A-Z])\s*</answer>`` match.
+:func:`evaluation_letter` is the first ``<answer>\\s*([A-Z])\\s*</answer>`` match.
 
 Hacks that score 0: an empty answer, several answer blocks (or a stray extra
 ``<answer>``/``</answer>`` tag), the letter only outside the tags, and

@@ -54,3 +54,15 @@ def test_registry():
   assert rl.get_reward("accuracy") is rl.accuracy_reward
   with pytest.raises(ValueError, match="unknown reward 'length'"):
     rl.get_reward("length")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("<think>x</think><answer>B</answer>", "B"),
+    ("<think>x</think><answer> C </answer>", "C"),
+    ("<answer>D</answer> then <answer>A</answer>", "D"),          # the first match, as the official regex
+    ("<think>x</think><answer>B.</answer>", None),                # only a lone capital between the tags
+    ("<think>x</think><answer>b</answer>", None),
+    ("The answer is B", None),
+])
+def test_evaluation_letter_is_medvlm_r1s_regex(text, expected):
+  assert rl.evaluation_letter(text) == expected

@@ -70,3 +70,17 @@ def test_sharded_update_equals_single_device_and_keeps_fsdp_shardings():
   bad = {k: v[:6] for k, v in batch.items()}
   with np.testing.assert_raises_regex(ValueError, "divide by the mesh's 8 batch shards"):
     make_update(lm_logp_fn(model), tx, mesh=mesh)(sharded_params, o2, bad)
+
+
+def test_step_metrics_against_numpy():
+  mask = np.array([[1, 1, 1, 0], [1, 0, 0, 0]], np.int32)
+  old_logp = np.array([[-1.0, -2.0, -3.0, -9.0], [-0.5, -9.0, -9.0, -9.0]], np.float32)
+  rewards = np.array([1.5, 0.0], np.float32)
+  scores = np.array([[1.0, 0.5], [0.0, 0.0]], np.float32)
+  upd = {"loss": 0.1, "kl": 0.01, "clip_fraction": 0.0, "grad_norm": 2.0}
+  row = rl.step_metrics({"mask": mask, "old_logp": old_logp}, rewards, scores, ("partial", "format"), upd,
+                        t_rollout=2.0, t_update=0.5, mu=2)
+  assert row["reward_mean"] == 0.75 and row["reward/format_mean"] == 0.25 and row["reward/partial_std"] == 0.5
+  assert row["completion_len_mean"] == 2.0 and row["completion_len_max"] == 3.0
+  np.testing.assert_allclose(row["entropy_proxy"], 6.5 / 4)           # masked tokens do not count
+  assert row["tokens_per_s_rollout"] == 2.0 and row["tokens_per_s_update"] == 16.0 and row["kl"] == 0.01
