@@ -6,7 +6,7 @@
       --config.data.train_jsonl=mri_train.jsonl --config.data.test_jsonl=omnimedvqa_test.jsonl
 
 Presets:
-  tiny  - 64 VQA images, a ~0.2M-parameter Qwen2-VL-shaped base model, a few GRPO steps: a CI smoke run.
+  tiny  - 32 VQA images, a ~0.2M-parameter Qwen2-VL-shaped base model, a few GRPO steps: a CI smoke run.
   demo  - 240 VQA images (about 560 MRI training questions, the paper's scale), a Qwen2-VL-shaped base
           model (2-block vision tower, 4-layer M-RoPE decoder) pretrained on 800 captioned MRI/CT/X-ray
           images plus the AlphaMed world's generic think/answer exercises (stage 0), then GRPO on
@@ -54,7 +54,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
 
   if preset == "tiny":
-    c.data.update(dict(vqa_images=64, caption_images=48, instruction_items=60))
+    c.data.update(dict(vqa_images=32, caption_images=48, instruction_items=60))
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512, vision_depth=1, vision_dim=32, vision_heads=2))
     c.pretrain.update(dict(steps=20, caption_batch=8, text_batch=8, warmup=5))  # 8: the tests run on 8 devices

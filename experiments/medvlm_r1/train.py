@@ -334,8 +334,11 @@ def plot_examples(images, items, texts, n, path):
   import matplotlib.pyplot as plt
 
   by_mod: dict[str, list[int]] = {}
-  for i, it in enumerate(items):
-    by_mod.setdefault(it["modality"], []).append(i)
+  seen: set[int] = set()
+  for i, it in enumerate(items):      # the first question of each image, grouped by modality
+    if it["image"] not in seen:
+      seen.add(it["image"])
+      by_mod.setdefault(it["modality"], []).append(i)
   picks = [i for group in zip(*by_mod.values()) for i in group][:n] or list(range(min(n, len(items))))
   fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 5.2), squeeze=False)
   for ax, i in zip(axes[0], picks):
