@@ -35,13 +35,16 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # (jaxmed.io.load_vqa_jsonl), every image resized to image_size x image_size so batches share a patch grid.
   c.data = ml_collections.ConfigDict(dict(source="synth", vqa_images=240, caption_images=800, image_size=56,
                                           train_modalities=("MRI",), test_fraction=0.3, instruction_items=1500,
-                                          reading_fraction=0.4, train_jsonl="", test_jsonl=""))
+                                          reading_fraction=0.4, visual_exercises=1200, train_jsonl="",
+                                          test_jsonl=""))
   c.model = ml_collections.ConfigDict(dict(hidden_size=128, intermediate_size=384, num_layers=4, num_heads=4,
                                            num_kv_heads=2, head_dim=32, mrope_section=(4, 6, 6), vocab_size=768,
                                            vision_depth=2, vision_dim=64, vision_heads=4))
-  # each stage-0 step: caption_batch captioned images plus text_batch packed rows of exercises
-  c.pretrain = ml_collections.ConfigDict(dict(steps=1500, caption_batch=16, text_batch=8, caption_seq_len=64,
-                                              text_seq_len=256, lr=3e-3, warmup=50))
+  # each stage-0 step: caption_batch captioned images, text_batch packed rows of text exercises and
+  # visual_batch generic visual exercises (jaxmed.synth.shapes_vqa; data.visual_exercises=0 drops them)
+  c.pretrain = ml_collections.ConfigDict(dict(steps=1500, caption_batch=16, text_batch=8, visual_batch=8,
+                                              caption_seq_len=64, text_seq_len=256, visual_seq_len=160, lr=3e-3,
+                                              warmup=50))
   # MedVLM-R1's recipe is G=4, beta=0.04, lr 1e-6 for a 2B model; a few-million-parameter model from
   # scratch needs a larger step (lr) to move within a CPU budget.
   c.grpo = ml_collections.ConfigDict(dict(steps=150, prompts_per_step=8, group_size=4, max_new_tokens=64,
@@ -54,7 +57,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
 
   if preset == "tiny":
-    c.data.update(dict(vqa_images=32, caption_images=48, instruction_items=60))
+    c.data.update(dict(vqa_images=32, caption_images=48, instruction_items=60, visual_exercises=24))
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512, vision_depth=1, vision_dim=32, vision_heads=2))
     c.pretrain.update(dict(steps=20, caption_batch=8, text_batch=8, warmup=5))  # 8: the tests run on 8 devices

@@ -41,6 +41,7 @@ from jaxmed import core, llm, rl, vlm
 from jaxmed.io import load_vqa_jsonl, r1_prompt
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.synth import medworld, vqa
+from jaxmed.synth.shapes_vqa import shape_exercises
 from jaxmed.vlm.pretrain import caption_loss, caption_rows
 from jaxmed.vlm.processor import (VISION_TOKENS, VL_CHAT_TEMPLATE, chat_ids, image_message, load_image_processor,
                                   make_image_processor)
@@ -105,7 +106,9 @@ def train_base_model(config, workdir, data, mesh) -> str:
   corpus = vqa.make_dataset(d.caption_images, size=d.image_size, seed=config.seed + 1)   # other cases than VQA's
   exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed, reading_fraction=d.reading_fraction)
   questions = [r1_prompt(it) for it in data["train"]]    # the tokenizer sees the question text, no answer
-  tok = llm.train_bpe_tokenizer(corpus["captions"] + [r1_prompt(e) + e["response"] for e in exercises] + questions,
+  shape_text = [r1_prompt(it) + it["response"] for it in shape_exercises(64, seed=config.seed + 3)["items"]]
+  tok = llm.train_bpe_tokenizer(corpus["captions"] + [r1_prompt(e) + e["response"] for e in exercises] + questions
+                                + shape_text,
                                 os.path.join(workdir, "tokenizer"), vocab_size=m.vocab_size,
                                 chat_template=VL_CHAT_TEMPLATE, extra_special_tokens=VISION_TOKENS)
   ids = {t: tok.convert_tokens_to_ids(t) for t in VISION_TOKENS}
@@ -122,6 +125,11 @@ def train_base_model(config, workdir, data, mesh) -> str:
   improc = make_image_processor()
   captions = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in corpus["images"]], corpus["captions"],
                           seq_len=p.caption_seq_len)
+  if d.visual_exercises:   # generic visual think/answer exercises (shapes; nothing medical)
+    shapes = shape_exercises(d.visual_exercises, size=d.image_size, seed=config.seed + 2)
+    visual = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in shapes["images"]],
+                          [it["response"] for it in shapes["items"]], seq_len=p.visual_seq_len,
+                          instruction=[r1_prompt(it) for it in shapes["items"]])
   docs = [chat_ids(tok, [{"role": "user", "content": r1_prompt(e)}, {"role": "assistant", "content": e["response"]}],
                    np.zeros((0, 3), np.int64), improc.merge_size, add_generation_prompt=False) for e in exercises]
   if max(map(len, docs)) > p.text_seq_len:
@@ -133,8 +141,12 @@ def train_base_model(config, workdir, data, mesh) -> str:
     del rng
     cap, aux = caption_loss(model, params, batch["caption"])
     txt, aux_t = causal_lm_loss(model, params, batch["text"])
-    return cap + txt, {"caption_loss": cap, "text_loss": txt, "caption_token_accuracy": aux["token_accuracy"],
-                       "text_token_accuracy": aux_t["token_accuracy"]}
+    out = {"caption_loss": cap, "text_loss": txt, "caption_token_accuracy": aux["token_accuracy"],
+           "text_token_accuracy": aux_t["token_accuracy"]}
+    if "visual" not in batch:
+      return cap + txt, out
+    vis, aux_v = caption_loss(model, params, batch["visual"])
+    return cap + txt + vis, {**out, "visual_loss": vis, "visual_token_accuracy": aux_v["token_accuracy"]}
 
   tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, p.lr, p.warmup, p.steps), weight_decay=0.01)
   first = {k: jnp.asarray(v[:1]) for k, v in captions.items()}
@@ -144,7 +156,10 @@ def train_base_model(config, workdir, data, mesh) -> str:
   step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
   cap_ds = core.step_batches(core.ArraySource(captions), batch_size=p.caption_batch, seed=config.seed)
   txt_ds = core.step_batches(core.ArraySource(text_rows), batch_size=p.text_batch, seed=config.seed + 1)
-  state = core.train_loop(state, step, lambda s: {"caption": cap_ds[s], "text": txt_ds[s]}, mesh=mesh,
+  sources = {"caption": cap_ds, "text": txt_ds}
+  if d.visual_exercises:
+    sources["visual"] = core.step_batches(core.ArraySource(visual), batch_size=p.visual_batch, seed=config.seed + 2)
+  state = core.train_loop(state, step, lambda s: {k: ds[s] for k, ds in sources.items()}, mesh=mesh,
                           run_dir=os.path.join(workdir, "pretrain"), steps=p.steps, save_every=config.train.save_every,
                           keep=config.train.keep, log_every=config.train.log_every, desc="stage 0: base VLM")
   vlm.save_vlm(model, jax.device_get(state.params), out)

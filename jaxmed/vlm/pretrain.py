@@ -21,9 +21,10 @@ from jaxmed.vlm.processor import chat_ids, image_message
 
 
 def caption_rows(config, tokenizer, image_processor, images: Sequence[Any], captions: Sequence[str], *,
-                 seq_len: int, instruction: str = "Describe the image.") -> dict[str, np.ndarray]:
+                 seq_len: int, instruction: str | Sequence[str] = "Describe the image.") -> dict[str, np.ndarray]:
   """``tokens``, ``mask``, ``loss_mask``, ``segment_ids`` ``[R, seq_len]``, ``positions`` ``[R, 3, seq_len]``,
-  ``pixel_values`` ``[R, n, C*T*P*P]`` and ``patch_pos`` ``[R, n, 2]``."""
+  ``pixel_values`` ``[R, n, C*T*P*P]`` and ``patch_pos`` ``[R, n, 2]``. ``instruction`` is the user's text,
+  one for all rows or one per row (e.g. a question, with the worked answer as the "caption")."""
   if len(images) != len(captions):
     raise ValueError(f"caption_rows: {len(images)} images but {len(captions)} captions")
   vision = image_processor(images=list(images), return_tensors="np")
@@ -36,8 +37,11 @@ def caption_rows(config, tokenizer, image_processor, images: Sequence[Any], capt
   tokens = np.full((len(captions), seq_len), tokenizer.pad_token_id, np.int32)
   mask = np.zeros_like(tokens)
   loss_mask = np.zeros_like(tokens)
+  instructions = [instruction] * len(captions) if isinstance(instruction, str) else list(instruction)
+  if len(instructions) != len(captions):
+    raise ValueError(f"caption_rows: {len(instructions)} instructions but {len(captions)} captions")
   for r, (g, text) in enumerate(zip(grid, captions)):
-    user = [image_message(instruction)]
+    user = [image_message(instructions[r])]
     p_ids = chat_ids(tokenizer, user, g[None], merge)
     ids = chat_ids(tokenizer, user + [{"role": "assistant", "content": text}], g[None], merge,
                    add_generation_prompt=False)
