@@ -222,16 +222,10 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_t
       texts = decode(tok, batch)
       t_roll = time.perf_counter() - t0
       examples = [it for it in picked for _ in range(g.group_size)]
-      scores = rl.score(texts, examples, weights)
-      rewards = scores @ np.asarray(g.reward_weights, np.float32)
-      batch["advantages"] = rl.group_advantages(jnp.asarray(rewards), g.group_size, scale=g.advantage_scale)
-      if g.beta:
-        batch["ref_logp"] = ref_logp(base_params, batch)
-      t0 = time.perf_counter()
-      params, opt_state, m = update(params, opt_state, batch)
-      m = core.to_host(m)
-      row = rl.step_metrics(batch, rewards, scores, g.rewards, m, t_rollout=t_roll,
-                            t_update=time.perf_counter() - t0, mu=g.mu)
+      params, opt_state, row, rewards = rl.score_and_update(
+          update, params, opt_state, batch, texts, examples, weights, group_size=g.group_size,
+          advantage_scale=g.advantage_scale, ref_logp_fn=ref_logp if g.beta else None, ref_params=base_params,
+          t_rollout=t_roll, mu=g.mu)
       core.check_finite(row, step + 1, last_checkpoint=None)
       writer.write(step + 1, row)
       rows.append({"step": step + 1, **row})

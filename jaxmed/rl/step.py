@@ -20,6 +20,7 @@ over ``data``/``fsdp``, tensor parallel over ``model``).
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Mapping, Sequence
 
 import jax
@@ -28,8 +29,9 @@ import numpy as np
 import optax
 
 from jaxmed.core.mesh import batch_sharding, num_batch_shards, replicated
+from jaxmed.core.metrics import to_host
 from jaxmed.llm.sampler import generate, left_pad, token_logprobs
-from jaxmed.rl.grpo import grpo_loss
+from jaxmed.rl.grpo import group_advantages, grpo_loss
 from jaxmed.rl.rewards import get_reward
 
 
@@ -142,3 +144,25 @@ def step_metrics(batch: Mapping[str, Any], rewards: np.ndarray, scores: np.ndarr
     row[f"reward/{name}_mean"] = float(scores[:, j].mean())
     row[f"reward/{name}_std"] = float(scores[:, j].std())
   return row
+
+
+def score_and_update(update: Callable, params: Any, opt_state: Any, batch: dict[str, Any], texts: Sequence[str],
+                     examples: Sequence[Mapping[str, Any]], weights: Mapping[str, float], *, group_size: int,
+                     advantage_scale: str = "group", ref_logp_fn: Callable | None = None, ref_params: Any = None,
+                     t_rollout: float, mu: int = 1) -> tuple[Any, Any, dict[str, float], np.ndarray]:
+  """The GRPO step after the rollout: rule rewards of the decoded ``texts``, group advantages, reference
+  log-probs (with ``ref_logp_fn``, i.e. beta > 0), the ``update`` and its :func:`step_metrics` row.
+
+  Returns ``(params, opt_state, row, rewards [B])``, where ``rewards`` are the weighted sums.
+  """
+  names = list(weights)
+  scores = score(texts, examples, weights)
+  rewards = scores @ np.asarray([weights[n] for n in names], np.float32)
+  batch = dict(batch, advantages=group_advantages(jnp.asarray(rewards), group_size, scale=advantage_scale))
+  if ref_logp_fn is not None:
+    batch["ref_logp"] = ref_logp_fn(ref_params, batch)
+  t0 = time.perf_counter()
+  params, opt_state, m = update(params, opt_state, batch)
+  m = to_host(m)
+  row = step_metrics(batch, rewards, scores, names, m, t_rollout=t_rollout, t_update=time.perf_counter() - t0, mu=mu)
+  return params, opt_state, row, rewards

@@ -84,3 +84,18 @@ def test_step_metrics_against_numpy():
   assert row["completion_len_mean"] == 2.0 and row["completion_len_max"] == 3.0
   np.testing.assert_allclose(row["entropy_proxy"], 6.5 / 4)           # masked tokens do not count
   assert row["tokens_per_s_rollout"] == 2.0 and row["tokens_per_s_update"] == 16.0 and row["kl"] == 0.01
+
+
+def test_score_and_update_weights_rewards_and_equal_groups_leave_params():
+  model, params, prompts = _setup()
+  batch = rollout(model, params, prompts[:2], jax.random.PRNGKey(3), group_size=4, max_new_tokens=4)
+  ex = {"answer": "B", "options": {"A": "x", "B": "y"}}
+  texts = ["<think>t</think><answer>B</answer>"] * 4 + ["<think>t</think><answer>A</answer>"] * 4  # equal per group
+  tx = optax.sgd(1.0)
+  update = make_update(lm_logp_fn(model), tx, beta=0.0)
+  new, _, row, rewards = rl.score_and_update(update, params, tx.init(params), batch, texts, [ex] * 8,
+                                             {"accuracy": 2.0, "format": 0.5}, group_size=4, t_rollout=1.0)
+  np.testing.assert_allclose(rewards, [2.5] * 4 + [0.5] * 4)
+  assert row["reward/accuracy_mean"] == 0.5 and row["reward/format_mean"] == 1.0 and row["reward_mean"] == 1.5
+  for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(params)):   # zero advantages: no policy gradient
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-7)
