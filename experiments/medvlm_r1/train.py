@@ -106,6 +106,9 @@ def train_base_model(config, workdir, data, mesh) -> str:
   corpus = vqa.make_dataset(d.caption_images, size=d.image_size, seed=config.seed + 1)   # other cases than VQA's
   exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed, reading_fraction=d.reading_fraction)
   questions = [r1_prompt(it) for it in data["train"]]    # the tokenizer sees the question text, no answer
+  # generic visual think/answer exercises (shapes; nothing medical); data.visual_exercises=0 drops them
+  shapes = shape_exercises(d.visual_exercises, size=d.image_size, seed=config.seed + 2) if d.visual_exercises else None
+  # the tokenizer's shape text is a separate small draw (the measured demo's tokenizer was trained on it)
   shape_text = [r1_prompt(it) + it["response"] for it in shape_exercises(64, seed=config.seed + 3)["items"]]
   tok = llm.train_bpe_tokenizer(corpus["captions"] + [r1_prompt(e) + e["response"] for e in exercises] + questions
                                 + shape_text,
@@ -125,8 +128,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
   improc = make_image_processor()
   captions = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in corpus["images"]], corpus["captions"],
                           seq_len=p.caption_seq_len)
-  if d.visual_exercises:   # generic visual think/answer exercises (shapes; nothing medical)
-    shapes = shape_exercises(d.visual_exercises, size=d.image_size, seed=config.seed + 2)
+  if shapes:
     visual = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in shapes["images"]],
                           [it["response"] for it in shapes["items"]], seq_len=p.visual_seq_len,
                           instruction=[r1_prompt(it) for it in shapes["items"]])
@@ -157,7 +159,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
   cap_ds = core.step_batches(core.ArraySource(captions), batch_size=p.caption_batch, seed=config.seed)
   txt_ds = core.step_batches(core.ArraySource(text_rows), batch_size=p.text_batch, seed=config.seed + 1)
   sources = {"caption": cap_ds, "text": txt_ds}
-  if d.visual_exercises:
+  if shapes:
     sources["visual"] = core.step_batches(core.ArraySource(visual), batch_size=p.visual_batch, seed=config.seed + 2)
   state = core.train_loop(state, step, lambda s: {k: ds[s] for k, ds in sources.items()}, mesh=mesh,
                           run_dir=os.path.join(workdir, "pretrain"), steps=p.steps, save_every=config.train.save_every,

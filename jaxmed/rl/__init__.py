@@ -12,6 +12,6 @@ from jaxmed.rl.rewards import (REWARDS, accuracy_reward, answer_block, evaluatio
                                partial_reward)
 from jaxmed.rl.step import left_pad, lm_logp_fn, make_update, rollout, score, score_and_update, step_metrics
 
-__all__ = ["AGGREGATIONS", "REWARDS", "accuracy_reward", "aggregate", "answer_block", "evaluation_letter", "format_reward", "get_reward",
-           "group_advantages", "grpo_loss", "k3_kl", "partial_reward", "per_token_loss", "left_pad", "lm_logp_fn",
+__all__ = ["AGGREGATIONS", "REWARDS", "accuracy_reward", "aggregate", "answer_block", "evaluation_letter",
+           "format_reward", "get_reward", "group_advantages", "grpo_loss", "k3_kl", "partial_reward", "per_token_loss", "left_pad", "lm_logp_fn",
            "make_update", "rollout", "score", "score_and_update", "step_metrics"]
