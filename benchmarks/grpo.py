@@ -59,8 +59,8 @@ def run_trl(model_dir: str, texts: list[str], args) -> float | None:
     print(f"trl baseline skipped: {e}")
     return None
   torch.manual_seed(0)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir)
+  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, local_files_only=True)
+  tok = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
   times: list[float] = []
 
   class Timer(transformers.TrainerCallback):

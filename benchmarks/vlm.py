@@ -79,7 +79,7 @@ def run_hf(model, params, tokens, inputs, grid, batch) -> float | None:
   torch.set_num_threads(max(1, len(jax.devices("cpu"))))
   with tempfile.TemporaryDirectory() as d:
     vlm.save_vlm(model, params, d)
-    hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(d).eval()
+    hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(d, local_files_only=True).eval()
   ids = torch.as_tensor(tokens.astype(np.int64))
   kw = dict(pixel_values=torch.as_tensor(np.asarray(inputs["pixel_values"])),
             image_grid_thw=torch.as_tensor(np.repeat(grid, batch, 0)), mm_token_type_ids=(ids == IMAGE_TOKEN).int())

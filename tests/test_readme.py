@@ -16,7 +16,7 @@ def test_readme_opens_with_tour_and_test_commands():
   commands = _readme_commands()
   assert len(commands) == 2, commands
   assert "python -m experiments.tour" in commands[0] and "--preset=demo" in commands[0]
-  assert "pytest" in commands[1] and ".[test]" in commands[1]
+  assert "pytest" in commands[1] and ".[test,parity]" in commands[1]
 
 
 def test_ci_runs_the_readme_test_command():

@@ -68,7 +68,7 @@ def chat_prompt(tok, item) -> str:
 
 def train_base_model(config, workdir, data, mesh) -> str:
   out = os.path.join(workdir, "base_model")
-  if os.path.exists(os.path.join(out, "model.safetensors")):
+  if core.stage_done(out):   # written atomically with its tokenizer
     return out
   d, m, p = config.data, config.model, config.pretrain
   gaz = gazetteer.make_gazetteer(d.gazetteer_countries, seed=config.seed)
@@ -135,8 +135,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
   state = core.train_loop(state, step, batch_at, mesh=mesh, run_dir=os.path.join(workdir, "pretrain"),
                           steps=p.steps + warm, save_every=config.train.save_every, keep=config.train.keep,
                           log_every=config.train.log_every, desc="stage 0: base model")
-  llm.save_pretrained(model, jax.device_get(state.params), out)
-  tok.save_pretrained(out)
+  llm.save_pretrained(model, jax.device_get(state.params), out, extras=(tok,))
   return out
 
 
@@ -194,7 +193,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_t
   with replacement, so every step has the same (compiled) shape.
   """
   final = os.path.join(run_dir, "final")
-  if os.path.exists(os.path.join(final, "model.safetensors")):
+  if core.stage_done(final):
     return llm.load_pretrained(final)[1], core.read_metrics(run_dir)
   g = config.grpo
   os.makedirs(run_dir, exist_ok=True)
@@ -242,9 +241,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_t
 # ---- the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = load_items(config)
   base_dir = config.base_model or train_base_model(config, workdir, data, mesh)
@@ -321,14 +318,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results["ablation/steps"] = config.ablation.steps
 
   plot(runs, results, os.path.join(workdir, "grpo.png"))
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+  with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
     for run in ["pretrain"] if not config.base_model else []:
       for row in core.read_metrics(os.path.join(workdir, run)):
         f.write(json.dumps({"run": run, **row}) + "\n")
     for name, rows in runs.items():
       for row in rows:
         f.write(json.dumps({"run": name, **row}) + "\n")
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 def plot(runs, results, path):
@@ -351,5 +348,5 @@ def plot(runs, results, path):
   ax[2].set(ylabel="greedy test accuracy", title="by base-model difficulty")
   ax[2].legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)

@@ -16,9 +16,7 @@ skips finished ones.
 from __future__ import annotations
 
 import functools
-import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -83,9 +81,7 @@ def fit(run_dir, state, train_step, config, mesh, batch_at, desc):
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t0 = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
 
   # ---- data ----
   data = load_data(config)
@@ -190,10 +186,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                                                    val["val_fixed_labels"], labels)))
   R.plot_arc(curves, os.path.join(workdir, "arc.png"), dedicated=dedicated)
   plot_examples(hypermorphs[config.models[0]], val, os.path.join(workdir, "examples.png"))
-  with open(os.path.join(workdir, "arc_curves.json"), "w") as f:
-    json.dump({n: {k: np.asarray(v).tolist() for k, v in c.items()} for n, c in curves.items()}, f, indent=1)
+  core.write_json(os.path.join(workdir, "arc_curves.json"),
+                  {n: {k: np.asarray(v).tolist() for k, v in c.items()} for n, c in curves.items()})
   core.gather_run_metrics(workdir, runs)
-  return core.write_results(workdir, results, wall_time_s=time.time() - t0)
+  return core.write_results(workdir, results)
 
 
 def plot_examples(hypermorph, val, path, lambdas=(0.0, 0.25, 0.5, 1.0)):
@@ -222,5 +218,5 @@ def plot_examples(hypermorph, val, path, lambdas=(0.0, 0.25, 0.5, 1.0)):
   for ax in axes.ravel():
     ax.axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  core.save_figure(fig, path, dpi=100)
   plt.close(fig)

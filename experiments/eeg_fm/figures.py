@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
+from jaxmed import core
 from jaxmed import eeg  # noqa: E402
 from jaxmed.synth import eeg as synth_eeg  # noqa: E402
 
@@ -33,7 +34,7 @@ def context_curve(results: dict, seconds, path: str) -> None:
     ax.legend(fontsize=8)
   fig.suptitle("Linear probe on frozen general-model features vs context length", fontsize=10)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -57,5 +58,5 @@ def confusions(appliers: dict, windows: dict, path: str) -> None:
           ax.text(j, i, f"{cm[i, j]:.2f}", ha="center", va="center", fontsize=6,
                   color="white" if cm[i, j] > 0.5 else "black")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)

@@ -26,7 +26,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -186,9 +185,7 @@ def localise(config, apply_single, windows) -> dict:
 # ---- the study ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   results: dict = {}
 
@@ -285,4 +282,4 @@ def train_and_evaluate(config, workdir: str) -> dict:
   figures.confusions(appliers, windows["events"], os.path.join(workdir, "confusion.png"))
   core.gather_run_metrics(workdir, sorted(d for d in os.listdir(workdir)
                                           if os.path.exists(os.path.join(workdir, d, "metrics.jsonl"))))
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)

@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import sklearn.metrics  # noqa: E402
+from jaxmed import core
 
 
 def plot_typicality(by_dataset: dict, per_class: int, path: str) -> None:
@@ -41,7 +42,7 @@ def plot_typicality(by_dataset: dict, per_class: int, path: str) -> None:
           ax.set_title(f"{name}: lowest LSI", fontsize=8, loc="left")
         if ci == 0 and j == len(picks) - 1:
           ax.set_title("highest LSI", fontsize=8, loc="right")
-  fig.savefig(path, dpi=110, bbox_inches="tight")
+  core.save_figure(fig, path, dpi=110, bbox_inches="tight")
   plt.close(fig)
 
 
@@ -67,7 +68,7 @@ def plot_mislabel(noisy: dict, flipped: np.ndarray, results: dict, path: str) ->
   ax2.set(xlabel="LSI, full GGN", ylabel="LSI, other structure", title="structure agreement")
   ax2.legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -80,5 +81,5 @@ def plot_classwise(by_dataset: dict, path: str) -> None:
     ax.set_xticks(range(1, len(groups) + 1), data["class_names"], rotation=45, fontsize=7)
     ax.set(yscale="log", title=f"{name}: LSI per class (mean {lsi.mean():.2e})", ylabel="LSI (nats)")
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)

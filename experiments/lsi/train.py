@@ -24,7 +24,6 @@ Backbone and transfer runs live in ``<workdir>/<run>/`` (checkpoints,
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -187,9 +186,7 @@ def probe_training_dynamics(apply_fn, init, phi, y, c) -> jax.Array:
 # ---- the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t0 = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   results, runs, scores, datasets = {}, [], {}, {}
 
@@ -246,7 +243,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   figures.plot_classwise({n: (datasets[n], scores[f"{n}/clean"]["lsi/full"]) for n in datasets},
                          os.path.join(workdir, "classwise.png"))
   core.gather_run_metrics(workdir, runs)
-  return core.write_results(workdir, results, wall_time_s=time.time() - t0)
+  return core.write_results(workdir, results)
 
 
 def _probe_accuracy(theta, phi_test, labels, k) -> float:

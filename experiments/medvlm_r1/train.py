@@ -100,7 +100,7 @@ def encode_items(tok, improc, images, items) -> tuple[list[list[int]], np.ndarra
 
 def train_base_model(config, workdir, data, mesh) -> str:
   out = os.path.join(workdir, "base_model")
-  if os.path.exists(os.path.join(out, "model.safetensors")):
+  if core.stage_done(out):   # written atomically with its tokenizer and image processor
     return out
   d, m, p = config.data, config.model, config.pretrain
   corpus = vqa.make_dataset(d.caption_images, size=d.image_size, seed=config.seed + 1)   # other cases than VQA's
@@ -164,9 +164,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
   state = core.train_loop(state, step, lambda s: {k: ds[s] for k, ds in sources.items()}, mesh=mesh,
                           run_dir=os.path.join(workdir, "pretrain"), steps=p.steps, save_every=config.train.save_every,
                           keep=config.train.keep, log_every=config.train.log_every, desc="stage 0: base VLM")
-  vlm.save_vlm(model, jax.device_get(state.params), out)
-  tok.save_pretrained(out)
-  improc.save_pretrained(out)
+  vlm.save_vlm(model, jax.device_get(state.params), out, extras=(tok, improc))
   return out
 
 
@@ -177,7 +175,7 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh=None) ->
   ``base_params``; returns the final params and the per-step metrics. ``prompts_per_step`` questions are
   drawn per step (with replacement when there are fewer), so every step has one compiled shape."""
   final = os.path.join(run_dir, "final")
-  if os.path.exists(os.path.join(final, "model.safetensors")):
+  if core.stage_done(final):
     return vlm.load_vlm(final, mesh=mesh)[1], core.read_metrics(run_dir)
   g = config.grpo
   os.makedirs(run_dir, exist_ok=True)
@@ -252,9 +250,7 @@ def score_answers(texts, items) -> dict[str, np.ndarray]:
 # ---- the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = load_data(config)
   base_dir = config.base_model or train_base_model(config, workdir, data, mesh)
@@ -300,11 +296,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           **{f"{tag}_correct": bool(scored[tag]["correct"][i]) for tag in texts}}) + "\n")
   plot_rewards(curve, results, os.path.join(workdir, "rewards.png"))
   plot_examples(data["images"], test_items, texts["grpo"], config.eval.examples, os.path.join(workdir, "examples.png"))
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+  with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
     for run in (["pretrain"] if not config.base_model else []) + ["grpo"]:
       for row in core.read_metrics(os.path.join(workdir, run)):
         f.write(json.dumps({"run": run, **row}) + "\n")
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 def plot_rewards(curve, results, path):
@@ -334,7 +330,7 @@ def plot_rewards(curve, results, path):
   ax[2].set(ylabel="greedy test accuracy", title="by modality")
   ax[2].legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -362,5 +358,5 @@ def plot_examples(images, items, texts, n, path):
     ax.set_title(it["modality"], fontsize=9)
     ax.text(0, -0.05, body, transform=ax.transAxes, va="top", fontsize=6.5, family="monospace")
   fig.tight_layout()
-  fig.savefig(path, dpi=110, bbox_inches="tight")
+  core.save_figure(fig, path, dpi=110, bbox_inches="tight")
   plt.close(fig)

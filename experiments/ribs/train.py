@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -207,9 +206,7 @@ def analyse_user_ct(config, workdir: str, model, params) -> dict:
 # ---- the run ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   d = config.data
 
@@ -217,8 +214,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   model, params = train_segmentation(config, config.model_dir or workdir, train_cts, mesh)
   del train_cts
   if d.ct:
-    return core.write_results(workdir, analyse_user_ct(config, workdir, model, params),
-                              wall_time_s=time.time() - t_start)
+    return core.write_results(workdir, analyse_user_ct(config, workdir, model, params))
 
   dices, full, partial, rows, first, num_true, false_pos, missed = [], [], [], [], None, 0, 0, 0
   for i in range(d.num_test):
@@ -256,7 +252,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   write_csv(os.path.join(workdir, "ribs.csv"), rows, config)
   plot_montage(first, os.path.join(workdir, "montage.png"))
   plot_features(train_recs, os.path.join(workdir, "features.png"))
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 # ---- 5. outputs ----
@@ -304,7 +300,7 @@ def plot_montage(first: dict, path: str) -> None:
     ax.axis("off")
   fig.suptitle("segmented ribs (orange) and measured paths (red: <= 38 mm, stump; cyan: full), mm", fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -320,5 +316,5 @@ def plot_features(recs: list[dict], path: str) -> None:
     ax.set_title(name, fontsize=8)
   axes[0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -212,9 +211,7 @@ def train_net(name, loss_fn, init_fn, config, workdir, steps, batch_at, lr, batc
 # ---- the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   d, t = config.data, config.train
   train_subjects = make_subjects(config, d.num_train, 0)
   test_subjects = make_subjects(config, d.num_test, 5_000)
@@ -272,7 +269,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         results[f"{metric}/R{r}/{name}"] = float(np.mean([fn(out[name][i], gt[i]) for i in range(len(gt))]))
     plot_r(out, gt[0], test_subjects[0]["heart"], r, os.path.join(workdir, f"recon_R{r}.png"))
   core.gather_run_metrics(workdir, [f"features_{f_cfg.objective}", *NETS])
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 def plot_r(out, gt, heart, r, path):
@@ -298,5 +295,5 @@ def plot_r(out, gt, heart, r, path):
   ax[2, 0].set_ylabel("x-t profile")
   fig.suptitle(f"R = {r}, frame {frame}")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  core.save_figure(fig, path, dpi=90)
   plt.close(fig)

@@ -106,8 +106,8 @@ def steps_to(history: list[dict], target: float) -> float:
 
 
 def run_subject(config, subject, meta, workdir: str, index: int, key) -> dict:
-  """The three settings on one held-out subject; cached in ``<workdir>/subject_<i>.json``."""
-  cache = os.path.join(workdir, f"subject_{index}.json")
+  """The three settings on one held-out subject; cached in ``<workdir>/subject_<i>-<settings key>.json``."""
+  cache = os.path.join(workdir, f"subject_{index}-{core.settings_key(core.result_settings(config))}.json")
   if os.path.exists(cache):
     with open(cache) as f:
       return json.load(f)
@@ -164,12 +164,10 @@ def reconstruct_user_stacks(config, workdir: str, key) -> dict:
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   key = jax.random.PRNGKey(config.seed)
   if config.data.stacks:
-    return core.write_results(workdir, reconstruct_user_stacks(config, workdir, key), wall_time_s=time.time() - t_start)
+    return core.write_results(workdir, reconstruct_user_stacks(config, workdir, key))
   k_meta, k_fit = jax.random.split(key)
   meta = meta_initialisation(config, workdir, k_meta)
   per_subject = []
@@ -184,7 +182,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results["num_subjects/meta"] = config.data.num_meta
   plot_views(first, per_subject[0], os.path.join(workdir, "views.png"))
   plot_curves(per_subject, os.path.join(workdir, "psnr_curve.png"))
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 def aggregate(per_subject: list[dict], steps: int) -> dict:
@@ -222,7 +220,7 @@ def plot_views(subject, res, path):
     title = name if j == 0 else f"{name}\n{res[f'psnr/{name}']:.1f} dB"
     axes[0, j].set_title(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)
 
 
@@ -241,5 +239,5 @@ def plot_curves(per_subject, path):
   ax.legend(fontsize=8)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  core.save_figure(fig, path, dpi=110)
   plt.close(fig)

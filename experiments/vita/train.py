@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -236,9 +235,7 @@ def train_segmentation(config, workdir, name, data, mesh, encoder_params=None):
 # ---- the run ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = make_data(config)
   tr, te = data["train"], data["test"]
@@ -294,7 +291,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                       os.path.join(workdir, "mae_reconstruction.png"))
   plot_phenotypes(preds, data, os.path.join(workdir, "phenotypes.png"))
   plot_retrieval(feats["vita"][1], te, os.path.join(workdir, "retrieval.png"))
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 # ---- 5. figures ----
@@ -317,7 +314,7 @@ def plot_reconstruction(config, cine, pred, mask, path) -> None:
       axes[i, j].set_title(f"{'LAX' if s < 3 else 'SAX'} {s} frame 0: {title}", fontsize=8)
       axes[i, j].axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  core.save_figure(fig, path, dpi=100)
   plt.close(fig)
 
 
@@ -340,7 +337,7 @@ def plot_phenotypes(preds, data, path) -> None:
     ax.set_ylabel("predicted")
   axes[0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  core.save_figure(fig, path, dpi=100)
   plt.close(fig)
 
 
@@ -360,5 +357,5 @@ def plot_retrieval(emb, te, path, k: int = 4) -> None:
                  f"disease {int(te['disease'][i])}", fontsize=8)
     ax.axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
+  core.save_figure(fig, path, dpi=100)
   plt.close(fig)

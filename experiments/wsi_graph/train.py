@@ -4,7 +4,8 @@
    with a ``labels.csv``), always read back through openslide.
 2. Per slide at ``data.level``: CLAM tissue mask, SLIC regions and a patch
    grid, named features of both, region adjacency; cached in
-   ``<workdir>/graphs/<slide>.npz`` (a rerun skips finished slides).
+   ``<workdir>/graphs/<slide>-<settings key>.npz`` (a rerun skips finished
+   slides; other region settings or a changed slide file build anew).
 3. Features are standardised with the training slides' statistics; graphs
    are padded to one power-of-two bucket and stacked, so a step compiles once.
 4. Three models, the same loss (cross-entropy on stage + ``cox_weight`` x
@@ -49,8 +50,8 @@ def make_slides(config, workdir) -> list[dict]:
       path = os.path.join(out_dir, f"slide_{i:03d}.tiff")
       rgb, info = synthetic_slide(config.seed * 100_000 + i, size=d.size)
       if not os.path.exists(path):
-        write_pyramidal_tiff(path + ".part", rgb, levels=d.levels, mpp=0.5, tile=128)
-        os.replace(path + ".part", path)
+        with core.atomic_file(path) as tmp:
+          write_pyramidal_tiff(tmp, rgb, levels=d.levels, mpp=0.5, tile=128)
       slides.append({"name": f"slide_{i:03d}", "path": path, "stage": info["stage"], "time": info["time"],
                      "event": info["event"]})
       core.update_progress(bar, 1)
@@ -75,9 +76,16 @@ def read_labels(slide_dir: str) -> list[dict]:
 
 # ---- 2. graphs ----
 
+def graph_cache_path(config, slide: dict, cache_dir: str) -> str:
+  """``<cache_dir>/<slide>-<key>.npz``; the key hashes the settings that shape the graphs and the slide
+  file's path, size and mtime, so changed settings or a replaced slide build new graphs."""
+  settings = {"level": config.data.level, "regions": config.regions.to_dict()}
+  return os.path.join(cache_dir, f"{slide['name']}-{core.settings_key(settings, slide['path'])}.npz")
+
+
 def slide_graphs(config, slide: dict, cache_dir: str) -> dict[str, np.ndarray]:
-  """Region and patch graphs of one slide (cached ``.npz``)."""
-  path = os.path.join(cache_dir, slide["name"] + ".npz")
+  """Region and patch graphs of one slide (cached ``.npz``, see :func:`graph_cache_path`)."""
+  path = graph_cache_path(config, slide, cache_dir)
   if os.path.exists(path):
     with np.load(path) as z:
       return dict(z)
@@ -93,8 +101,8 @@ def slide_graphs(config, slide: dict, cache_dir: str) -> dict[str, np.ndarray]:
     feats, extra = pathology.region_features(rgb, labels)
     out.update({f"{kind}/x": feats, f"{kind}/area": extra["area"], f"{kind}/pos": extra["centroid"],
                 f"{kind}/edges": pathology.region_adjacency(labels), f"{kind}/labels": labels.astype(np.int32)})
-  np.savez_compressed(path + ".part.npz", **out)
-  os.replace(path + ".part.npz", path)
+  with core.atomic_file(path) as tmp:
+    np.savez_compressed(tmp, **out)
   return out
 
 
@@ -183,9 +191,7 @@ def evaluate(name, model, params, data, num_classes) -> dict[str, float]:
 # ---- 5. the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
-  t_start = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   slides = make_slides(config, workdir)
   rng = np.random.default_rng(config.seed)
@@ -196,7 +202,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   os.makedirs(cache, exist_ok=True)
   t0 = time.time()
   graphs = []
-  built = sum(not os.path.exists(os.path.join(cache, s["name"] + ".npz")) for s in slides)
+  built = sum(not os.path.exists(graph_cache_path(config, s, cache)) for s in slides)
   with core.progress_bar(len(slides), desc="slides -> graphs") as bar:
     for s in slides:
       graphs.append(slide_graphs(config, s, cache))
@@ -244,7 +250,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   plot_ig([te[i] for i in range(len(ig["node_attr"]))], ig, [slides[i] for i in test_idx],
           os.path.join(workdir, "ig.png"))
   core.gather_run_metrics(workdir, MODELS)
-  return core.write_results(workdir, results, wall_time_s=time.time() - t_start)
+  return core.write_results(workdir, results)
 
 
 # ---- Integrated Gradients ----
@@ -302,5 +308,5 @@ def plot_ig(graphs, ig, slides, path):
     for a in ax[i]:
       a.axis("off")
   fig.tight_layout()
-  fig.savefig(path, dpi=90)
+  core.save_figure(fig, path, dpi=90)
   plt.close(fig)

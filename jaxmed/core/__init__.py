@@ -4,11 +4,12 @@ Knows nothing about any method. See each module's docstring:
 ``mesh`` (devices and shardings), ``state`` (train state and jitted step),
 ``checkpoint`` (orbax), ``metrics`` (workdir files), ``progress`` (tqdm),
 ``guards`` (non-finite stop, compile counting), ``loop`` (the shared resumable
-training loop), ``config`` (presets, overrides,
-absl main), ``data`` (step-indexed grain pipelines).
+training loop), ``config`` (presets, overrides, absl main), ``data``
+(step-indexed grain pipelines), ``stage`` (atomic stage outputs, cache keys),
+``workdir`` (config identity on resume, wall time over legs).
 """
 
-from jaxmed.core.checkpoint import checkpoint_manager, restore_latest, save
+from jaxmed.core.checkpoint import CheckpointError, checkpoint_manager, reading_checkpoint, restore_latest, save
 from jaxmed.core.config import PRESETS, ConfigError, apply_overrides, check_preset, run_main
 from jaxmed.core.data import ArraySource, step_batches
 from jaxmed.core.loop import train_loop
@@ -18,10 +19,13 @@ from jaxmed.core.mesh import (BATCH_AXES, MESH_AXES, batch_sharding, host_local_
 from jaxmed.core.metrics import (MetricWriter, device_kind, gather_run_metrics, read_metrics, result_float, to_host, write_config,
                                  write_json, write_results)
 from jaxmed.core.progress import progress_bar, update_progress
+from jaxmed.core.stage import atomic_file, atomic_stage, save_figure, settings_key, stage_done
 from jaxmed.core.state import TrainState, create_train_state, make_train_step, step_rng
+from jaxmed.core.workdir import config_changes, open_workdir, result_settings
 
 __all__ = [
-    "ArraySource", "BATCH_AXES", "ConfigError", "MESH_AXES", "MetricWriter", "NonFiniteError", "PRESETS",
+    "ArraySource", "CheckpointError", "atomic_file", "atomic_stage", "config_changes", "open_workdir", "result_settings",
+    "reading_checkpoint", "save_figure", "settings_key", "stage_done", "BATCH_AXES", "ConfigError", "MESH_AXES", "MetricWriter", "NonFiniteError", "PRESETS",
     "TrainState", "apply_overrides", "batch_sharding", "check_finite", "check_preset", "checkpoint_manager",
     "count_compiles", "create_train_state", "device_kind", "host_local_batch", "make_mesh", "make_train_step",
     "gather_run_metrics", "progress_bar", "read_metrics", "replicated", "result_float", "restore_latest", "run_main", "save", "shard_batch",

@@ -2,15 +2,40 @@
 
 A checkpoint holds the whole train state. Restoring uses the live state as
 the target, so arrays come back with the shardings of the current mesh.
+
+:class:`CheckpointError` is the one error type of every weight and
+checkpoint reader in jaxmed (orbax train states, safetensors, HF
+directories, meta-initialisations); :func:`reading_checkpoint` wraps a
+library's own error into it with the file, what was expected and the
+original message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import orbax.checkpoint as ocp
+
+
+class CheckpointError(ValueError):
+  """A checkpoint or weight file cannot be read or does not match the model: names the file and the field."""
+
+
+@contextlib.contextmanager
+def reading_checkpoint(path: str, expected: str) -> Iterator[None]:
+  """Turns any error raised inside into one :class:`CheckpointError` naming ``path`` and ``expected``.
+
+  Usage: ``with reading_checkpoint(f, "a safetensors file of TimesFM weights"): load_file(f)``.
+  """
+  try:
+    yield
+  except CheckpointError:
+    raise
+  except Exception as e:  # noqa: BLE001  safetensors, orbax, tensorstore and json raise their own types
+    raise CheckpointError(f"{path}: could not read {expected} ({type(e).__name__}: {e})") from e
 
 
 def checkpoint_manager(workdir: str, *, save_every: int, keep: int = 3) -> ocp.CheckpointManager:
@@ -48,7 +73,7 @@ def restore_latest(manager: ocp.CheckpointManager, state: Any) -> tuple[Any, int
   try:
     restored = manager.restore(step, args=ocp.args.StandardRestore(target))
   except Exception as e:  # orbax raises many types; one message that names the path helps more
-    raise RuntimeError(f"could not restore checkpoint step {step} from {manager.directory}: the saved "
-                       f"state does not match this config's model/optimiser ({type(e).__name__}: {e}). "
-                       "Use a fresh --workdir or the config the run was started with.") from e
+    raise CheckpointError(f"{manager.directory}/{step}: could not restore the train state of step {step}: "
+                          f"expected the model/optimiser state of this config ({type(e).__name__}: {e}). "
+                          "Use a fresh --workdir or the config the run was started with.") from e
   return restored, step

@@ -102,7 +102,9 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
         --workdir=runs/arc --config.train.steps=500
 
   An unknown key or a mistyped value stops the program with one line that
-  names the key, before anything is written to the workdir.
+  names the key, before anything is written to the workdir. A config that
+  differs from the workdir's saved one stops it too
+  (:func:`jaxmed.core.open_workdir`), unless ``--resume_override`` is given.
   """
   import sys
 
@@ -123,6 +125,8 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
                      f"config file {default_config}\n")
     sys.exit(2)
   flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results and figures.")
+  flags.DEFINE_bool("resume_override", False, "Resume a workdir although its saved config.json differs from "
+                    "this config; the change is recorded in config_history.jsonl.")
   flags.mark_flags_as_required(["workdir"])
 
   def main(argv):
@@ -131,6 +135,14 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
     if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO; keep the console to the bar
       from absl import logging
       logging.set_verbosity(logging.WARNING)
-    train_and_evaluate(flags.FLAGS.config, os.path.expanduser(flags.FLAGS.workdir))
+    config = flags.FLAGS.config
+    if flags.FLAGS.resume_override:
+      with config.unlocked():
+        config.resume_override = True
+    try:
+      train_and_evaluate(config, os.path.expanduser(flags.FLAGS.workdir))
+    except ConfigError as e:  # a refused resume: the message is the whole story, no traceback
+      sys.stderr.write(f"FATAL {e}\n")
+      sys.exit(2)
 
   app.run(main)

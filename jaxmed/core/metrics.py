@@ -2,14 +2,18 @@
 
 ``metrics.jsonl`` has one JSON object per logged step, ``{"step": s, ...}``.
 On resume the writer drops lines past the restored step, so the file never
-holds a duplicated or a missing step. TensorBoard events are written too
-when ``tensorboardX`` is installed; it is optional.
+holds a duplicated or a missing step. A torn last line (the process died
+mid-write, the disk filled up) is dropped with a warning; a damaged line
+before the last one is an error that names the file and the line.
+TensorBoard events are written too when ``tensorboardX`` is installed; it
+is optional.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 import os
 import platform
@@ -67,14 +71,27 @@ def device_kind() -> str:
   return f"{d.platform}:{d.device_kind}"
 
 
-def write_results(workdir: str, results: Mapping[str, Any], *, wall_time_s: float) -> dict[str, Any]:
+def write_results(workdir: str, results: Mapping[str, Any], *, wall_time_s: float | None = None
+                  ) -> dict[str, Any]:
   """Writes ``results.json``: the headline metrics plus run facts.
 
-  Added keys: ``wall_time_s``, ``jax_version``, ``device_kind``,
-  ``num_devices``, ``python``, ``finished_at``.
+  Added keys: ``wall_time_s``, ``wall_time_legs_s``, ``jax_version``,
+  ``device_kind``, ``num_devices``, ``python``, ``finished_at``. In a workdir
+  opened with :func:`jaxmed.core.open_workdir` the wall time is the sum over
+  every leg (run) of the workdir, killed legs included, and ``wall_time_s``
+  must not be given; otherwise it is ``wall_time_s``, one leg.
   """
+  from jaxmed.core.workdir import finish_leg  # workdir imports this module
+
+  legs = finish_leg(workdir)
+  if legs is None:
+    if wall_time_s is None:
+      raise ValueError(f"write_results({workdir!r}): pass wall_time_s, or open the workdir with "
+                       "core.open_workdir so that its legs are timed")
+    legs = [float(wall_time_s)]
   out = dict(_jsonable(dict(results)))
-  out.update(wall_time_s=float(wall_time_s), jax_version=jax.__version__, device_kind=device_kind(),
+  out.update(wall_time_s=float(sum(legs)), wall_time_legs_s=[round(x, 3) for x in legs],
+             jax_version=jax.__version__, device_kind=device_kind(),
              num_devices=jax.device_count(), python=platform.python_version(),
              finished_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
   write_json(os.path.join(workdir, "results.json"), out)
@@ -82,11 +99,31 @@ def write_results(workdir: str, results: Mapping[str, Any], *, wall_time_s: floa
 
 
 def read_metrics(workdir: str) -> list[dict[str, Any]]:
+  """The rows of ``<workdir>/metrics.jsonl`` (``[]`` if absent); a torn last line is dropped with a warning.
+
+  Raises:
+    ValueError: a line other than the last is not a JSON object; names the file and line.
+  """
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = f.read().split("\n")
+  numbered = [(i, line) for i, line in enumerate(lines, start=1) if line.strip()]
+  rows = []
+  for j, (i, line) in enumerate(numbered):
+    try:
+      row = json.loads(line)
+      if not isinstance(row, dict) or "step" not in row:
+        raise ValueError("not an object with a 'step' field")
+    except ValueError as e:
+      if j == len(numbered) - 1:
+        logging.getLogger("jaxmed").warning("%s:%d: dropping a torn last line (%s): %.60r", path, i, e, line)
+        break
+      raise ValueError(f"{path}:{i}: damaged metrics row ({e}); expected one JSON object with a 'step' "
+                       "field per line. Remove the line to resume.") from None
+    rows.append(row)
+  return rows
 
 
 def gather_run_metrics(workdir: str, runs) -> None:
@@ -94,7 +131,9 @@ def gather_run_metrics(workdir: str, runs) -> None:
 
   For experiments that train several models, each in its own run directory.
   """
-  with open(os.path.join(workdir, "metrics.jsonl"), "w") as f:
+  from jaxmed.core.stage import atomic_file
+
+  with atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
     for run in runs:
       for row in read_metrics(os.path.join(workdir, run)):
         f.write(json.dumps({"run": run, **row}) + "\n")
@@ -113,8 +152,9 @@ class MetricWriter:
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
-    with open(self.path, "w") as f:
+    with open(self.path + ".tmp", "w") as f:  # rewritten whole, then renamed: a crash here loses no row
       f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+    os.replace(self.path + ".tmp", self.path)
     self._file = open(self.path, "a")
     self._tb = None
     try:

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed.nn.integrated_gradients import integrated_gradients
+from jaxmed.core.stage import save_figure
 
 
 def channel_relevance(f: Callable[[jax.Array], jax.Array], x: jax.Array, baselines: jax.Array | None = None, *,
@@ -88,5 +89,5 @@ def plot_topomaps(maps: dict[str, np.ndarray], electrodes: Sequence[str], path: 
                          vlim=(0, 1), contours=0)
     ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  save_figure(fig, path, dpi=110)
   plt.close(fig)

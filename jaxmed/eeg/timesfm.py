@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.core.checkpoint import reading_checkpoint
 from jaxmed.eeg.normalise import patchify
 
 QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -224,7 +225,9 @@ def check_params_match(params, reference, source: str = "checkpoint") -> None:
 def load_timesfm_safetensors(path: str, model: TimesFMDecoder) -> dict:
   """A safetensors file holding TimesFM's state dict -> params checked against ``model``'s shapes."""
   from safetensors.numpy import load_file
-  params = params_from_timesfm_state_dict(load_file(path), model.depth, source=path)
+  with reading_checkpoint(path, "a safetensors file of TimesFM weights"):
+    state_dict = load_file(path)
+  params = params_from_timesfm_state_dict(state_dict, model.depth, source=path)
   ref = jax.eval_shape(model.init, jax.random.PRNGKey(0), jnp.zeros((1, model.input_patch * 2)))
   check_params_match(params, ref, source=path)
   return params

@@ -58,14 +58,24 @@ def load_cine_nifti(path: str) -> np.ndarray:
   return data.astype(np.float32)
 
 
+MISSING = ("", "na", "nan", "n/a", "null")
+
+
 def load_tabular_csv(path: str, numerical: Sequence[str], binary: Sequence[str],
-                     categorical: Mapping[str, Sequence[str]], id_column: str = "eid") -> dict:
-  """Reads a CSV against a schema; empty cells are missing.
+                     categorical: Mapping[str, Sequence[str]], id_column: str = "eid",
+                     ranges: Mapping[str, tuple[float, float]] | None = None) -> dict:
+  """Reads a CSV against a schema; empty cells (and ``NA``, ``nan``, ``null``) are missing.
+
+  Numerical values must be finite (``inf`` is an error, never a feature), and
+  within ``ranges[column]`` (inclusive) where the schema gives one: a sentinel
+  such as ``-999`` for "not measured" is then caught instead of being learned
+  from. Code missing values as empty cells.
 
   Args:
     numerical, binary: column names (binary values ``0``/``1``).
     categorical: ``{column: categories}``; a value outside its list is an error.
     id_column: the subject id column.
+    ranges: ``{numerical column: (low, high)}``, the plausible range of a column.
 
   Returns:
     ``ids``, ``numerical [N, Fn]`` (NaN missing), ``binary [N, Fb]`` (NaN
@@ -81,17 +91,29 @@ def load_tabular_csv(path: str, numerical: Sequence[str], binary: Sequence[str],
         raise CardiacDataError(f"{path}: column '{col}' is missing; the schema expects {id_column}, "
                                f"{list(numerical)}, {list(binary)}, {list(categorical)}")
     rows = list(reader)
+  ranges = dict(ranges or {})
+  for col in ranges:
+    if col not in numerical:
+      raise ValueError(f"load_tabular_csv: ranges names {col!r}, which is not a numerical column {list(numerical)}")
   num = np.full((len(rows), len(numerical)), np.nan, np.float32)
   bin_ = np.full((len(rows), len(binary)), np.nan, np.float32)
   cat = np.full((len(rows), len(categorical)), -1, np.int32)
   for i, row in enumerate(rows):
     where = f"{path}: row {i + 2}"
     for j, col in enumerate(numerical):
-      if row[col].strip():
+      if row[col].strip().lower() not in MISSING:
         try:
-          num[i, j] = float(row[col])
+          value = float(row[col])
         except ValueError:
           raise CardiacDataError(f"{where}, column '{col}': {row[col]!r} is not a number") from None
+        if not np.isfinite(value):
+          raise CardiacDataError(f"{where}, column '{col}': {row[col]!r}; expected a finite number (leave the "
+                                 "cell empty for a missing value)")
+        if col in ranges and not ranges[col][0] <= value <= ranges[col][1]:
+          lo, hi = ranges[col]
+          raise CardiacDataError(f"{where}, column '{col}': {value:g} is outside the schema's range [{lo:g}, {hi:g}]"
+                                 " (a sentinel for a missing value? leave the cell empty)")
+        num[i, j] = value
     for j, col in enumerate(binary):
       v = row[col].strip()
       if v:

@@ -13,23 +13,21 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxmed.core.checkpoint import CheckpointError, reading_checkpoint
+from jaxmed.core.stage import atomic_stage
 from jaxmed.llm.config import LMConfig
 from jaxmed.llm.model import Decoder
 from jaxmed.llm.sharding import param_shardings
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
-
-
-class CheckpointError(ValueError):
-  """A checkpoint does not match the model: names the key, the file and what was expected."""
 
 
 def hf_param_map(config: LMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
@@ -60,7 +58,7 @@ def read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]
 
   index = os.path.join(local_dir, INDEX_FILE)
   if os.path.exists(index):
-    with open(index) as f:
+    with reading_checkpoint(index, "a JSON safetensors index"), open(index) as f:
       weight_map = json.load(f).get("weight_map")
     if not isinstance(weight_map, dict):
       raise CheckpointError(f"{index}: field 'weight_map' must map tensor names to shard files")
@@ -74,7 +72,7 @@ def read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]
     path = os.path.join(local_dir, name)
     if not os.path.exists(path):
       raise CheckpointError(f"{index}: shard file {name!r} is listed but missing")
-    with safe_open(path, framework="flax") as f:
+    with reading_checkpoint(path, "a complete safetensors file"), safe_open(path, framework="flax") as f:
       for key in f.keys():
         if key in tensors:
           raise CheckpointError(f"{path}: tensor {key!r} also appears in {origin[key]}")
@@ -167,7 +165,8 @@ def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jn
   cfg_path = os.path.join(local_dir, "config.json")
   if not os.path.exists(cfg_path):
     raise CheckpointError(f"{local_dir}: config.json is missing")
-  hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
+  with reading_checkpoint(cfg_path, "a transformers model config (JSON)"):
+    hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
   config = LMConfig.from_hf(hf_config, dtype=compute_dtype or jnp.dtype(dtype).name)
   model = Decoder(config)
   abstract = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32)))["params"]
@@ -182,11 +181,20 @@ def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jn
   return model, params
 
 
-def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any = None) -> None:
-  """Writes ``config.json`` and ``model.safetensors`` that transformers (and vLLM) can load."""
+def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = ()
+                    ) -> None:
+  """Writes ``config.json`` and ``model.safetensors`` that transformers and vLLM load.
+
+  ``extras`` are objects saved into the same directory with their own
+  ``save_pretrained`` (the tokenizer). The directory is written atomically
+  (:func:`jaxmed.core.atomic_stage`): it appears whole, with its completion
+  marker, or not at all, and an earlier ``local_dir`` is replaced.
+  """
   from safetensors.numpy import save_file
 
-  os.makedirs(local_dir, exist_ok=True)
-  model.config.to_hf().save_pretrained(local_dir)
   out = params_to_tensors(params, hf_param_map(model.config), dtype=dtype)
-  save_file(out, os.path.join(local_dir, SINGLE_FILE), metadata={"format": "pt"})
+  with atomic_stage(local_dir) as tmp:
+    model.config.to_hf().save_pretrained(tmp)
+    save_file(out, os.path.join(tmp, SINGLE_FILE), metadata={"format": "pt"})
+    for extra in extras:
+      extra.save_pretrained(tmp)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from typing import Iterable, Sequence
 
+from jaxmed.core.checkpoint import reading_checkpoint
+
 # ChatML, as used by Qwen: <|im_start|>role\ncontent<|im_end|>\n ...
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
@@ -25,7 +27,8 @@ def load_tokenizer(local_dir: str):
 
   if not os.path.isdir(local_dir):
     raise FileNotFoundError(f"load_tokenizer: {local_dir!r} is not a directory (give a local checkpoint folder)")
-  return AutoTokenizer.from_pretrained(local_dir, local_files_only=True)
+  with reading_checkpoint(local_dir, "a tokenizer (tokenizer.json, tokenizer_config.json)"):
+    return AutoTokenizer.from_pretrained(local_dir, local_files_only=True)
 
 
 def render_chat(tokenizer, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:

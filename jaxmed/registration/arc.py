@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxmed.registration import metrics as M
 from jaxmed.registration.warp import warp_labels
+from jaxmed.core.stage import save_figure
 
 RegisterFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
@@ -153,5 +154,5 @@ def plot_arc(curves: Mapping[str, Mapping[str, np.ndarray]], path: str, *,
   axes[0][0].legend(fontsize=7)
   axes[0][0].set_title("Alignment-regularity characteristic")
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  save_figure(fig, path, dpi=120)
   plt.close(fig)

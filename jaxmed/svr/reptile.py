@@ -82,4 +82,5 @@ def load_meta_init(path: str, like: dict[str, Any] | None = None) -> dict[str, A
   if not os.path.isdir(path):
     raise FileNotFoundError(f"{path}: no meta-initialisation directory; expected one written by save_meta_init")
   ckptr = ocp.StandardCheckpointer()
-  return ckptr.restore(os.path.abspath(path), like) if like is not None else ckptr.restore(os.path.abspath(path))
+  with core.reading_checkpoint(path, "an orbax meta-initialisation written by save_meta_init"):
+    return ckptr.restore(os.path.abspath(path), like) if like is not None else ckptr.restore(os.path.abspath(path))

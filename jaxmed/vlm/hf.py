@@ -12,12 +12,14 @@ consumed exactly once and each mismatch raises
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh
 
+from jaxmed.core.checkpoint import reading_checkpoint
+from jaxmed.core.stage import atomic_stage
 from jaxmed.llm.hf import (SINGLE_FILE, CheckpointError, hf_param_map, params_to_tensors, read_tensors,
                            tensors_to_params)
 from jaxmed.vlm.config import VLMConfig
@@ -74,7 +76,8 @@ def load_vlm(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float
 
   if not os.path.exists(os.path.join(local_dir, "config.json")):
     raise CheckpointError(f"{local_dir}: config.json is missing")
-  hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
+  with reading_checkpoint(os.path.join(local_dir, "config.json"), "a transformers Qwen2-VL config (JSON)"):
+    hf_config = transformers.AutoConfig.from_pretrained(local_dir, local_files_only=True)
   try:
     config = VLMConfig.from_hf(hf_config, dtype=compute_dtype or jnp.dtype(dtype).name)
   except ValueError as e:
@@ -94,11 +97,17 @@ def load_vlm(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float
   return model, params
 
 
-def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None) -> None:
-  """Writes ``config.json`` and ``model.safetensors`` (released layout) that transformers loads."""
+def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = ()) -> None:
+  """Writes ``config.json`` and ``model.safetensors`` (released layout) that transformers loads.
+
+  ``extras`` (tokenizer, image processor) are saved into the same directory;
+  the directory appears atomically (:func:`jaxmed.core.atomic_stage`).
+  """
   from safetensors.numpy import save_file
 
-  os.makedirs(local_dir, exist_ok=True)
-  model.config.to_hf().save_pretrained(local_dir)
   out = params_to_tensors(params, vlm_param_map(model.config), dtype=dtype, transforms=_patch_transforms(model.config))
-  save_file(out, os.path.join(local_dir, SINGLE_FILE), metadata={"format": "pt"})
+  with atomic_stage(local_dir) as tmp:
+    model.config.to_hf().save_pretrained(tmp)
+    save_file(out, os.path.join(tmp, SINGLE_FILE), metadata={"format": "pt"})
+    for extra in extras:
+      extra.save_pretrained(tmp)

@@ -12,7 +12,6 @@ Run as a module to exercise the absl pattern::
 from __future__ import annotations
 
 import os
-import time
 
 import flax.linen as nn
 import jax
@@ -56,9 +55,7 @@ def make_data(config):
 
 
 def train_and_evaluate(config, workdir: str, devices=None) -> dict:
-  t0 = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  core.write_config(workdir, config)
+  core.open_workdir(workdir, config)
 
   # ---- data ----
   arrays = make_data(config)
@@ -86,7 +83,7 @@ def train_and_evaluate(config, workdir: str, devices=None) -> dict:
   # ---- evaluate ----
   pred = model.apply(state.params, arrays["x"], train=False)
   mse = float(jnp.mean((pred - arrays["y"]) ** 2))
-  return core.write_results(workdir, {"mse": mse, "steps": int(state.step)}, wall_time_s=time.time() - t0)
+  return core.write_results(workdir, {"mse": mse, "steps": int(state.step)})
 
 
 if __name__ == "__main__":

@@ -57,3 +57,20 @@ def test_bucketed_train_step_compiles_once(tmp_path):
       params, opt_state = step(params, opt_state, {k: v[rows] for k, v in data.items()})
   assert compiles.count == 1
   assert len({int(data["n_node"][i][0]) for i in range(8)}) > 1  # the slides really differ in size
+
+
+def test_graph_cache_is_rebuilt_when_settings_or_the_slide_change(tmp_path):
+  config = wsi_config.get_config("tiny")
+  slide = {"name": "s0", "path": str(tmp_path / "s0.tiff")}
+  with open(slide["path"], "wb") as f:
+    f.write(b"x" * 10)
+  path = wsi_train.graph_cache_path(config, slide, str(tmp_path))
+  assert os.path.basename(path).startswith("s0-") and path.endswith(".npz")
+  assert wsi_train.graph_cache_path(config, slide, str(tmp_path)) == path
+  for override in ({"regions.n_segments": 61}, {"regions.patch": 8}, {"data.level": 0}):
+    assert wsi_train.graph_cache_path(core.apply_overrides(config, override), slide, str(tmp_path)) != path
+  neutral = core.apply_overrides(config, {"train.log_every": 3})
+  assert wsi_train.graph_cache_path(neutral, slide, str(tmp_path)) == path
+  with open(slide["path"], "wb") as f:  # the slide file replaced
+    f.write(b"y" * 11)
+  assert wsi_train.graph_cache_path(config, slide, str(tmp_path)) != path

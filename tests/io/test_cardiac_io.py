@@ -41,6 +41,24 @@ def test_tabular_csv_against_a_schema(tmp_path):
     load_tabular_csv(str(path), ["age", "bmi"], ["sex"], {})
 
 
+def test_tabular_numerics_are_finite_and_in_the_schema_range(tmp_path):
+  path = tmp_path / "t.csv"
+  schema = dict(numerical=["age", "bmi"], binary=[], categorical={})
+  path.write_text("eid,age,bmi\n1,61,NA\n2,nan,24.5\n")  # NA and nan are missing values
+  out = load_tabular_csv(str(path), **schema)
+  assert np.isnan(out["numerical"][0, 1]) and np.isnan(out["numerical"][1, 0]) and out["numerical"][1, 1] == 24.5
+  path.write_text("eid,age,bmi\n1,61,inf\n")
+  with pytest.raises(CardiacDataError, match=r"t.csv: row 2, column 'bmi': 'inf'; expected a finite number"):
+    load_tabular_csv(str(path), **schema)
+  path.write_text("eid,age,bmi\n1,61,22\n2,-999,23\n")
+  out = load_tabular_csv(str(path), **schema)  # no range given: -999 is a number
+  assert out["numerical"][1, 0] == -999
+  with pytest.raises(CardiacDataError, match=r"row 3, column 'age': -999 is outside the schema's range \[18, 110\]"):
+    load_tabular_csv(str(path), **schema, ranges={"age": (18, 110)})
+  with pytest.raises(ValueError, match="ranges names 'sex'"):
+    load_tabular_csv(str(path), **schema, ranges={"sex": (0, 1)})
+
+
 def test_cine_nifti_must_be_4d(tmp_path):
   import nibabel as nib
   from jaxmed.io import load_cine_nifti

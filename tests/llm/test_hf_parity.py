@@ -99,7 +99,7 @@ def test_sharded_checkpoint_with_index_loads(tmp_path):
 
 
 def test_transformers_loads_what_we_save(loaded, tmp_path):
-  torch = pytest.importorskip("torch")  # optional: CI has no torch; the round trip above always runs
+  torch = pytest.importorskip("torch")  # the parity extra (CI installs it); the round trip above always runs
   import transformers
 
   _, model, params, expected = loaded

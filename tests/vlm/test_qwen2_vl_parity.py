@@ -171,7 +171,8 @@ def test_transformers_loads_what_we_save(loaded, tmp_path):
 
   model, params, exp = loaded
   vlm.save_vlm(model, params, str(tmp_path / "out"))
-  hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(str(tmp_path / "out")).eval()
+  hf = transformers.Qwen2VLForConditionalGeneration.from_pretrained(str(tmp_path / "out"),
+                                                                 local_files_only=True).eval()
   ids = torch.as_tensor(exp["input_ids"].astype(np.int64))
   with torch.no_grad():
     logits = hf(input_ids=ids, pixel_values=torch.as_tensor(exp["pixel_values"]),
