@@ -7,7 +7,12 @@ happens at module import time of the conftest.
 import os
 import random
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+# The suite is compile-bound (hundreds of small programs, each run a few steps): XLA's cheaper CPU
+# code generation compiles about 40% faster and changes no test's tolerance (the tests compare runs
+# made under the same flags, or against references at 1e-4 and wider). Measured: the EEG tiny run,
+# 95 s -> 78 s on 2 cores.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+                           " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true").strip()
 os.environ.setdefault("JAXMED_NOTEBOOK_SMALL", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -15,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # starts (tour, CLI tests): the same tiny programs compile once per suite run.
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(
     os.environ.get("TMPDIR", "/tmp"), f"jaxmed-test-cache-{os.getuid()}"))
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")  # reruns and notebooks repeat programs
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -16,7 +16,7 @@ from jaxmed.core.loop import train_loop
 from jaxmed.core.guards import NonFiniteError, check_finite, count_compiles
 from jaxmed.core.mesh import (BATCH_AXES, MESH_AXES, batch_sharding, host_local_batch, make_mesh, replicated,
                               shard_batch, tree_shardings)
-from jaxmed.core.metrics import (MetricWriter, device_kind, gather_run_metrics, read_metrics, result_float, to_host, write_config,
+from jaxmed.core.metrics import (MetricWriter, device_kind, gather_run_metrics, read_metrics, result_float, to_host,
                                  write_json, write_results)
 from jaxmed.core.progress import progress_bar, update_progress
 from jaxmed.core.stage import atomic_file, atomic_stage, save_figure, settings_key, stage_done
@@ -29,6 +29,6 @@ __all__ = [
     "TrainState", "apply_overrides", "batch_sharding", "check_finite", "check_preset", "checkpoint_manager",
     "count_compiles", "create_train_state", "device_kind", "host_local_batch", "make_mesh", "make_train_step",
     "gather_run_metrics", "progress_bar", "read_metrics", "replicated", "result_float", "restore_latest", "run_main", "save", "shard_batch",
-    "step_batches", "step_rng", "to_host", "train_loop", "tree_shardings", "update_progress", "write_config", "write_json",
+    "step_batches", "step_rng", "to_host", "train_loop", "tree_shardings", "update_progress", "write_json",
     "write_results",
 ]

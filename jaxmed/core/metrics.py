@@ -60,12 +60,6 @@ def write_json(path: str, obj: Any) -> None:
   os.replace(tmp, path)
 
 
-def write_config(workdir: str, config: Any) -> None:
-  """Writes ``config.json`` (a ``ConfigDict`` or a plain mapping)."""
-  d = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-  write_json(os.path.join(workdir, "config.json"), d)
-
-
 def device_kind() -> str:
   d = jax.devices()[0]
   return f"{d.platform}:{d.device_kind}"

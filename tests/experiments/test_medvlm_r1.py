@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -47,6 +48,44 @@ def test_medvlm_r1_tiny_end_to_end_and_resume(tmp_path):
   assert os.path.getmtime(tmp_path / "grpo" / "final" / "model.safetensors") == before
   for key in ("acc/base/mri", "acc/grpo/mri", "acc/grpo/ct", "format_rate/grpo", "reward/final"):
     assert again[key] == results[key], key
+
+
+def test_medvlm_r1_crash_between_weights_and_marker_redoes_the_stage(tmp_path, monkeypatch):
+  """The GRPO policy's export dies after writing (half) its weights: no stage is left that a rerun would
+  trust, and the rerun redoes GRPO and ends with the uninterrupted run's numbers."""
+  import safetensors.numpy
+  from jaxmed import core
+
+  config = mr_config.get_config("tiny")
+  config.grpo.steps = 2
+  full = mr_train.train_and_evaluate(config, str(tmp_path / "full"))
+
+  real = safetensors.numpy.save_file
+
+  class Killed(Exception):
+    pass
+
+  def crash_on_the_policy(tensors, path, metadata=None):
+    real(tensors, path, metadata=metadata)
+    if f"{os.sep}grpo{os.sep}" in path:  # the GRPO policy's export dies mid-file
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+      raise Killed()
+
+  crashed = str(tmp_path / "crashed")
+  shutil.copytree(tmp_path / "full", crashed)  # stage 0 is done; the GRPO stage is not
+  shutil.rmtree(os.path.join(crashed, "grpo"))
+  monkeypatch.setattr(safetensors.numpy, "save_file", crash_on_the_policy)
+  with pytest.raises(Killed):
+    mr_train.train_and_evaluate(config, crashed)
+  assert core.stage_done(os.path.join(crashed, "base_model"))
+  assert not os.path.exists(os.path.join(crashed, "grpo", "final"))
+  monkeypatch.setattr(safetensors.numpy, "save_file", real)
+  again = mr_train.train_and_evaluate(config, crashed)
+  assert core.stage_done(os.path.join(crashed, "grpo", "final"))
+  for key in ("acc/base/mri", "acc/grpo/mri", "acc/grpo/ct", "acc/grpo/xray", "format_rate/grpo", "reward/final"):
+    assert again[key] == full[key], key
+  assert len(again["wall_time_legs_s"]) == 3  # the copied finished leg, the crashed one, the redo
 
 
 def test_score_answers_reads_the_evaluation_regex():

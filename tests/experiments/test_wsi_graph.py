@@ -28,6 +28,13 @@ def test_wsi_graph_tiny_end_to_end(tmp_path):
   assert {r["run"] for r in rows} == set(wsi_train.MODELS)
   # slides are real pyramidal TIFFs and graphs are cached
   assert len(os.listdir(tmp_path / "slides")) == 24 and len(os.listdir(tmp_path / "graphs")) == 24
+  # other region settings build new graphs beside the cached ones instead of reading stale ones
+  slide = wsi_train.make_slides(config, str(tmp_path))[0]
+  cached = wsi_train.slide_graphs(config, slide, str(tmp_path / "graphs"))
+  coarser = core.apply_overrides(config, {"regions.n_segments": config.regions.n_segments // 3})
+  rebuilt = wsi_train.slide_graphs(coarser, slide, str(tmp_path / "graphs"))
+  assert len(os.listdir(tmp_path / "graphs")) == 25
+  assert len(rebuilt["region/x"]) < len(cached["region/x"])
 
 
 def test_bucketed_train_step_compiles_once(tmp_path):
