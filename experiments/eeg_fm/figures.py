@@ -9,8 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix  # noqa: E402
 
-from jaxmed import core
-from jaxmed import eeg  # noqa: E402
+from jaxmed import core, eeg  # noqa: E402
 from jaxmed.synth import eeg as synth_eeg  # noqa: E402
 
 

@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import sklearn.metrics  # noqa: E402
-from jaxmed import core
+
+from jaxmed import core  # noqa: E402
 
 
 def plot_typicality(by_dataset: dict, per_class: int, path: str) -> None:
