@@ -13,6 +13,13 @@ import random
 # 95 s -> 78 s on 2 cores.
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
                            " --xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true").strip()
+if os.environ.get("PYTEST_XDIST_WORKER"):
+  # Two workers share the 2 cores. Thread pools sized for the whole machine in each (OpenBLAS spins while
+  # it waits) oversubscribe them: the LSI tiny run and the LSI notebook side by side took 580 s each
+  # instead of about 60 s. One thread per worker; the workers are the parallelism.
+  for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = "1"
+  os.environ["XLA_FLAGS"] += " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 os.environ.setdefault("JAXMED_NOTEBOOK_SMALL", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,6 +34,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_platforms", "cpu")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # BLAS may have started its threads before the variables above
+  import threadpoolctl  # noqa: E402
+  threadpoolctl.threadpool_limits(1)
 # Strict dtype promotion globally is not practical: optax's Adam bias
 # correction mixes its int32 step count with Python floats and fails under it.
 # Tests of jaxmed's own numerics opt in with the ``strict_dtypes`` fixture.
