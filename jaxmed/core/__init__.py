@@ -24,11 +24,12 @@ from jaxmed.core.state import TrainState, create_train_state, make_train_step, s
 from jaxmed.core.workdir import config_changes, open_workdir, result_settings
 
 __all__ = [
-    "ArraySource", "CheckpointError", "atomic_file", "atomic_stage", "config_changes", "open_workdir", "result_settings",
-    "reading_checkpoint", "save_figure", "settings_key", "stage_done", "BATCH_AXES", "ConfigError", "MESH_AXES", "MetricWriter", "NonFiniteError", "PRESETS",
-    "TrainState", "apply_overrides", "batch_sharding", "check_finite", "check_preset", "checkpoint_manager",
-    "count_compiles", "create_train_state", "device_kind", "host_local_batch", "make_mesh", "make_train_step",
-    "gather_run_metrics", "progress_bar", "read_metrics", "replicated", "result_float", "restore_latest", "run_main", "save", "shard_batch",
-    "step_batches", "step_rng", "to_host", "train_loop", "tree_shardings", "update_progress", "write_json",
-    "write_results",
+    "apply_overrides", "ArraySource", "atomic_file", "atomic_stage", "BATCH_AXES", "batch_sharding",
+    "check_finite", "check_preset", "checkpoint_manager", "CheckpointError", "config_changes", "ConfigError",
+    "count_compiles", "create_train_state", "device_kind", "gather_run_metrics", "host_local_batch",
+    "make_mesh", "make_train_step", "MESH_AXES", "MetricWriter", "NonFiniteError", "open_workdir", "PRESETS",
+    "progress_bar", "read_metrics", "reading_checkpoint", "replicated", "restore_latest", "result_float",
+    "result_settings", "run_main", "save", "save_figure", "settings_key", "shard_batch", "stage_done",
+    "step_batches", "step_rng", "to_host", "train_loop", "TrainState", "tree_shardings", "update_progress",
+    "write_json", "write_results",
 ]

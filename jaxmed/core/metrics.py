@@ -22,6 +22,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
+from jaxmed.core.stage import atomic_file
+
 
 def _jsonable(v: Any) -> Any:
   if isinstance(v, Mapping):
@@ -51,13 +53,10 @@ def to_host(metrics: Mapping[str, Any]) -> dict[str, float]:
 
 
 def write_json(path: str, obj: Any) -> None:
-  """Atomic JSON write (temp file + rename), so a crash never leaves half a file."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
+  """Atomic JSON write (:func:`~jaxmed.core.atomic_file`), so a crash never leaves half a file."""
+  with atomic_file(path) as tmp, open(tmp, "w") as f:
     json.dump(_jsonable(obj), f, indent=2, sort_keys=True)
     f.write("\n")
-  os.replace(tmp, path)
 
 
 def device_kind() -> str:
@@ -125,8 +124,6 @@ def gather_run_metrics(workdir: str, runs) -> None:
 
   For experiments that train several models, each in its own run directory.
   """
-  from jaxmed.core.stage import atomic_file
-
   with atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
     for run in runs:
       for row in read_metrics(os.path.join(workdir, run)):
@@ -146,9 +143,8 @@ class MetricWriter:
     os.makedirs(workdir, exist_ok=True)
     self.path = os.path.join(workdir, "metrics.jsonl")
     kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
-    with open(self.path + ".tmp", "w") as f:  # rewritten whole, then renamed: a crash here loses no row
+    with atomic_file(self.path) as tmp, open(tmp, "w") as f:  # a crash while rewriting loses no row
       f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-    os.replace(self.path + ".tmp", self.path)
     self._file = open(self.path, "a")
     self._tb = None
     try:

@@ -9,7 +9,8 @@ the finished directory or no directory. :func:`stage_done` is the only test
 of "finished". Partial siblings left by a killed run are removed, with a log
 line, the next time the stage runs; a non-empty directory at ``path`` without
 the marker (written by a version without markers, or a folder of the user's)
-is moved aside to ``<path>.incomplete-<time>``, never deleted. :func:`atomic_file` does the same for one file.
+is moved aside to ``<path>.incomplete-<time>``, never deleted.
+:func:`atomic_file` does the same for one file.
 
 :func:`settings_key` names a cache entry after everything that produced it,
 so that changed settings or a changed input file build a new entry instead of
@@ -65,8 +66,8 @@ def atomic_stage(path: str) -> Iterator[str]:
         tok.save_pretrained(tmp)
 
   A finished ``path`` is replaced (a re-export); partial siblings are
-  removed and an unfinished ``path`` is moved aside first. If the body raises, the temporary
-  directory is removed and ``path`` is left as it was.
+  removed and an unfinished ``path`` is moved aside first. If the body
+  raises, the temporary directory is removed and ``path`` is left as it was.
   """
   path = os.path.abspath(path.rstrip(os.sep))
   _remove_leftovers(path)
