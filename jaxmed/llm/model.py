@@ -125,9 +125,16 @@ class Attention(nn.Module):
     q, k = (apply_rope(q, positions, inv_freq, c.mrope_section),
             apply_rope(k, positions, inv_freq, c.mrope_section))
     if layer_cache is not None:
-      ck, cv, index = layer_cache
-      k = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), index, axis=1)
-      v = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), index, axis=1)
+      # write the T new keys / values into the whole [L, B, S, KV, D] cache (in place inside a jitted
+      # loop: only T slots are written), then attend over this layer's slots
+      ck, cv, index, layer = layer_cache
+      at = (layer, 0, index, 0, 0)
+      ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype)[None], at)
+      cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype)[None], at)
+      new_cache = (ck, cv)
+      k, v = ck[layer], cv[layer]
+    else:
+      new_cache = (k, v)
     s = k.shape[1]
     groups = c.num_heads // c.num_kv_heads
     qg = q.reshape(b, t, c.num_kv_heads, groups, c.head_dim)
@@ -139,7 +146,7 @@ class Attention(nn.Module):
     scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
     out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(dtype)).reshape(b, t, c.num_heads * c.head_dim)
-    return dense(c.hidden_size, "o_proj", False)(out), (k, v)
+    return dense(c.hidden_size, "o_proj", False)(out), new_cache
 
 
 class MLP(nn.Module):
@@ -202,6 +209,8 @@ class Decoder(nn.Module):
   image features at its image-token slots); with
   ``config.mrope_section`` the positions are ``[3, B, T]`` (temporal,
   height, width), and default to three copies of the 1D positions.
+  ``last_only``: the logits of the last position only (``[B, 1, V]``; a
+  sampler's prefill needs no others).
   """
   config: LMConfig
 
@@ -212,7 +221,7 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None,
-               embeds=None, embeds_mask=None):
+               embeds=None, embeds_mask=None, last_only: bool = False):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     b, t = tokens.shape
@@ -235,13 +244,14 @@ class Decoder(nn.Module):
       index = cache["index"]
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], mask, index, axis=1)
       query_slots = jnp.broadcast_to(index + jnp.arange(t), (b, t))
-    new_k, new_v = [], []
+    ck, cv = (None, None) if cache is None else (cache["k"], cache["v"])
     for i in range(c.num_layers):
-      layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
-      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
-                                                      same_segment)
-      new_k.append(k)
-      new_v.append(v)
+      layer_cache = None if cache is None else (ck, cv, cache["index"], i)
+      x, kv = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache, same_segment)
+      if cache is not None:
+        ck, cv = kv
+    if last_only:
+      x = x[:, -1:]
     x = RMSNorm(c.rms_norm_eps, dtype, name="norm")(x)
     if c.tie_embeddings:
       logits = embed.attend(x)
@@ -250,4 +260,4 @@ class Decoder(nn.Module):
     logits = logits.astype(jnp.float32)
     if cache is None:
       return logits
-    return logits, {"k": jnp.stack(new_k), "v": jnp.stack(new_v), "valid": key_valid, "index": cache["index"] + t}
+    return logits, {"k": ck, "v": cv, "valid": key_valid, "index": cache["index"] + t}

@@ -1,10 +1,11 @@
 """Batched sampling with a KV cache, and per-token log-probs of given completions.
 
 :func:`generate` takes left-padded prompts ``[B, P]`` with their mask, runs a
-jitted prefill over the prompts, then a jitted decode loop (``lax.scan``)
-that feeds one token per step through a preallocated KV cache. Each sequence
-stops at its first EOS: the EOS itself is kept, and everything after it is
-padding with completion mask 0.
+jitted prefill over the prompts (logits at the last position only), then a
+jitted decode loop (``lax.while_loop``) that feeds one token per step through
+a preallocated KV cache, written in place, and stops when every row has
+ended. Each sequence stops at its first EOS: the EOS itself is kept, and
+everything after it is padding with completion mask 0.
 
 Both are generic over the model's extra inputs: ``model_inputs`` (a dict,
 e.g. a VLM's ``pixel_values``) goes to the prefill / the forward pass, and
@@ -91,27 +92,35 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   prompt_mask = prompt_mask.astype(bool)
   cache = init_cache(model.text_config, b, p + max_new_tokens)
   positions = default_positions(prompt_mask) if prompt_positions is None else prompt_positions
-  logits, cache = model.apply({"params": params}, prompt, positions, prompt_mask, cache, **(model_inputs or {}))
+  logits, cache = model.apply({"params": params}, prompt, positions, prompt_mask, cache, last_only=True,
+                              **(model_inputs or {}))
   last_logits = logits[:, -1]  # left padding: the last column is every prompt's last real token
   pos = jnp.sum(prompt_mask, axis=-1).astype(jnp.int32)  # the next token's position
   if position_offset is not None:
     pos = pos + position_offset.astype(jnp.int32)
   axes = positions.shape[0] if positions.ndim == 3 else 0  # M-RoPE: the same position on every axis
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
+  keys = jax.random.split(rng, max_new_tokens)
 
-  def step(carry, key):
-    cache, last_logits, pos, done = carry
-    token, logp = _pick(last_logits, key, temperature, top_k, top_p, greedy)
+  def step(carry):
+    i, cache, last_logits, pos, done, tokens, live_out, logps = carry
+    token, logp = _pick(last_logits, keys[i], temperature, top_k, top_p, greedy)
     live = ~done
     token = jnp.where(live, token, pad_id)
     done = done | (live & jnp.isin(token, eos))
     step_pos = jnp.broadcast_to(pos[:, None], (axes, b, 1)) if axes else pos[:, None]
     logits, cache = model.apply({"params": params}, token[:, None], step_pos, live[:, None], cache)
-    return (cache, logits[:, 0], pos + 1, done), (token, live, jnp.where(live, logp, 0.0))
+    tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], i, axis=1)
+    live_out = jax.lax.dynamic_update_slice_in_dim(live_out, live[:, None], i, axis=1)
+    logps = jax.lax.dynamic_update_slice_in_dim(logps, jnp.where(live, logp, 0.0)[:, None], i, axis=1)
+    return i + 1, cache, logits[:, 0], pos + 1, done, tokens, live_out, logps
 
-  keys = jax.random.split(rng, max_new_tokens)
-  _, (tokens, live, logps) = jax.lax.scan(step, (cache, last_logits, pos, jnp.zeros((b,), bool)), keys)
-  return {"tokens": tokens.T, "completion_mask": live.T, "logprobs": logps.T}
+  # stops as soon as every row has ended; the untouched tail is padding (mask 0)
+  init = (jnp.zeros((), jnp.int32), cache, last_logits, pos, jnp.zeros((b,), bool),
+          jnp.full((b, max_new_tokens), pad_id, jnp.int32), jnp.zeros((b, max_new_tokens), bool),
+          jnp.zeros((b, max_new_tokens), jnp.float32))
+  out = jax.lax.while_loop(lambda c: (c[0] < max_new_tokens) & ~jnp.all(c[4]), step, init)
+  return {"tokens": out[5], "completion_mask": out[6], "logprobs": out[7]}
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
