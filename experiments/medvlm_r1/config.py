@@ -52,6 +52,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           temperature=1.0, lr=1e-4, beta=0.04, epsilon=0.2, mu=1,
                                           aggregation="grpo", advantage_scale="group",
                                           rewards=("partial", "format"), reward_weights=(1.0, 1.0),
+                                          lr_schedule="constant", max_grad_norm=1.0, save_every=50,
                                           log_completions_every=10))
   c.eval = ml_collections.ConfigDict(dict(max_new_tokens=64, batch_size=32, examples=6))
   c.train = ml_collections.ConfigDict(dict(log_every=50, save_every=500, keep=1))
@@ -62,7 +63,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
                         head_dim=32, vocab_size=512, vision_depth=1, vision_dim=32, vision_heads=2))
     c.pretrain.update(dict(steps=20, caption_batch=8, text_batch=8, warmup=5))  # 8: the tests run on 8 devices
-    c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=12, log_completions_every=2))
+    c.grpo.update(dict(steps=3, prompts_per_step=2, group_size=4, max_new_tokens=12, log_completions_every=2,
+                       save_every=2))
     c.eval.update(dict(max_new_tokens=12, batch_size=16, examples=3))
     c.train.update(dict(log_every=10, save_every=20))
   elif preset == "paper":

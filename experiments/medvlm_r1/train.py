@@ -29,7 +29,6 @@ import json
 import os
 import re
 import textwrap
-import time
 
 import jax
 import jax.numpy as jnp
@@ -170,52 +169,39 @@ def train_base_model(config, workdir, data, mesh) -> str:
 
 # ---- stage 1: GRPO ----
 
-def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh=None) -> tuple[dict, list[dict]]:
+def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh) -> tuple[dict, list[dict]]:
   """GRPO on ``items`` (``enc``: their prompts and the images' pixels, from :func:`encode_items`) from
-  ``base_params``; returns the final params and the per-step metrics. ``prompts_per_step`` questions are
-  drawn per step (with replacement when there are fewer), so every step has one compiled shape."""
+  ``base_params`` through the shared, resumable :func:`jaxmed.rl.grpo_train`; returns the final params and
+  the per-step metrics. ``prompts_per_step`` questions are drawn per step from the step index (with
+  replacement when there are fewer), so every step has one compiled shape and a resumed run draws the same."""
   final = os.path.join(run_dir, "final")
   if core.stage_done(final):
     return vlm.load_vlm(final, mesh=mesh)[1], core.read_metrics(run_dir)
   g = config.grpo
-  os.makedirs(run_dir, exist_ok=True)
-  weights = dict(zip(g.rewards, g.reward_weights))
-  tx = optax.adam(g.lr)
-  logp_fn = vlm.vlm_logp_fn(model, g.temperature)
-  update = rl.make_update(logp_fn, tx, mu=g.mu, epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation,
-                          mesh=mesh)
-  ref_logp = jax.jit(logp_fn)
-  params, opt_state = base_params, tx.init(base_params)
-  writer = core.MetricWriter(run_dir)
-  rows, rng = [], np.random.default_rng(config.seed)
   prompts, pixels, grids, width = enc
-  with open(os.path.join(run_dir, "completions.jsonl"), "w") as log, core.progress_bar(g.steps, desc="GRPO") as bar:
-    for step in range(g.steps):
-      pick = rng.choice(len(items), g.prompts_per_step, replace=len(items) < g.prompts_per_step)
-      picked = [items[i] for i in pick]
-      t0 = time.perf_counter()
-      batch = vlm.vlm_rollout(model, params, [prompts[i] for i in pick], [pixels[it["image"]] for it in picked],
-                              [grids[it["image"]] for it in picked],
-                              jax.random.PRNGKey(config.seed * 100_003 + step), group_size=g.group_size,
-                              max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                              eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width)
-      texts = decode(tok, batch)
-      t_roll = time.perf_counter() - t0
-      examples = [it for it in picked for _ in range(g.group_size)]
-      params, opt_state, row, rewards = rl.score_and_update(
-          update, params, opt_state, batch, texts, examples, weights, group_size=g.group_size,
-          advantage_scale=g.advantage_scale, ref_logp_fn=ref_logp if g.beta else None, ref_params=base_params,
-          t_rollout=t_roll, mu=g.mu)
-      core.check_finite(row, step + 1, last_checkpoint=None)
-      writer.write(step + 1, row)
-      rows.append({"step": step + 1, **row})
-      if (step + 1) % g.log_completions_every == 0 or step == 0:
-        for t, ex, r in list(zip(texts, examples, rewards))[:g.group_size]:
-          log.write(json.dumps({"step": step + 1, "question": ex["question"], "options": ex["options"],
-                                "completion": t, "answer": ex["answer"], "reward": float(r)}) + "\n")
-      core.update_progress(bar, 1, {"reward": row["reward_mean"]})
-  writer.close()
-  vlm.save_vlm(model, jax.device_get(params), final)
+
+  def examples_at(step):
+    pick = np.random.default_rng([config.seed, step]).choice(len(items), g.prompts_per_step,
+                                                             replace=len(items) < g.prompts_per_step)
+    return [dict(items[i], prompt_index=int(i)) for i in pick]
+
+  def sample_fn(params, examples, rng):
+    batch = vlm.vlm_rollout(model, params, [prompts[ex["prompt_index"]] for ex in examples],
+                            [pixels[ex["image"]] for ex in examples], [grids[ex["image"]] for ex in examples], rng,
+                            group_size=g.group_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
+                            eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width)
+    return batch, decode(tok, batch)
+
+  logp_fn = vlm.vlm_logp_fn(model, g.temperature)
+  state, rows = rl.grpo_train(
+      run_dir, params=base_params, mesh=mesh, seed=config.seed, logp_fn=logp_fn, sample_fn=sample_fn,
+      examples_at=examples_at, tx=rl.grpo_optimizer(g.lr, g.steps, schedule=g.lr_schedule,
+                                                    max_grad_norm=g.max_grad_norm),
+      reward_weights=dict(zip(g.rewards, g.reward_weights)), steps=g.steps, group_size=g.group_size, mu=g.mu,
+      epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation, advantage_scale=g.advantage_scale,
+      ref_params=base_params, save_every=g.save_every, log_completions_every=g.log_completions_every)
+  params = jax.device_get(state.params)
+  vlm.save_vlm(model, params, final)
   return params, rows
 
 

@@ -28,7 +28,7 @@ from jaxmed.core.state import TrainState, step_rng
 
 def train_loop(state: TrainState, train_step: Callable, batch_at: Callable[[int], Any], *, mesh: Mesh,
                run_dir: str, steps: int, save_every: int, keep: int = 3, log_every: int = 50,
-               desc: str = "train") -> TrainState:
+               desc: str = "train", place_batch: bool = True) -> TrainState:
   """Runs ``train_step`` from the latest checkpoint (or ``state``) up to ``steps``.
 
   Args:
@@ -45,6 +45,10 @@ def train_loop(state: TrainState, train_step: Callable, batch_at: Callable[[int]
       step is always saved.
     log_every: metrics are fetched, checked and written every this many steps.
     desc: progress bar label.
+    place_batch: shard ``batch_at(step)`` over the mesh before the step
+      (default). ``False`` hands it over as it is: an on-policy step (GRPO)
+      takes host-side examples, samples from the current state and places
+      its own arrays.
 
   Returns:
     The final state.
@@ -56,7 +60,9 @@ def train_loop(state: TrainState, train_step: Callable, batch_at: Callable[[int]
   bar = progress_bar(steps, initial=start, desc=desc)
   try:
     for step in range(start, steps):
-      batch = shard_batch(host_local_batch(batch_at(step)), mesh)
+      batch = batch_at(step)
+      if place_batch:
+        batch = shard_batch(host_local_batch(batch), mesh)
       state, metrics = train_step(state, batch, step_rng(state, step))
       done = step + 1
       will_save = done % save_every == 0 or done == steps

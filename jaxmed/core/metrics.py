@@ -91,13 +91,13 @@ def write_results(workdir: str, results: Mapping[str, Any], *, wall_time_s: floa
   return out
 
 
-def read_metrics(workdir: str) -> list[dict[str, Any]]:
-  """The rows of ``<workdir>/metrics.jsonl`` (``[]`` if absent); a torn last line is dropped with a warning.
+def read_metrics(workdir: str, filename: str = "metrics.jsonl") -> list[dict[str, Any]]:
+  """The rows of ``<workdir>/<filename>`` (``[]`` if absent); a torn last line is dropped with a warning.
 
   Raises:
     ValueError: a line other than the last is not a JSON object; names the file and line.
   """
-  path = os.path.join(workdir, "metrics.jsonl")
+  path = os.path.join(workdir, filename)
   if not os.path.exists(path):
     return []
   with open(path) as f:
@@ -137,16 +137,21 @@ class MetricWriter:
     workdir: the experiment's workdir.
     resume_step: the step training restarts from; logged lines with a larger
       step are removed (they were written after the last checkpoint).
+    filename: another step-keyed JSONL log under the same rules (e.g.
+      ``completions.jsonl``, several rows per step); TensorBoard only for
+      ``metrics.jsonl``.
   """
 
-  def __init__(self, workdir: str, resume_step: int = 0):
+  def __init__(self, workdir: str, resume_step: int = 0, filename: str = "metrics.jsonl"):
     os.makedirs(workdir, exist_ok=True)
-    self.path = os.path.join(workdir, "metrics.jsonl")
-    kept = [r for r in read_metrics(workdir) if r["step"] <= resume_step]
+    self.path = os.path.join(workdir, filename)
+    kept = [r for r in read_metrics(workdir, filename) if r["step"] <= resume_step]
     with atomic_file(self.path) as tmp, open(tmp, "w") as f:  # a crash while rewriting loses no row
       f.writelines(json.dumps(r, sort_keys=True) + "\n" for r in kept)
     self._file = open(self.path, "a")
     self._tb = None
+    if filename != "metrics.jsonl":
+      return
     try:
       import tensorboardX  # optional
       self._tb = tensorboardX.SummaryWriter(os.path.join(workdir, "tensorboard"))

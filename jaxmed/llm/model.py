@@ -210,7 +210,9 @@ class Decoder(nn.Module):
   ``config.mrope_section`` the positions are ``[3, B, T]`` (temporal,
   height, width), and default to three copies of the 1D positions.
   ``last_only``: the logits of the last position only (``[B, 1, V]``; a
-  sampler's prefill needs no others).
+  sampler's prefill needs no others). ``return_hidden``: the final-norm
+  hidden states ``[B, T, hidden]`` instead of logits; :func:`output_head`
+  gives the matrix that maps them to logits.
   """
   config: LMConfig
 
@@ -221,7 +223,7 @@ class Decoder(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache: Cache | None = None, segment_ids=None,
-               embeds=None, embeds_mask=None, last_only: bool = False):
+               embeds=None, embeds_mask=None, last_only: bool = False, return_hidden: bool = False):
     c = self.config
     dtype = jnp.dtype(c.dtype)
     b, t = tokens.shape
@@ -253,6 +255,8 @@ class Decoder(nn.Module):
     if last_only:
       x = x[:, -1:]
     x = RMSNorm(c.rms_norm_eps, dtype, name="norm")(x)
+    if return_hidden:  # the caller applies the head (e.g. chunked over the vocabulary, at chosen positions)
+      return x if cache is None else (x, {"k": ck, "v": cv, "valid": key_valid, "index": cache["index"] + t})
     if c.tie_embeddings:
       logits = embed.attend(x)
     else:
@@ -261,3 +265,10 @@ class Decoder(nn.Module):
     if cache is None:
       return logits
     return logits, {"k": ck, "v": cv, "valid": key_valid, "index": cache["index"] + t}
+
+
+def output_head(config: LMConfig, params: Any) -> jax.Array:
+  """The ``[hidden, V]`` matrix of the LM head (the transposed embeddings when they are tied)."""
+  if config.tie_embeddings:
+    return params["embed_tokens"]["embedding"].T
+  return params["lm_head"]["kernel"]

@@ -2,16 +2,20 @@
 
 ``rewards``: the MCQA rewards (accuracy, format, partial) and their registry;
 ``grpo``: group advantages, the k3 KL, the clipped loss and its aggregations;
-``step``: the step's pure pieces (rollout, log-probs, scoring, the jitted
-``mu``-step update). ``experiments/alphamed`` drives them with per-step
-logging and ``completions.jsonl``.
+``logprobs``: completion log-probs with each prompt encoded once per group;
+``step``: rollout, log-prob functions, scoring and the log row;
+``loop``: the jitted, donated GRPO update on a ``TrainState`` and the
+resumable on-policy run that AlphaMed and MedVLM-R1 share.
 """
 
 from jaxmed.rl.grpo import AGGREGATIONS, aggregate, group_advantages, grpo_loss, k3_kl, per_token_loss
+from jaxmed.rl.logprobs import chunked_logp, shared_prefix_logp
+from jaxmed.rl.loop import grpo_optimizer, grpo_train, make_grpo_step, place_state
 from jaxmed.rl.rewards import (REWARDS, accuracy_reward, answer_block, evaluation_letter, format_reward, get_reward,
                                partial_reward)
-from jaxmed.rl.step import left_pad, lm_logp_fn, make_update, rollout, score, score_and_update, step_metrics
+from jaxmed.rl.step import left_pad, lm_logp_fn, rollout, score, step_metrics
 
-__all__ = ["AGGREGATIONS", "REWARDS", "accuracy_reward", "aggregate", "answer_block", "evaluation_letter",
-           "format_reward", "get_reward", "group_advantages", "grpo_loss", "k3_kl", "partial_reward", "per_token_loss", "left_pad", "lm_logp_fn",
-           "make_update", "rollout", "score", "score_and_update", "step_metrics"]
+__all__ = ["AGGREGATIONS", "REWARDS", "accuracy_reward", "aggregate", "answer_block", "chunked_logp",
+           "evaluation_letter", "format_reward", "get_reward", "group_advantages", "grpo_loss", "grpo_optimizer",
+           "grpo_train", "k3_kl", "left_pad", "lm_logp_fn", "make_grpo_step", "partial_reward", "per_token_loss",
+           "place_state", "rollout", "score", "shared_prefix_logp", "step_metrics"]

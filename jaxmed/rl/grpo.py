@@ -99,16 +99,34 @@ def grpo_loss(logp_fn: Callable[..., jax.Array], params, batch: dict, *, epsilon
 
   Args:
     logp_fn: ``(params, batch) -> [B, T]`` completion log-probs at the sampling
-      temperature (the policy's extra inputs, e.g. images, travel in ``batch``).
-    batch: ``mask`` ``[B, T]``, ``old_logp`` ``[B, T]``, ``advantages`` ``[B]``,
-      and ``ref_logp`` ``[B, T]`` when ``beta > 0``.
+      temperature, or ``([B, T] log-probs, [B, T] entropies)`` (the policy's
+      extra inputs, e.g. images, travel in ``batch``).
+    batch: ``mask`` ``[B, T]``, ``advantages`` ``[B]``, ``ref_logp`` ``[B, T]``
+      when ``beta > 0``, and ``old_logp`` ``[B, T]`` (the policy that sampled,
+      for several updates per batch). Without ``old_logp`` the update is
+      on-policy: ``old_logp = stop_gradient(logp)``, as TRL does at one
+      update per batch, so the ratio is exactly 1 in any precision.
 
   Returns:
-    ``(loss, metrics)`` with the masked means of ``kl`` and ``clip_fraction``.
+    ``(loss, metrics)`` with the masked means of ``kl``, ``clip_fraction``,
+    ``clip_low`` (ratio below ``1 - eps`` with a negative advantage),
+    ``clip_high`` (above ``1 + eps_high`` with a positive one) and, when
+    ``logp_fn`` gives them, ``entropy``.
   """
-  logp = logp_fn(params, batch)
-  per_token, diag = per_token_loss(logp, batch["old_logp"], batch["advantages"], epsilon=epsilon,
+  out = logp_fn(params, batch)
+  logp, entropy = out if isinstance(out, tuple) else (out, None)
+  old = batch.get("old_logp")
+  old = jax.lax.stop_gradient(logp) if old is None else old
+  per_token, diag = per_token_loss(logp, old, batch["advantages"], epsilon=epsilon,
                                    epsilon_high=epsilon_high, beta=beta, ref_logp=batch.get("ref_logp"))
   mask = batch["mask"]
   loss = aggregate(per_token, mask, aggregation, num_active_tokens=num_active_tokens)
-  return loss, {"kl": aggregate(diag["kl"], mask, "bnpo"), "clip_fraction": aggregate(diag["clipped"], mask, "bnpo")}
+  adv = batch["advantages"][:, None]
+  hi = epsilon if epsilon_high is None else epsilon_high
+  low = ((diag["ratio"] < 1.0 - epsilon) & (adv < 0)).astype(loss.dtype)
+  high = ((diag["ratio"] > 1.0 + hi) & (adv > 0)).astype(loss.dtype)
+  metrics = {"kl": aggregate(diag["kl"], mask, "bnpo"), "clip_fraction": aggregate(diag["clipped"], mask, "bnpo"),
+             "clip_low": aggregate(low, mask, "bnpo"), "clip_high": aggregate(high, mask, "bnpo")}
+  if entropy is not None:
+    metrics["entropy"] = aggregate(entropy, mask, "bnpo")
+  return loss, metrics

@@ -51,7 +51,8 @@ class Qwen2VL(nn.Module):
 
   @nn.compact
   def __call__(self, tokens, positions=None, mask=None, cache=None, *, pixel_values=None, patch_pos=None,
-               patch_seg=None, segment_ids=None, image_mask=None, last_only: bool = False):
+               patch_seg=None, segment_ids=None, image_mask=None, last_only: bool = False,
+               return_hidden: bool = False):
     """``pixel_values`` / ``patch_pos`` / ``patch_seg`` in either :class:`VisionTower` layout (packed, or
     ``[F, n, ...]`` frames of one size with ``patch_seg`` None)."""
     c = self.config
@@ -60,7 +61,8 @@ class Qwen2VL(nn.Module):
       features = VisionTower(c.vision, name="visual")(pixel_values, patch_pos, patch_seg)
       embeds, embeds_mask = scatter_image_features(tokens, features, c.image_token_id, image_mask)
     return Decoder(c.text, name="language_model")(tokens, positions, mask, cache, segment_ids=segment_ids,
-                                                  embeds=embeds, embeds_mask=embeds_mask, last_only=last_only)
+                                                  embeds=embeds, embeds_mask=embeds_mask, last_only=last_only,
+                                                  return_hidden=return_hidden)
 
 
 def prepare_inputs(config: VLMConfig, tokens: np.ndarray, mask: np.ndarray, grid_thw) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import optax
 import pytest
 
 from jaxmed import core, vlm
-from jaxmed.rl.step import make_update
+from jaxmed.rl.loop import make_grpo_step, place_state
 from jaxmed.vlm.rollout import vlm_logp_fn, vlm_rollout
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "fixtures", "hf", "qwen2_vl")
@@ -43,10 +43,17 @@ def test_image_update_on_the_mesh_equals_one_device(rollout_batch):
   model, params, batch = rollout_batch
   batch = dict(batch, advantages=jnp.asarray(np.random.default_rng(0).standard_normal(8), jnp.float32))
   tx = optax.sgd(1.0)  # linear in the gradient (Adam's first step would amplify rounding where |g| ~ eps)
-  p1, _, m1 = make_update(vlm_logp_fn(model), tx, beta=0.0)(params, tx.init(params), batch)
+
+  def once(mesh=None):
+    state, sharding = place_state(params, tx, 0, mesh)
+    update = make_grpo_step(vlm_logp_fn(model), tx, state_sharding=sharding if mesh else None, mesh=mesh)
+    b = jax.device_put(dict(batch), core.batch_sharding(mesh)) if mesh else batch
+    state, metrics = update(state, b, jax.random.PRNGKey(0))
+    return state.params, metrics
+
+  p1, m1 = once()
   assert float(m1["clip_fraction"]) == 0.0
-  mesh = core.make_mesh({"data": 2, "fsdp": 4})
-  p2, _, _ = make_update(vlm_logp_fn(model), tx, beta=0.0, mesh=mesh)(params, tx.init(params), batch)
+  p2, _ = once(core.make_mesh({"data": 2, "fsdp": 4}))
   for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
   moved = jax.tree.leaves(jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), p1, params))
