@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -39,7 +38,7 @@ from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packe
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.tokenizer import SPECIAL_TOKENS
 from jaxmed.llm.sampler import generate
-from jaxmed.synth import gazetteer, medworld
+from jaxmed.synth import gazetteer, medcases, medworld
 
 DIFFICULTIES = ("easy", "medium", "hard")
 
@@ -47,7 +46,24 @@ DIFFICULTIES = ("easy", "medium", "hard")
 # ---- data ----
 
 def load_items(config) -> dict:
+  """``{"world", "train", "val", "test"}`` item lists for ``config.data.source``.
+
+  ``cases`` (the demo): open-book case questions (:mod:`jaxmed.synth.medcases`); the test split comes from
+  a second world (other invented names), so GRPO cannot pass it by remembering training facts.
+  ``synth``: the closed-book world questions, answerable only by a base model trained on the world here.
+  ``jsonl``: MedQA / MedMCQA / PubMedQA files.
+  """
   d = config.data
+  if d.source == "cases":
+    world = medworld.make_world(d.num_diseases, seed=config.seed)
+    test_world = medworld.make_world(d.num_diseases, seed=config.seed + 1000)
+    kinds = tuple(d.case_kinds)
+    return {"world": world,
+            "train": medcases.case_items(world, d.train_items, seed=config.seed, kinds=kinds,
+                                         facts_per_passage=d.facts_per_passage),
+            "val": [],
+            "test": medcases.case_items(test_world, d.test_items, seed=config.seed + 1, kinds=kinds,
+                                        facts_per_passage=d.facts_per_passage)}
   if d.source == "synth":
     world = medworld.make_world(d.num_diseases, seed=config.seed)
     train, val, test = medworld.split_items(medworld.mcqa_items(world, seed=config.seed), seed=config.seed)
@@ -57,11 +73,31 @@ def load_items(config) -> dict:
       raise ValueError("config.data.source='jsonl' needs data.train_jsonl, data.test_jsonl and base_model")
     return {"world": None, "train": load_mcqa_jsonl(d.train_jsonl, source=d.jsonl_format), "val": [],
             "test": load_mcqa_jsonl(d.test_jsonl, source=d.jsonl_format)}
-  raise ValueError(f"config.data.source must be 'synth' or 'jsonl', got {d.source!r}")
+  raise ValueError(f"config.data.source must be 'cases', 'synth' or 'jsonl', got {d.source!r}")
 
 
 def chat_prompt(tok, item) -> str:
   return llm.render_chat(tok, [{"role": "user", "content": r1_prompt(item)}])
+
+
+def prompt_ids(tok, item) -> list[int]:
+  """The rendered chat as token ids. The template already holds every special token (a Llama-3 template
+  starts with ``<|begin_of_text|>``), so the tokenizer must not add a second BOS."""
+  return tok(chat_prompt(tok, item), add_special_tokens=False)["input_ids"]
+
+
+def pad_id(tok) -> int:
+  """The tokenizer's pad id, else its EOS id (Llama-3 has no pad token; padded slots are masked anyway)."""
+  for token_id in (tok.pad_token_id, tok.eos_token_id):
+    if token_id is not None:
+      return int(token_id)
+  raise ValueError(f"tokenizer {tok.name_or_path!r} has neither a pad token nor an EOS token; "
+                   "set one in its tokenizer_config.json")
+
+
+def bucket(n: int, size: int) -> int:
+  """``n`` rounded up to a multiple of ``size``: prompt widths come in a few shapes, each compiled once."""
+  return -(-n // size) * size
 
 
 # ---- stage 0: the base model ----
@@ -142,37 +178,42 @@ def train_base_model(config, workdir, data, mesh) -> str:
 # ---- sampling helpers ----
 
 def sample_and_score(model, params, tok, items, *, k, temperature, max_new_tokens, rng, greedy=False,
-                     chunk_prompts=16, pad_to=0) -> dict[str, np.ndarray]:
-  """``k`` completions per item: accuracy and format rewards ``[n, k]`` and completion lengths."""
-  acc, fmt, lengths = [], [], []
-  eos = tuple(model.config.eos_ids)
+                     chunk_prompts=16, width_bucket=64) -> dict[str, np.ndarray]:
+  """``k`` completions per item: accuracy and format rewards ``[n, k]``, completion lengths and the texts.
+
+  Prompts go in chunks of ``chunk_prompts`` (the last chunk padded with repeats), left-padded to their
+  longest prompt rounded up to ``width_bucket``: a few compiled shapes, not one per prompt length.
+  """
+  acc, fmt, lengths, texts = [], [], [], []
+  eos, pad = tuple(model.text_config.eos_ids), pad_id(tok)
   for start in range(0, len(items), chunk_prompts):
     part = items[start:start + chunk_prompts]
-    prompts = [tok(chat_prompt(tok, it))["input_ids"] for it in part]
+    n = len(part)
+    prompts = [prompt_ids(tok, it) for it in part]
+    prompts += [prompts[-1]] * (chunk_prompts - n)
+    width = bucket(max(map(len, prompts)), width_bucket)
     rng, key = jax.random.split(rng)
     if greedy:
-      batch = _greedy(model, params, prompts, max_new_tokens, eos, tok.pad_token_id, pad_to)
+      tokens, mask = llm.left_pad(prompts, pad, width)
+      out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), key, max_new_tokens=max_new_tokens,
+                     greedy=True, eos_ids=eos, pad_id=pad)
+      batch = {"completion": out["tokens"][:n * k], "mask": out["completion_mask"][:n * k]}
     else:
       batch = rl.rollout(model, params, prompts, key, group_size=k, max_new_tokens=max_new_tokens,
-                         temperature=temperature, eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to)
-    texts = decode(tok, batch)
-    examples = [it for it in part for _ in range(k)]
-    scores = rl.score(texts, examples, {"accuracy": 1.0, "format": 1.0})
+                         temperature=temperature, eos_ids=eos, pad_id=pad, pad_to=width)
+      batch = {"completion": batch["completion"][:n * k], "mask": batch["mask"][:n * k]}
+    part_texts = decode(tok, batch)
+    scores = rl.score(part_texts, [it for it in part for _ in range(k)], {"accuracy": 1.0, "format": 1.0})
     acc.append(scores[:, 0].reshape(-1, k))
     fmt.append(scores[:, 1].reshape(-1, k))
     lengths.append(np.asarray(batch["mask"]).sum(1).reshape(-1, k))
-  return {"accuracy": np.concatenate(acc), "format": np.concatenate(fmt), "length": np.concatenate(lengths)}
-
-
-def _greedy(model, params, prompts, max_new_tokens, eos, pad, pad_to=0):
-  tokens, mask = llm.left_pad(prompts, pad, pad_to)
-  out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), jax.random.PRNGKey(0),
-                             max_new_tokens=max_new_tokens, greedy=True, eos_ids=eos, pad_id=pad)
-  return {"completion": out["tokens"], "mask": out["completion_mask"]}
+    texts += part_texts
+  return {"accuracy": np.concatenate(acc), "format": np.concatenate(fmt), "length": np.concatenate(lengths),
+          "texts": texts}
 
 
 def decode(tok, batch) -> list[str]:
-  comp, mask = np.asarray(batch["completion"]), np.asarray(batch["mask"])
+  comp, mask = np.asarray(batch["completion"]), np.asarray(batch["mask"]).astype(bool)
   return [tok.decode(c[m], skip_special_tokens=True) for c, m in zip(comp, mask)]
 
 
@@ -183,74 +224,76 @@ def difficulty_buckets(pass_rate: np.ndarray, easy_threshold: float) -> np.ndarr
 
 # ---- stage 2: GRPO ----
 
-def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, pad_to=0, mesh=None
-             ) -> tuple[dict, list[dict]]:
-  """GRPO on ``items`` from ``base_params``; returns the final params and the per-step metrics.
+def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh, rewards=None) -> tuple[dict, list]:
+  """GRPO on ``items`` from ``base_params`` through the shared, resumable :func:`jaxmed.rl.grpo_train`.
 
-  With a ``mesh``, the policy and the frozen reference are FSDP-sharded
-  (``llm.param_shardings``) and each update splits the completions over the
-  mesh's batch axes. Fewer questions than ``prompts_per_step`` are sampled
-  with replacement, so every step has the same (compiled) shape.
+  ``rewards`` (default ``grpo.rewards`` / ``grpo.reward_weights``) is ``{name: weight}``. Each step draws
+  ``prompts_per_step`` questions from the step index (with replacement when there are fewer), so a
+  resumed run draws the same ones. The update's log-probs encode each prompt once per group
+  (:func:`jaxmed.rl.lm_logp_fn` with ``group_size``). Returns the final params and the per-step metrics.
   """
   final = os.path.join(run_dir, "final")
   if core.stage_done(final):
-    return llm.load_pretrained(final)[1], core.read_metrics(run_dir)
+    return llm.load_pretrained(final, mesh=mesh, compute_dtype=model.config.dtype)[1], core.read_metrics(run_dir)
   g = config.grpo
-  os.makedirs(run_dir, exist_ok=True)
-  weights = dict(zip(g.rewards, g.reward_weights))
-  tx = optax.adam(g.lr)
-  logp_fn = rl.lm_logp_fn(model, g.temperature)
-  update = rl.make_update(logp_fn, tx, mu=g.mu, epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation,
-                          mesh=mesh)
-  ref_logp = jax.jit(logp_fn)
-  if mesh is not None:
-    base_params = jax.device_put(base_params, llm.param_shardings(base_params, mesh))
-  params, opt_state = base_params, tx.init(base_params)
-  writer = core.MetricWriter(run_dir)
-  rows, rng = [], np.random.default_rng(config.seed)
-  eos = tuple(model.config.eos_ids)
-  with open(os.path.join(run_dir, "completions.jsonl"), "w") as log, core.progress_bar(steps, desc=desc) as bar:
-    for step in range(steps):
-      picked = [items[i] for i in rng.choice(len(items), g.prompts_per_step,
-                                             replace=len(items) < g.prompts_per_step)]
-      prompts = [tok(chat_prompt(tok, it))["input_ids"] for it in picked]
-      t0 = time.perf_counter()
-      batch = rl.rollout(model, params, prompts, jax.random.PRNGKey(config.seed * 100_003 + step),
-                         group_size=g.group_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                         eos_ids=eos, pad_id=tok.pad_token_id, pad_to=pad_to)
-      texts = decode(tok, batch)
-      t_roll = time.perf_counter() - t0
-      examples = [it for it in picked for _ in range(g.group_size)]
-      params, opt_state, row, rewards = rl.score_and_update(
-          update, params, opt_state, batch, texts, examples, weights, group_size=g.group_size,
-          advantage_scale=g.advantage_scale, ref_logp_fn=ref_logp if g.beta else None, ref_params=base_params,
-          t_rollout=t_roll, mu=g.mu)
-      core.check_finite(row, step + 1, last_checkpoint=None)
-      writer.write(step + 1, row)
-      rows.append({"step": step + 1, **row})
-      if (step + 1) % g.log_completions_every == 0 or step == 0:
-        for t, ex, r in list(zip(texts, examples, rewards))[:g.group_size]:
-          log.write(json.dumps({"step": step + 1, "prompt": chat_prompt(tok, ex), "completion": t,
-                                "answer": ex["answer"], "reward": float(r)}) + "\n")
-      core.update_progress(bar, 1, {"reward": row["reward_mean"]})
-  writer.close()
-  llm.save_pretrained(model, jax.device_get(params), final)
-  return params, rows
+  eos, pad = tuple(model.config.eos_ids), pad_id(tok)
+  encoded = [prompt_ids(tok, it) for it in items]
+
+  def examples_at(step):
+    pick = np.random.default_rng([config.seed, step]).choice(len(items), g.prompts_per_step,
+                                                             replace=len(items) < g.prompts_per_step)
+    return [dict(items[i], prompt_ids=encoded[i]) for i in pick]
+
+  def sample_fn(params, examples, rng):
+    prompts = [ex["prompt_ids"] for ex in examples]
+    batch = rl.rollout(model, params, prompts, rng, group_size=g.group_size, max_new_tokens=g.max_new_tokens,
+                       temperature=g.temperature, eos_ids=eos, pad_id=pad,
+                       pad_to=bucket(max(map(len, prompts)), config.eval.width_bucket))
+    return batch, decode(tok, batch)
+
+  weights = rewards or dict(zip(g.rewards, g.reward_weights))
+  logp_fn = rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk, with_entropy=True)
+  state, rows = rl.grpo_train(
+      run_dir, params=base_params, mesh=mesh, seed=config.seed, logp_fn=logp_fn, sample_fn=sample_fn,
+      examples_at=examples_at, tx=rl.grpo_optimizer(g.lr, steps, schedule=g.lr_schedule,
+                                                    warmup_steps=g.warmup_steps, max_grad_norm=g.max_grad_norm),
+      reward_weights=weights, steps=steps, group_size=g.group_size, mu=g.mu, epsilon=g.epsilon, beta=g.beta,
+      aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
+      ref_logp_fn=rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk),
+      save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc,
+      completion_record=lambda ex: {"prompt": chat_prompt(tok, ex), "answer": ex["answer"]})
+  llm.save_pretrained(model, jax.device_get(state.params), final)
+  return state.params, rows
 
 
 # ---- the experiment ----
+
+def load_base(config, workdir, data, mesh) -> tuple[str, bool]:
+  """The base checkpoint directory and whether stage 0 trained it here.
+
+  ``base_model``: ``""`` trains the small synthetic-world model (stage 0); a name of
+  :data:`jaxmed.llm.gguf.REGISTRY` (``smollm2-135m-instruct``) converts the installed GGUF once; anything
+  else is a local Hugging Face checkpoint directory.
+  """
+  from jaxmed.llm.gguf import REGISTRY
+
+  if not config.base_model:
+    return train_base_model(config, workdir, data, mesh), True
+  if config.base_model in REGISTRY:
+    return llm.pretrained(config.base_model), False
+  return config.base_model, False
+
 
 def train_and_evaluate(config, workdir: str) -> dict:
   core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = load_items(config)
-  base_dir = config.base_model or train_base_model(config, workdir, data, mesh)
-  model, base_params = llm.load_pretrained(base_dir)
+  base_dir, trained_here = load_base(config, workdir, data, mesh)
+  model, base_params = llm.load_pretrained(base_dir, mesh=mesh, compute_dtype=config.model.compute_dtype)
   tok = llm.load_tokenizer(base_dir)
-  dcfg = config.difficulty
-  # one prompt width for every batch: jitted sampling and updates compile once
-  width = max(len(tok(chat_prompt(tok, it))["input_ids"]) for it in data["train"] + data["test"])
-  kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=config.eval.max_new_tokens, pad_to=width)
+  dcfg, ev = config.difficulty, config.eval
+  kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=ev.max_new_tokens, width_bucket=ev.width_bucket,
+            chunk_prompts=ev.chunk_prompts)
 
   # stage 1: difficulty of every train and test question from the base model's pass rate
   train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1), **kw)
@@ -259,10 +302,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   test_diff = difficulty_buckets(test_pass["accuracy"].mean(1), dcfg.easy_threshold)
 
   def evaluate(params) -> dict[str, np.ndarray]:
-    out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0,
-                           max_new_tokens=config.eval.max_new_tokens, rng=jax.random.PRNGKey(3), greedy=True,
-                           pad_to=width)
-    return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0]}
+    out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0, max_new_tokens=ev.max_new_tokens,
+                           rng=jax.random.PRNGKey(3), greedy=True, width_bucket=ev.width_bucket,
+                           chunk_prompts=ev.chunk_prompts)
+    return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0], "texts": out["texts"]}
 
   results = {"num_items/train": len(data["train"]), "num_items/test": len(data["test"])}
   for name in DIFFICULTIES:
@@ -271,55 +314,72 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results["acc/base"] = float(base_eval["accuracy"].mean())
   results["format_rate/base"] = float(base_eval["format"].mean())
   results["pass_rate/base"] = float(test_pass["accuracy"].mean())
-  # in-context copying of the base model (greedy accuracy on the repeat of a 24-token span; chance ~1/vocab)
-  probe_tokens, probe_starts = copy_rows(np.random.default_rng(99), 32, length=64, span=24,
-                                         vocab=len(tok) - len(SPECIAL_TOKENS))
-  results["base/copy_accuracy"] = copy_accuracy(model, base_params, probe_tokens + len(SPECIAL_TOKENS),
-                                                probe_starts, 24)
+  if trained_here:
+    # in-context copying of the small base model (greedy accuracy on the repeat of a 24-token span; chance
+    # ~1/vocab); a real pretrained checkpoint copies, and its vocabulary is too large for this probe
+    probe_tokens, probe_starts = copy_rows(np.random.default_rng(99), 32, length=64, span=24,
+                                           vocab=len(tok) - len(SPECIAL_TOKENS))
+    results["base/copy_accuracy"] = copy_accuracy(model, base_params, probe_tokens + len(SPECIAL_TOKENS),
+                                                  probe_starts, 24)
 
-  # stage 2: GRPO on all training questions
+  # stage 2: GRPO on all training questions, and the format-only control (same steps, no accuracy reward)
   params, curve = grpo_run(os.path.join(workdir, "grpo"), model, base_params, tok, data["train"], config,
-                           config.grpo.steps, "stage 2: GRPO", width, mesh)
+                           config.grpo.steps, "stage 2: GRPO", mesh)
   grpo_eval = evaluate(params)
+  del params
   results["acc/grpo"] = float(grpo_eval["accuracy"].mean())
   results["format_rate/grpo"] = float(grpo_eval["format"].mean())
+  runs = {"grpo": curve}
+  if config.control.format_only:
+    p, runs["format_only"] = grpo_run(os.path.join(workdir, "control_format_only"), model, base_params, tok,
+                                      data["train"], config, config.grpo.steps, "control: format only", mesh,
+                                      rewards={"format": 1.0})
+    control = evaluate(p)
+    del p
+    results["acc/format_only"] = float(control["accuracy"].mean())
+    results["format_rate/format_only"] = float(control["format"].mean())
   hops = np.asarray([it.get("hops", 0) for it in data["test"]])
   for name in DIFFICULTIES:
     sel = test_diff == name
-    for tag, ev in (("base", base_eval), ("grpo", grpo_eval)):
-      results[f"acc/{tag}/{name}"] = float(ev["accuracy"][sel].mean()) if sel.any() else float("nan")
+    results[f"num_items/test/{name}"] = int(sel.sum())
+    for tag, ev_ in (("base", base_eval), ("grpo", grpo_eval)):
+      results[f"acc/{tag}/{name}"] = float(ev_["accuracy"][sel].mean()) if sel.any() else float("nan")
   for h in sorted(set(hops.tolist()) - {0}):
-    for tag, ev in (("base", base_eval), ("grpo", grpo_eval)):
-      results[f"acc/{tag}/hop{h}"] = float(ev["accuracy"][hops == h].mean())
+    for tag, ev_ in (("base", base_eval), ("grpo", grpo_eval)):
+      results[f"acc/{tag}/hop{h}"] = float(ev_["accuracy"][hops == h].mean())
 
-  # ablations: quantity and difficulty mix
+  # ablations: quantity and difficulty mix, each from the base model with ablation.steps steps
   rng = np.random.default_rng(config.seed + 7)
-  runs = {"grpo": curve}
-  # the reference row: all training questions (mixed difficulty), the ablations' step count
   p, runs["mixed_all"] = grpo_run(os.path.join(workdir, "ablation_mixed_all"), model, base_params, tok,
-                                  data["train"], config, config.ablation.steps, "ablation mixed_all", width, mesh)
+                                  data["train"], config, config.ablation.steps, "ablation mixed_all", mesh)
   results["ablation/mixed_all/acc"] = float(evaluate(p)["accuracy"].mean())
   for frac in config.ablation.quantity:
     idx = rng.choice(len(data["train"]), max(1, int(round(frac * len(data["train"])))), replace=False)
     subset = [data["train"][i] for i in idx]
     name = f"quantity_{frac:g}"
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}", width, mesh)
+                             config.ablation.steps, f"ablation {name}", mesh)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
   for level in config.ablation.difficulty:
     subset = [it for it, dlev in zip(data["train"], train_diff) if dlev == level]
     name = f"difficulty_{level}"
+    results[f"ablation/{name}/num_items"] = len(subset)
     if not subset:
       results[f"ablation/{name}/acc"] = float("nan")
       continue
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
-                             config.ablation.steps, f"ablation {name}", width, mesh)
+                             config.ablation.steps, f"ablation {name}", mesh)
     results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
   results["ablation/steps"] = config.ablation.steps
 
+  with core.atomic_file(os.path.join(workdir, "completions.jsonl")) as tmp, open(tmp, "w") as f:
+    for i, it in enumerate(data["test"]):   # greedy test completions of the base and the GRPO policy
+      f.write(json.dumps({"kind": it.get("kind", ""), "hops": it.get("hops", 0), "answer": it["answer"],
+                          "prompt": chat_prompt(tok, it), "base_completion": base_eval["texts"][i],
+                          "grpo_completion": grpo_eval["texts"][i]}) + "\n")
   plot(runs, results, os.path.join(workdir, "grpo.png"))
   with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
-    for run in ["pretrain"] if not config.base_model else []:
+    for run in ["pretrain"] if trained_here else []:
       for row in core.read_metrics(os.path.join(workdir, run)):
         f.write(json.dumps({"run": run, **row}) + "\n")
     for name, rows in runs.items():
@@ -329,24 +389,29 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def plot(runs, results, path):
+  """Reward, training accuracy, completion length and KL per GRPO step for every run; test accuracy by difficulty."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  fig, ax = plt.subplots(1, 3, figsize=(14, 3.6))
+  panels = (("reward_mean", "mean reward"), ("reward/accuracy_mean", "accuracy reward (train samples)"),
+            ("completion_len_mean", "completion length (tokens)"), ("kl", "KL to the base (k3)"))
+  fig, ax = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.6))
   for name, rows in runs.items():
     steps = [r["step"] for r in rows]
-    ax[0].plot(steps, [r["reward_mean"] for r in rows], label=name)
-    ax[1].plot(steps, [r.get("reward/accuracy_mean", np.nan) for r in rows], label=name)
-  ax[0].set(xlabel="GRPO step", ylabel="mean reward", title="reward")
-  ax[1].set(xlabel="GRPO step", ylabel="accuracy reward (train samples)", title="training accuracy")
+    for a, (key, _) in zip(ax, panels):
+      a.plot(steps, [r.get(key, np.nan) for r in rows], label=name)
+  for a, (_, label) in zip(ax, panels):
+    a.set(xlabel="GRPO step", ylabel=label)
   ax[0].legend(fontsize=7)
   x = np.arange(len(DIFFICULTIES))
   for off, tag in ((-0.2, "base"), (0.2, "grpo")):
-    ax[2].bar(x + off, [results.get(f"acc/{tag}/{d}", np.nan) for d in DIFFICULTIES], 0.4, label=tag)
-  ax[2].set_xticks(x, DIFFICULTIES)
-  ax[2].set(ylabel="greedy test accuracy", title="by base-model difficulty")
-  ax[2].legend()
+    ax[-1].bar(x + off, [results.get(f"acc/{tag}/{d}", np.nan) for d in DIFFICULTIES], 0.4, label=tag)
+  if "acc/format_only" in results:
+    ax[-1].axhline(results["acc/format_only"], color="k", ls="--", lw=1, label="format-only control (all)")
+  ax[-1].set_xticks(x, DIFFICULTIES)
+  ax[-1].set(ylabel="greedy test accuracy", title="by base-model difficulty")
+  ax[-1].legend(fontsize=7)
   fig.tight_layout()
   core.save_figure(fig, path, dpi=110)
   plt.close(fig)
