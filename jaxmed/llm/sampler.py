@@ -72,25 +72,29 @@ def _pick(logits, rng, temperature, top_k, top_p, greedy):
   return token.astype(jnp.int32), jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
 
 
-@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "top_p", "greedy", "eos_ids", "pad_id"))
+@functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "top_p", "greedy", "eos_ids", "pad_id",
+                                             "num_samples"))
 def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Array, rng: jax.Array, *,
              max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
              greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0, prompt_positions=None,
-             position_offset=None, model_inputs: dict | None = None) -> dict[str, jax.Array]:
-  """Samples ``max_new_tokens`` tokens after left-padded ``prompt`` ``[B, P]`` (``prompt_mask`` 1 = real).
+             position_offset=None, model_inputs: dict | None = None, num_samples: int = 1) -> dict[str, jax.Array]:
+  """Samples ``max_new_tokens`` tokens after left-padded ``prompt`` ``[n, P]`` (``prompt_mask`` 1 = real).
 
-  ``prompt_positions`` ``[B, P]`` or ``[3, B, P]`` (default from the mask),
-  ``position_offset`` ``[B]`` and ``model_inputs`` (prefill only) as in the
-  module docstring.
+  ``prompt_positions`` ``[n, P]`` or ``[3, n, P]`` (default from the mask),
+  ``position_offset`` ``[n]`` and ``model_inputs`` (prefill only) as in the
+  module docstring. ``num_samples``: completions per prompt; each prompt is
+  prefilled once and its KV cache repeated, and the ``B = n * num_samples``
+  output rows keep a prompt's samples contiguous (a GRPO group).
 
   Returns:
     ``tokens`` ``[B, N]`` (``pad_id`` after a sequence's first EOS),
     ``completion_mask`` ``[B, N]`` (1 up to and including the first EOS),
     ``logprobs`` ``[B, N]`` (0 where the mask is 0).
   """
-  b, p = prompt.shape
+  n, p = prompt.shape
+  b = n * num_samples
   prompt_mask = prompt_mask.astype(bool)
-  cache = init_cache(model.text_config, b, p + max_new_tokens)
+  cache = init_cache(model.text_config, n, p + max_new_tokens)
   positions = default_positions(prompt_mask) if prompt_positions is None else prompt_positions
   logits, cache = model.apply({"params": params}, prompt, positions, prompt_mask, cache, last_only=True,
                               **(model_inputs or {}))
@@ -98,6 +102,10 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   pos = jnp.sum(prompt_mask, axis=-1).astype(jnp.int32)  # the next token's position
   if position_offset is not None:
     pos = pos + position_offset.astype(jnp.int32)
+  if num_samples > 1:
+    rep = lambda x, axis=0: jnp.repeat(x, num_samples, axis=axis)  # noqa: E731
+    cache = {"k": rep(cache["k"], 1), "v": rep(cache["v"], 1), "valid": rep(cache["valid"]), "index": cache["index"]}
+    last_logits, pos = rep(last_logits), rep(pos)
   axes = positions.shape[0] if positions.ndim == 3 else 0  # M-RoPE: the same position on every axis
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
   keys = jax.random.split(rng, max_new_tokens)

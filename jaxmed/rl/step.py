@@ -38,10 +38,12 @@ def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, 
   Returns ``prompt``/``prompt_mask`` ``[B, P]``, ``completion``/``mask``
   ``[B, T]`` and the sampler's ``old_logp`` ``[B, T]``.
   """
-  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id, pad_to)
+  tokens, mask = left_pad(prompts, pad_id, pad_to)
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
-                 temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id)
-  return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],
+                 temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
+                 num_samples=group_size)   # each prompt prefilled once, its cache repeated G times
+  rep = lambda x: jnp.repeat(jnp.asarray(x), group_size, axis=0)  # noqa: E731
+  return {"prompt": rep(tokens), "prompt_mask": rep(mask), "completion": out["tokens"],
           "mask": out["completion_mask"], "old_logp": out["logprobs"]}
 
 

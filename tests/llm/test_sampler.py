@@ -140,3 +140,16 @@ def test_causal_lm_loss_mask_keeps_context_and_counts_only_marked_targets(lm):
   want = -(logp[4, 4] + logp[5, 12]) / 2
   np.testing.assert_allclose(float(causal_lm_loss(model, params, {**batch, "loss_mask": marked})[0]),
                              float(want), rtol=1e-5)
+
+
+def test_num_samples_prefills_once_and_equals_repeated_prompts(lm):
+  """G samples per prompt from one prefill and a repeated cache = the same prompt written G times."""
+  model, params = lm
+  prompt, mask = _left_pad([[5, 17, 33, 8, 90], [44, 12]])
+  rep = lambda x: jnp.repeat(x, 3, axis=0)  # noqa: E731
+  for kw in (dict(greedy=True), dict(temperature=1.0)):
+    once = generate(model, params, prompt, mask, jax.random.PRNGKey(4), max_new_tokens=8, num_samples=3, **kw)
+    many = generate(model, params, rep(prompt), rep(mask), jax.random.PRNGKey(4), max_new_tokens=8, **kw)
+    np.testing.assert_array_equal(np.asarray(once["tokens"]), np.asarray(many["tokens"]))
+    np.testing.assert_allclose(np.asarray(once["logprobs"]), np.asarray(many["logprobs"]), atol=1e-5)
+  assert len({tuple(r) for r in np.asarray(once["tokens"])[:3]}) > 1   # the samples of one prompt differ
