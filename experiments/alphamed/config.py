@@ -32,10 +32,14 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.seed = 0
   # "" trains the synthetic base model (stage 0); a directory loads a local HF checkpoint instead.
   c.base_model = "smollm2-135m-instruct"
+  # Text after the assistant turn's start, as in DeepSeek-R1-Zero's template ("Assistant: <think>"). Measured
+  # on SmolLM2-135M-Instruct with the R1 instruction: 0 of 64 samples wrote an <answer> tag without it (every
+  # group's reward is equal, so GRPO has no signal), 8 of 64 with it. Rewards read prefill + completion.
+  c.prompt_prefill = "<think>"
   # source "cases": open-book case questions (reference passage + vignette; jaxmed.synth.medcases), the test
   # split from a second invented world; "synth": the closed-book world questions (needs base_model="");
   # "jsonl": train_jsonl / test_jsonl in jsonl_format (medqa, medmcqa, pubmedqa).
-  c.data = ml_collections.ConfigDict(dict(source="cases", num_diseases=30, train_items=200, test_items=60,
+  c.data = ml_collections.ConfigDict(dict(source="cases", num_diseases=30, train_items=96, test_items=60,
                                           facts_per_passage=3, case_kinds=("diagnosis", "drug", "organ",
                                                                            "signs_drug", "signs_organ"),
                                           train_jsonl="", test_jsonl="", jsonl_format="medqa",
@@ -58,15 +62,15 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # (format rate 0 at the start), and an accuracy reward that needs the tags would then be 0 for every
   # sample, i.e. no gradient. The format-only control (control.format_only) shows what the format term
   # alone buys. The paper preset uses the accuracy reward alone.
-  c.grpo = ml_collections.ConfigDict(dict(steps=60, prompts_per_step=4, group_size=8, max_new_tokens=64,
-                                          temperature=1.0, lr=1e-5, lr_schedule="constant", warmup_steps=0,
+  c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=64,
+                                          temperature=1.0, lr=2e-5, lr_schedule="constant", warmup_steps=0,
                                           max_grad_norm=1.0, beta=0.0, epsilon=0.2, mu=1, aggregation="grpo",
                                           advantage_scale="group", rewards=("accuracy", "format"),
                                           reward_weights=(1.0, 0.5), vocab_chunk=8192, save_every=20,
                                           log_completions_every=10))
   c.control = ml_collections.ConfigDict(dict(format_only=True))
   # Data-centric ablations: each a separate GRPO run with the same steps from the same base model.
-  c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=20))
+  c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=10))
   # width_bucket: prompts are left-padded to a multiple of this (few compiled shapes)
   c.eval = ml_collections.ConfigDict(dict(max_new_tokens=64, width_bucket=64, chunk_prompts=16))
   c.train = ml_collections.ConfigDict(dict(log_every=50, save_every=1000, keep=1))
@@ -74,6 +78,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
 
   if preset == "tiny":
     c.base_model = ""
+    c.prompt_prefill = ""   # the stage-0 model learns the format from its exercises
     c.data.update(dict(num_diseases=12, train_items=24, test_items=10, instruction_items=120, paraphrases=2,
                        gazetteer_countries=8, prose_repeats=1))
     c.model.update(dict(hidden_size=64, intermediate_size=128, num_layers=2, num_heads=2, num_kv_heads=1,
@@ -88,6 +93,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.train.update(dict(log_every=10, save_every=40))
   elif preset == "paper":
     c.base_model = ""   # must be set: a local Llama-3.x / Qwen2.5 Instruct directory
+    c.prompt_prefill = ""
     c.data.source = "jsonl"
     c.difficulty.k = 8
     c.grpo.update(dict(steps=1000, prompts_per_step=64, group_size=8, max_new_tokens=1024, lr=1e-6,

@@ -20,10 +20,11 @@ it is never inferred from a pad id. Without ``positions``, positions are
 shift a sequence's rotary phases. ``segment_ids`` ``[B, T]`` pack several
 sequences in one row: attention stays within a segment and positions restart.
 
-The KV cache (:func:`init_cache`) is a dict ``{"k", "v": [L, B, S, KV, D],
+The KV cache (:func:`init_cache`) is a dict ``{"k", "v": L arrays [B, S, KV, D],
 "valid": [B, S] bool, "index": int32}``: a call writes its ``T`` keys at slots
 ``index .. index+T``; a query at slot ``s`` sees the valid keys at slots
-``<= s``.
+``<= s``. Per-layer arrays (not one stacked array) keep the decode loop's
+writes in place and the backward pass through a cache small.
 
 Parameter names follow the HF module tree (``layers_0/self_attn/q_proj``) so
 checkpoint conversion is a table; Dense kernels are ``[in, out]`` (HF
@@ -125,16 +126,11 @@ class Attention(nn.Module):
     q, k = (apply_rope(q, positions, inv_freq, c.mrope_section),
             apply_rope(k, positions, inv_freq, c.mrope_section))
     if layer_cache is not None:
-      # write the T new keys / values into the whole [L, B, S, KV, D] cache (in place inside a jitted
-      # loop: only T slots are written), then attend over this layer's slots
-      ck, cv, index, layer = layer_cache
-      at = (layer, 0, index, 0, 0)
-      ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype)[None], at)
-      cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype)[None], at)
-      new_cache = (ck, cv)
-      k, v = ck[layer], cv[layer]
-    else:
-      new_cache = (k, v)
+      # write the T new keys / values into this layer's [B, S, KV, D] cache (in place inside a jitted loop)
+      ck, cv, index = layer_cache
+      k = jax.lax.dynamic_update_slice_in_dim(ck, k.astype(ck.dtype), index, axis=1)
+      v = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), index, axis=1)
+    new_cache = (k, v)
     s = k.shape[1]
     groups = c.num_heads // c.num_kv_heads
     qg = q.reshape(b, t, c.num_kv_heads, groups, c.head_dim)
@@ -194,11 +190,19 @@ def segment_positions(segment_ids: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def init_cache(config: LMConfig, batch: int, max_len: int, dtype: Any = None) -> Cache:
-  """An empty KV cache for ``max_len`` tokens."""
+  """An empty KV cache for ``max_len`` tokens (one ``[B, S, KV, D]`` array per layer)."""
   dtype = jnp.dtype(dtype or config.dtype)
-  shape = (config.num_layers, batch, max_len, config.num_kv_heads, config.head_dim)
-  return {"k": jnp.zeros(shape, dtype), "v": jnp.zeros(shape, dtype), "valid": jnp.zeros((batch, max_len), bool),
-          "index": jnp.zeros((), jnp.int32)}
+  shape = (batch, max_len, config.num_kv_heads, config.head_dim)
+  return {"k": tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers)),
+          "v": tuple(jnp.zeros(shape, dtype) for _ in range(config.num_layers)),
+          "valid": jnp.zeros((batch, max_len), bool), "index": jnp.zeros((), jnp.int32)}
+
+
+def repeat_cache(cache: Cache, repeats: int) -> Cache:
+  """Each row of the cache repeated ``repeats`` times (``[n, ...] -> [n * repeats, ...]``, copies contiguous)."""
+  rep = lambda x: jnp.repeat(x, repeats, axis=0)  # noqa: E731
+  return {"k": tuple(map(rep, cache["k"])), "v": tuple(map(rep, cache["v"])), "valid": rep(cache["valid"]),
+          "index": cache["index"]}
 
 
 class Decoder(nn.Module):
@@ -246,12 +250,14 @@ class Decoder(nn.Module):
       index = cache["index"]
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], mask, index, axis=1)
       query_slots = jnp.broadcast_to(index + jnp.arange(t), (b, t))
-    ck, cv = (None, None) if cache is None else (cache["k"], cache["v"])
+    ck, cv = [], []
     for i in range(c.num_layers):
-      layer_cache = None if cache is None else (ck, cv, cache["index"], i)
-      x, kv = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache, same_segment)
-      if cache is not None:
-        ck, cv = kv
+      layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
+      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
+                                                      same_segment)
+      ck.append(k)
+      cv.append(v)
+    ck, cv = tuple(ck), tuple(cv)
     if last_only:
       x = x[:, -1:]
     x = RMSNorm(c.rms_norm_eps, dtype, name="norm")(x)

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmed.llm.model import Decoder, default_positions, init_cache
+from jaxmed.llm.model import Decoder, default_positions, init_cache, repeat_cache
 
 
 def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, width: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -103,9 +103,8 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   if position_offset is not None:
     pos = pos + position_offset.astype(jnp.int32)
   if num_samples > 1:
-    rep = lambda x, axis=0: jnp.repeat(x, num_samples, axis=axis)  # noqa: E731
-    cache = {"k": rep(cache["k"], 1), "v": rep(cache["v"], 1), "valid": rep(cache["valid"]), "index": cache["index"]}
-    last_logits, pos = rep(last_logits), rep(pos)
+    cache = repeat_cache(cache, num_samples)
+    last_logits, pos = jnp.repeat(last_logits, num_samples, axis=0), jnp.repeat(pos, num_samples, axis=0)
   axes = positions.shape[0] if positions.ndim == 3 else 0  # M-RoPE: the same position on every axis
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
   keys = jax.random.split(rng, max_new_tokens)

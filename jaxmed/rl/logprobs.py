@@ -24,7 +24,7 @@ from typing import Any, Mapping
 import jax
 import jax.numpy as jnp
 
-from jaxmed.llm.model import default_positions, init_cache, output_head
+from jaxmed.llm.model import default_positions, init_cache, output_head, repeat_cache
 
 
 def chunked_logp(hidden: jax.Array, head: jax.Array, targets: jax.Array, *, temperature: float = 1.0,
@@ -91,8 +91,7 @@ def shared_prefix_logp(model, params: Any, batch: Mapping[str, jax.Array], *, gr
   hidden_p, cache = model.apply(variables, prompt, default_positions(prompt_mask), prompt_mask, cache,
                                 return_hidden=True)
   rep = lambda x: jnp.repeat(x, group_size, axis=0)  # noqa: E731
-  cache = {"k": jnp.repeat(cache["k"], group_size, axis=1), "v": jnp.repeat(cache["v"], group_size, axis=1),
-           "valid": rep(cache["valid"]), "index": cache["index"]}
+  cache = repeat_cache(cache, group_size)
   positions = rep(prompt_mask.sum(-1).astype(jnp.int32))[:, None] + jnp.arange(t)[None]
   hidden_c, _ = model.apply(variables, completion, positions, mask, cache, return_hidden=True)
   # the hidden state that predicts completion token j: the prompt's last position for j = 0, else token j - 1
