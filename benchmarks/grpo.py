@@ -1,26 +1,41 @@
-"""Benchmark: one GRPO step split into rollout, reference log-probs and update, with tokens/s; TRL alongside.
+"""Benchmark: one GRPO step on SmolLM2-135M-Instruct, jaxmed vs TRL's GRPOTrainer in the same run.
 
-  python benchmarks/grpo.py [--steps 5] [--prompts 8] [--group 8] [--new-tokens 40] [--no-trl]
+  python benchmarks/grpo.py [--json PATH] [--steps 15] [--runs 3] [--prompts 2] [--group 4] [--new-tokens 32]
+                            [--precision float32|bfloat16|both] [--no-trl] [--tiny]
 
-The policy is a random Qwen2-shaped decoder of 0.89M parameters (hidden 128,
-4 layers: the AlphaMed ``demo`` size when this was first measured; the demo
-base model is now 192 wide), float32, with a byte-level BPE tokenizer (768 tokens)
-trained on the synthetic medical world; the prompts are that world's MCQA
-questions in the R1 chat template. Each timed jaxmed step: rollout
-(``jaxmed.rl.rollout``: KV-cache sampling), reference log-probs (one forward
-of the frozen policy), and the jitted update (``mu`` = 1). All three are
-compiled first.
+The policy is SmolLM2-135M-Instruct (``jaxmed.llm.pretrained``; ``--tiny``
+swaps in a random 2-layer Llama for a smoke run), exported with
+``jaxmed.llm.save_pretrained`` so that both sides start from the same
+weights. The prompts are open-book case questions
+(``jaxmed.synth.medcases``) in the model's chat template, the same texts on
+both sides. Both sides generate exactly ``--new-tokens`` tokens per
+completion (jaxmed: no EOS; TRL: ``min_new_tokens``), with the same group
+size, beta 0.04 (so the frozen reference's forward is part of the step),
+epsilon 0.2, the ``grpo`` loss aggregation, one update per batch and the
+same learning rate; rewards are random numbers (the reward function is not
+what is timed).
 
-Where ``torch`` and ``trl`` are installed, the same weights are exported with
-``jaxmed.llm.save_pretrained`` and TRL's ``GRPOTrainer`` runs on CPU with the
-same prompts, group size, completion length, beta, epsilon and loss
-aggregation (``grpo``); its step time (generation + reference + update, first
-step excluded) is the baseline and the ratio TRL / jaxmed is printed.
+Precision is matched: float32 on both sides (TRL 1.16's GRPOConfig defaults
+to ``bf16=True`` and ``gradient_checkpointing=True``; both are turned off),
+and with ``--precision both`` a second row with bfloat16 compute on both
+sides (jaxmed ``compute_dtype``; TRL ``bf16=True``), float32 master weights
+in both.
+
+A jaxmed step is the rollout (``jaxmed.rl.rollout``: one prefill per
+prompt, a KV-cache decode loop), the reference log-probs and the jitted
+update (shared-prefix, vocabulary-chunked log-probs). TRL's step is timed by
+a trainer callback, and its generation-and-scoring call and its log-prob
+passes are timed inside it, which splits it into rollout, reference and
+update. Each side runs ``--steps`` timed steps after one untimed (compiling)
+step, ``--runs`` times; the reported time is the median over runs of the
+mean step time. ``--json PATH`` writes the figures, including
+``trl/over_jaxmed`` (TRL's step time divided by jaxmed's).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -28,120 +43,184 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxmed import llm, rl
 
-DEMO = dict(family="qwen2", hidden_size=128, intermediate_size=384, num_layers=4, num_heads=4, num_kv_heads=2,
-            head_dim=32, qkv_bias=True, tie_embeddings=True)
+PARTS = ("rollout", "reference", "update")
 
 
-def prompt_texts(n: int, tok_dir: str):
-  """``n`` R1-style MCQA prompts from the synthetic world, rendered with a tokenizer trained on that world."""
+def policy(tiny: bool, out_dir: str):
+  """The checkpoint directory both sides load: SmolLM2-135M-Instruct (or a random tiny Llama) re-exported."""
+  src = llm.pretrained("smollm2-135m-instruct")
+  model, params = llm.load_pretrained(src)
+  tok = llm.load_tokenizer(src)
+  if tiny:
+    cfg = llm.LMConfig(family="llama", vocab_size=model.config.vocab_size, hidden_size=64, intermediate_size=128,
+                       num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16, tie_embeddings=True,
+                       bos_token_id=model.config.bos_token_id, eos_token_id=model.config.eos_token_id)
+    model = llm.Decoder(cfg)
+    params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]
+  llm.save_pretrained(model, jax.device_get(params), out_dir, extras=(tok,))
+  return out_dir
+
+
+def prompt_texts(tok, n: int) -> list[str]:
   from jaxmed.io import r1_prompt
-  from jaxmed.synth import medworld
+  from jaxmed.synth import medcases, medworld
 
-  world = medworld.make_world(30, seed=0)
-  items = medworld.mcqa_items(world, seed=0)[:n]
-  tok = llm.train_bpe_tokenizer(medworld.textbook_corpus(world) + [r1_prompt(it) for it in items], tok_dir,
-                                vocab_size=768)
-  return tok, [llm.render_chat(tok, [{"role": "user", "content": r1_prompt(it)}]) for it in items]
+  items = medcases.case_items(medworld.make_world(20, seed=0), n, seed=0, facts_per_passage=2)
+  return [llm.render_chat(tok, [{"role": "user", "content": r1_prompt(it)}]) for it in items]
 
 
-def run_trl(model_dir: str, texts: list[str], args) -> float | None:
-  """Mean seconds per TRL GRPOTrainer step (first step excluded), or None when trl/torch are missing."""
+def time_jaxmed(model_dir: str, texts: list[str], args, dtype: str) -> dict[str, float]:
+  """Median over runs of the mean seconds per step of each part."""
+  model, params = llm.load_pretrained(model_dir, compute_dtype=dtype)
+  tok = llm.load_tokenizer(model_dir)
+  prompts = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
+  g = args.group
+  logp = rl.lm_logp_fn(model, 1.0, group_size=g, with_entropy=True)
+  ref = jax.jit(rl.lm_logp_fn(model, 1.0, group_size=g))
+  tx = rl.grpo_optimizer(1e-6, 10 ** 6, schedule="constant")
+  update = rl.make_grpo_step(logp, tx, beta=0.04)
+  rng = np.random.default_rng(0)
+  runs = []
+  for run in range(args.runs):
+    state, _ = rl.place_state(params, tx, run)
+    times = {p: [] for p in PARTS}
+    for step in range(args.steps + 1):   # step 0 compiles
+      t0 = time.perf_counter()
+      batch = rl.rollout(model, state.params, prompts, jax.random.PRNGKey(step), group_size=g,
+                         max_new_tokens=args.new_tokens, eos_ids=(), pad_id=tok.pad_token_id)
+      batch = jax.block_until_ready({k: v for k, v in batch.items() if k != "old_logp"})
+      t1 = time.perf_counter()
+      batch["ref_logp"] = jax.block_until_ready(ref(params, batch))
+      t2 = time.perf_counter()
+      batch["advantages"] = rl.group_advantages(jnp.asarray(rng.uniform(size=len(prompts) * g), jnp.float32), g)
+      state, m = update(state, batch, jax.random.PRNGKey(step))
+      jax.block_until_ready(m)
+      t3 = time.perf_counter()
+      if step:
+        for p, dt in zip(PARTS, (t1 - t0, t2 - t1, t3 - t2)):
+          times[p].append(dt)
+    runs.append({p: float(np.mean(v)) for p, v in times.items()})
+  return {p: float(np.median([r[p] for r in runs])) for p in PARTS}
+
+
+def time_trl(model_dir: str, texts: list[str], args, bf16: bool) -> dict[str, float] | None:
+  """The same for TRL's GRPOTrainer (torch, CPU), or None when trl / torch are missing."""
   try:
     import datasets
     import torch
     import transformers
     import trl
   except ImportError as e:
-    print(f"trl baseline skipped: {e}")
+    print(f"TRL baseline skipped: {e}")
     return None
-  torch.manual_seed(0)
-  model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, local_files_only=True)
-  tok = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-  times: list[float] = []
+  runs = []
+  for run in range(args.runs):
+    torch.manual_seed(run)
+    model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, local_files_only=True)
+    tok = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    steps: list[float] = []
+    inside = {"generate_and_score": [], "logps": []}
 
-  class Timer(transformers.TrainerCallback):
-    def on_step_begin(self, *a, **k):
-      self.t = time.perf_counter()
+    class Timer(transformers.TrainerCallback):
+      def on_step_begin(self, *a, **k):
+        self.t = time.perf_counter()
 
-    def on_step_end(self, *a, **k):
-      times.append(time.perf_counter() - self.t)
+      def on_step_end(self, *a, **k):
+        steps.append(time.perf_counter() - self.t)
 
-  cfg = trl.GRPOConfig(output_dir=os.path.join(model_dir, "trl"), use_cpu=True, report_to="none",
-                       per_device_train_batch_size=args.prompts * args.group, num_generations=args.group,
-                       max_completion_length=args.new_tokens, temperature=1.0, beta=0.04, epsilon=0.2,
-                       loss_type="grpo", learning_rate=1e-4, max_steps=args.steps + 1, logging_steps=1000,
-                       save_strategy="no", disable_tqdm=True, seed=0)
-  rng = np.random.default_rng(0)
-  trainer = trl.GRPOTrainer(model=model, reward_funcs=lambda completions, **k: rng.uniform(size=len(completions))
-                            .tolist(), args=cfg, train_dataset=datasets.Dataset.from_dict({"prompt": texts}),
-                            processing_class=tok, callbacks=[Timer()])
-  trainer.train()
-  print(f"trl {trl.__version__} GRPOTrainer (torch {torch.__version__}, {torch.get_num_threads()} threads): "
-        f"{1e3 * np.mean(times[1:]):.0f} ms/step")
-  return float(np.mean(times[1:]))
+    cfg = trl.GRPOConfig(output_dir=os.path.join(model_dir, f"trl-{run}"), use_cpu=True, report_to="none",
+                         per_device_train_batch_size=len(texts) * args.group, num_generations=args.group,
+                         max_completion_length=args.new_tokens, temperature=1.0, beta=0.04, epsilon=0.2,
+                         loss_type="grpo", learning_rate=1e-6, max_steps=args.steps + 1, logging_steps=10 ** 6,
+                         save_strategy="no", disable_tqdm=True, seed=run, bf16=bf16, gradient_checkpointing=False,
+                         generation_kwargs={"min_new_tokens": args.new_tokens})
+    rng = np.random.default_rng(run)
+    trainer = trl.GRPOTrainer(model=model, args=cfg, processing_class=tok, callbacks=[Timer()],
+                              reward_funcs=lambda completions, **k: rng.uniform(size=len(completions)).tolist(),
+                              train_dataset=datasets.Dataset.from_dict({"prompt": texts * (args.steps + 2)}))
+    gen, logps = trainer._generate_and_score_completions, trainer._get_per_token_logps_and_entropies
+    state = {"in_gen": False}
+
+    def timed_gen(*a, **k):
+      state["in_gen"] = True
+      t = time.perf_counter()
+      try:
+        return gen(*a, **k)
+      finally:
+        state["in_gen"] = False
+        inside["generate_and_score"].append(time.perf_counter() - t)
+
+    def timed_logps(*a, **k):
+      t = time.perf_counter()
+      out = logps(*a, **k)
+      if state["in_gen"]:
+        inside["logps"].append(time.perf_counter() - t)
+      return out
+
+    trainer._generate_and_score_completions, trainer._get_per_token_logps_and_entropies = timed_gen, timed_logps
+    trainer.train()
+    n = len(steps)
+    gen_t = inside["generate_and_score"][1:n]
+    # the reference (and any old-log-prob) passes run inside generate-and-score: split them off per step
+    per_step_logps = np.add.reduceat(inside["logps"], np.linspace(0, len(inside["logps"]), n + 1).astype(int)[:-1])
+    ref_t = list(per_step_logps[1:n])
+    runs.append({"rollout": float(np.mean(gen_t) - np.mean(ref_t)), "reference": float(np.mean(ref_t)),
+                 "update": float(np.mean(steps[1:]) - np.mean(gen_t))})
+  print(f"trl {trl.__version__} GRPOTrainer, torch {torch.__version__} ({torch.get_num_threads()} threads)")
+  return {p: float(np.median([r[p] for r in runs])) for p in PARTS}
 
 
 def main():
   parser = argparse.ArgumentParser()
-  parser.add_argument("--steps", type=int, default=5)
-  parser.add_argument("--prompts", type=int, default=8)
-  parser.add_argument("--group", type=int, default=8)
-  parser.add_argument("--new-tokens", type=int, default=40)
+  parser.add_argument("--steps", type=int, default=15)
+  parser.add_argument("--runs", type=int, default=3)
+  parser.add_argument("--prompts", type=int, default=2)
+  parser.add_argument("--group", type=int, default=4)
+  parser.add_argument("--new-tokens", type=int, default=32)
+  parser.add_argument("--precision", choices=("float32", "bfloat16", "both"), default="both")
   parser.add_argument("--no-trl", action="store_true", help="skip the TRL GRPOTrainer baseline")
+  parser.add_argument("--tiny", action="store_true", help="a random 2-layer Llama instead of SmolLM2 (smoke run)")
+  parser.add_argument("--json", default="", help="write the figures to this JSON file")
   args = parser.parse_args()
-  tmp = tempfile.mkdtemp(prefix="grpo_bench_")
-  tok, texts = prompt_texts(args.prompts, tmp)
-  cfg = llm.LMConfig(vocab_size=len(tok), eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"), **DEMO)
-  model = llm.Decoder(cfg)
-  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]
-  llm.save_pretrained(model, jax.device_get(params), tmp)
-  rng = np.random.default_rng(0)
-  prompts = [tok(t)["input_ids"] for t in texts]
-  args.prompt_len = max(map(len, prompts))
-  tx = optax.adam(1e-4)
-  logp_fn = rl.lm_logp_fn(model)
-  update = rl.make_update(logp_fn, tx, beta=0.04)
-  ref = jax.jit(logp_fn)
-  opt_state = tx.init(params)
-  kw = dict(group_size=args.group, max_new_tokens=args.new_tokens, eos_ids=tuple(cfg.eos_ids),
-            pad_id=tok.pad_token_id, pad_to=args.prompt_len)
-  times = {"rollout": [], "reference": [], "update": []}
-  tokens = []
-  for step in range(args.steps + 1):  # step 0 compiles
-    t = time.perf_counter()
-    batch = jax.block_until_ready(rl.rollout(model, params, prompts, jax.random.PRNGKey(step), **kw))
-    t_roll = time.perf_counter() - t
-    batch["advantages"] = rl.group_advantages(jnp.asarray(rng.uniform(size=len(prompts) * args.group),
-                                                          jnp.float32), args.group)
-    t = time.perf_counter()
-    batch["ref_logp"] = jax.block_until_ready(ref(params, batch))
-    t_ref = time.perf_counter() - t
-    t = time.perf_counter()
-    params, opt_state, m = update(params, opt_state, batch)
-    jax.block_until_ready(m)
-    t_upd = time.perf_counter() - t
-    if step:
-      times["rollout"].append(t_roll)
-      times["reference"].append(t_ref)
-      times["update"].append(t_upd)
-      tokens.append(float(np.asarray(batch["mask"]).sum()))
-  n = np.mean(tokens)
-  b = args.prompts * args.group
-  print(f"device: {jax.devices()[0].platform}, policy {sum(x.size for x in jax.tree.leaves(params)) / 1e6:.2f}M "
-        f"params, {b} completions of <= {args.new_tokens} tokens, prompts padded to {args.prompt_len}")
-  for name, ts in times.items():
-    print(f"grpo_{name}: {1e3 * np.mean(ts):.0f} ms/step ({n / np.mean(ts):.0f} completion tokens/s)")
-  total = sum(np.mean(ts) for ts in times.values())
-  print(f"grpo_step: {1e3 * total:.0f} ms/step ({n / total:.0f} completion tokens/s); "
-        f"update / reference = {np.mean(times['update']) / np.mean(times['reference']):.1f}x")
-  if not args.no_trl:
-    t_trl = run_trl(tmp, texts, args)
-    if t_trl is not None:
-      print(f"trl / jaxmed step time = {t_trl / total:.1f}x (baseline: TRL GRPOTrainer, same model and sizes)")
+  model_dir = policy(args.tiny, os.path.join(tempfile.mkdtemp(prefix="grpo_bench_"), "policy"))
+  tok = llm.load_tokenizer(model_dir)
+  texts = prompt_texts(tok, args.prompts)
+  lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts]
+  print(f"device: {jax.devices()[0].platform}; {args.prompts} prompts ({min(lengths)}-{max(lengths)} tokens) x "
+        f"group {args.group} x {args.new_tokens} new tokens; {args.steps} timed steps per run, median of "
+        f"{args.runs} runs")
+  figures = {"config/prompts": args.prompts, "config/group": args.group, "config/new_tokens": args.new_tokens,
+             "config/prompt_tokens_max": max(lengths), "config/steps": args.steps, "config/runs": args.runs,
+             "config/model": "random tiny llama" if args.tiny else "SmolLM2-135M-Instruct"}
+  precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
+  print("| precision | side | rollout | reference | update | step |")
+  print("|---|---|---|---|---|---|")
+  for dtype in precisions:
+    prefix = "" if dtype == "float32" else "bf16/"
+    ours = time_jaxmed(model_dir, texts, args, dtype)
+    theirs = None if args.no_trl else time_trl(model_dir, texts, args, bf16=dtype == "bfloat16")
+    for side, t in (("jaxmed", ours), ("trl", theirs)):
+      if t is None:
+        continue
+      total = sum(t.values())
+      print(f"| {dtype} | {side} | " + " | ".join(f"{t[p]:.2f} s" for p in PARTS) + f" | {total:.2f} s |")
+      figures.update({f"{prefix}{side}/{p}_s": t[p] for p in PARTS})
+      figures[f"{prefix}{side}/step_s"] = total
+    if theirs is not None:
+      ratio = sum(theirs.values()) / sum(ours.values())
+      figures[f"{prefix}trl/over_jaxmed"] = ratio
+      for p in PARTS:
+        figures[f"{prefix}trl/over_jaxmed/{p}"] = theirs[p] / ours[p]
+      print(f"{dtype}: jaxmed / TRL step time = {1 / ratio:.2f} "
+            f"(trl/over_jaxmed = {ratio:.2f}x; rollout {theirs['rollout'] / ours['rollout']:.2f}x, "
+            f"reference {theirs['reference'] / ours['reference']:.2f}x, update {theirs['update'] / ours['update']:.2f}x)")
+  if args.json:
+    with open(args.json, "w") as f:
+      json.dump(figures, f, indent=2, sort_keys=True)
+      f.write("\n")
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def train_base_model(config, workdir, data, mesh) -> str:
 # ---- sampling helpers ----
 
 def sample_and_score(model, params, tok, items, *, k, temperature, max_new_tokens, rng, greedy=False,
-                     chunk_prompts=16, width_bucket=64, prefill="") -> dict[str, np.ndarray]:
+                     chunk_prompts=16, width_bucket=64, prefill="", desc="sampling") -> dict[str, np.ndarray]:
   """``k`` completions per item: accuracy and format rewards ``[n, k]``, completion lengths and the texts.
 
   Prompts go in chunks of ``chunk_prompts`` (the last chunk padded with repeats), left-padded to their
@@ -191,6 +191,7 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
   """
   acc, fmt, lengths, texts = [], [], [], []
   eos, pad = tuple(model.text_config.eos_ids), pad_id(tok)
+  bar = core.progress_bar(len(items), desc=desc)
   for start in range(0, len(items), chunk_prompts):
     part = items[start:start + chunk_prompts]
     n = len(part)
@@ -213,6 +214,8 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
     fmt.append(scores[:, 1].reshape(-1, k))
     lengths.append(np.asarray(batch["mask"]).sum(1).reshape(-1, k))
     texts += part_texts
+    core.update_progress(bar, n)
+  bar.close()
   return {"accuracy": np.concatenate(acc), "format": np.concatenate(fmt), "length": np.concatenate(lengths),
           "texts": texts}
 
@@ -303,21 +306,24 @@ def train_and_evaluate(config, workdir: str) -> dict:
             chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill)
 
   # stage 1: difficulty of every train and test question from the base model's pass rate
-  train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1), **kw)
-  test_pass = sample_and_score(model, base_params, tok, data["test"], rng=jax.random.PRNGKey(2), **kw)
+  train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1),
+                                desc="stage 1: pass rate (train)", **kw)
+  test_pass = sample_and_score(model, base_params, tok, data["test"], rng=jax.random.PRNGKey(2),
+                               desc="stage 1: pass rate (test)", **kw)
   train_diff = difficulty_buckets(train_pass["accuracy"].mean(1), dcfg.easy_threshold)
   test_diff = difficulty_buckets(test_pass["accuracy"].mean(1), dcfg.easy_threshold)
 
-  def evaluate(params) -> dict[str, np.ndarray]:
+  def evaluate(params, name) -> dict[str, np.ndarray]:
     out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0, max_new_tokens=ev.max_new_tokens,
                            rng=jax.random.PRNGKey(3), greedy=True, width_bucket=ev.width_bucket,
-                           chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill)
+                           chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill,
+                           desc=f"stage 3: greedy test ({name})")
     return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0], "texts": out["texts"]}
 
   results = {"num_items/train": len(data["train"]), "num_items/test": len(data["test"])}
   for name in DIFFICULTIES:
     results[f"num_items/train/{name}"] = int((train_diff == name).sum())
-  base_eval = evaluate(base_params)
+  base_eval = evaluate(base_params, "base")
   results["acc/base"] = float(base_eval["accuracy"].mean())
   results["format_rate/base"] = float(base_eval["format"].mean())
   results["pass_rate/base"] = float(test_pass["accuracy"].mean())
@@ -332,7 +338,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # stage 2: GRPO on all training questions, and the format-only control (same steps, no accuracy reward)
   params, curve = grpo_run(os.path.join(workdir, "grpo"), model, base_params, tok, data["train"], config,
                            config.grpo.steps, "stage 2: GRPO", mesh)
-  grpo_eval = evaluate(params)
+  grpo_eval = evaluate(params, "grpo")
   del params
   results["acc/grpo"] = float(grpo_eval["accuracy"].mean())
   results["format_rate/grpo"] = float(grpo_eval["format"].mean())
@@ -341,7 +347,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     p, runs["format_only"] = grpo_run(os.path.join(workdir, "control_format_only"), model, base_params, tok,
                                       data["train"], config, config.grpo.steps, "control: format only", mesh,
                                       rewards={"format": 1.0})
-    control = evaluate(p)
+    control = evaluate(p, "format_only")
     del p
     results["acc/format_only"] = float(control["accuracy"].mean())
     results["format_rate/format_only"] = float(control["format"].mean())
@@ -359,14 +365,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   rng = np.random.default_rng(config.seed + 7)
   p, runs["mixed_all"] = grpo_run(os.path.join(workdir, "ablation_mixed_all"), model, base_params, tok,
                                   data["train"], config, config.ablation.steps, "ablation mixed_all", mesh)
-  results["ablation/mixed_all/acc"] = float(evaluate(p)["accuracy"].mean())
+  results["ablation/mixed_all/acc"] = float(evaluate(p, "mixed_all")["accuracy"].mean())
   for frac in config.ablation.quantity:
     idx = rng.choice(len(data["train"]), max(1, int(round(frac * len(data["train"])))), replace=False)
     subset = [data["train"][i] for i in idx]
     name = f"quantity_{frac:g}"
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
                              config.ablation.steps, f"ablation {name}", mesh)
-    results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
+    results[f"ablation/{name}/acc"] = float(evaluate(p, name)["accuracy"].mean())
   for level in config.ablation.difficulty:
     subset = [it for it, dlev in zip(data["train"], train_diff) if dlev == level]
     name = f"difficulty_{level}"
@@ -376,7 +382,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       continue
     p, runs[name] = grpo_run(os.path.join(workdir, f"ablation_{name}"), model, base_params, tok, subset, config,
                              config.ablation.steps, f"ablation {name}", mesh)
-    results[f"ablation/{name}/acc"] = float(evaluate(p)["accuracy"].mean())
+    results[f"ablation/{name}/acc"] = float(evaluate(p, name)["accuracy"].mean())
   results["ablation/steps"] = config.ablation.steps
 
   with core.atomic_file(os.path.join(workdir, "completions.jsonl")) as tmp, open(tmp, "w") as f:
