@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from jaxmed import core, llm, rl
-from jaxmed.io import load_mcqa_jsonl, r1_prompt
+from jaxmed.io import R1_INSTRUCTION, load_mcqa_jsonl, r1_prompt
 from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packed_copy_rows, word_filler
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.tokenizer import SPECIAL_TOKENS
@@ -76,19 +76,19 @@ def load_items(config) -> dict:
   raise ValueError(f"config.data.source must be 'cases', 'synth' or 'jsonl', got {d.source!r}")
 
 
-def chat_prompt(tok, item, prefill: str = "") -> str:
+def chat_prompt(tok, item, prefill: str = "", instruction: str = R1_INSTRUCTION) -> str:
   """The R1 user turn in the chat template, then the start of the assistant turn and ``prefill``.
 
   ``prefill="<think>"`` opens the reasoning block for the model, as DeepSeek-R1-Zero's template does (its
   prompt ends in ``Assistant: <think>``); the rewards then read ``prefill + completion``.
   """
-  return llm.render_chat(tok, [{"role": "user", "content": r1_prompt(item)}]) + prefill
+  return llm.render_chat(tok, [{"role": "user", "content": r1_prompt(item, instruction)}]) + prefill
 
 
-def prompt_ids(tok, item, prefill: str = "") -> list[int]:
+def prompt_ids(tok, item, prefill: str = "", instruction: str = R1_INSTRUCTION) -> list[int]:
   """The rendered chat as token ids. The template already holds every special token (a Llama-3 template
   starts with ``<|begin_of_text|>``), so the tokenizer must not add a second BOS."""
-  return tok(chat_prompt(tok, item, prefill), add_special_tokens=False)["input_ids"]
+  return tok(chat_prompt(tok, item, prefill, instruction), add_special_tokens=False)["input_ids"]
 
 
 def pad_id(tok) -> int:
@@ -183,7 +183,8 @@ def train_base_model(config, workdir, data, mesh) -> str:
 # ---- sampling helpers ----
 
 def sample_and_score(model, params, tok, items, *, k, temperature, max_new_tokens, rng, greedy=False,
-                     chunk_prompts=16, width_bucket=64, prefill="", desc="sampling") -> dict[str, np.ndarray]:
+                     chunk_prompts=16, width_bucket=64, prefill="", stop=(), instruction=R1_INSTRUCTION,
+                     desc="sampling") -> dict[str, np.ndarray]:
   """``k`` completions per item: accuracy and format rewards ``[n, k]``, completion lengths and the texts.
 
   Prompts go in chunks of ``chunk_prompts`` (the last chunk padded with repeats), left-padded to their
@@ -195,7 +196,7 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
   for start in range(0, len(items), chunk_prompts):
     part = items[start:start + chunk_prompts]
     n = len(part)
-    prompts = [prompt_ids(tok, it, prefill) for it in part]
+    prompts = [prompt_ids(tok, it, prefill, instruction) for it in part]
     prompts += [prompts[-1]] * (chunk_prompts - n)
     width = bucket(max(map(len, prompts)), width_bucket)
     rng, key = jax.random.split(rng)
@@ -208,7 +209,7 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
       batch = rl.rollout(model, params, prompts, key, group_size=k, max_new_tokens=max_new_tokens,
                          temperature=temperature, eos_ids=eos, pad_id=pad, pad_to=width)
       batch = {"completion": batch["completion"][:n * k], "mask": batch["mask"][:n * k]}
-    part_texts = decode(tok, batch, prefill)
+    batch, part_texts = decode(tok, batch, prefill, stop)
     scores = rl.score(part_texts, [it for it in part for _ in range(k)], {"accuracy": 1.0, "format": 1.0})
     acc.append(scores[:, 0].reshape(-1, k))
     fmt.append(scores[:, 1].reshape(-1, k))
@@ -220,10 +221,11 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
           "texts": texts}
 
 
-def decode(tok, batch, prefill: str = "") -> list[str]:
-  """The completions as text, each after the prompt's ``prefill`` (what the rewards read)."""
-  comp, mask = np.asarray(batch["completion"]), np.asarray(batch["mask"]).astype(bool)
-  return [prefill + tok.decode(c[m], skip_special_tokens=True) for c, m in zip(comp, mask)]
+def decode(tok, batch, prefill: str = "", stop=()) -> tuple[dict, list[str]]:
+  """``(batch, texts)``: the completions cut after their first ``stop`` string (the mask shortened to match)
+  and their text after the prompt's ``prefill``, which is what the rewards read."""
+  mask, texts = rl.stop_at_strings(tok, batch["completion"], batch["mask"], tuple(stop), prefill)
+  return dict(batch, mask=jnp.asarray(mask)), texts
 
 
 def difficulty_buckets(pass_rate: np.ndarray, easy_threshold: float) -> np.ndarray:
@@ -247,7 +249,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
   g = config.grpo
   eos, pad = tuple(model.config.eos_ids), pad_id(tok)
   prefill = config.prompt_prefill
-  encoded = [prompt_ids(tok, it, prefill) for it in items]
+  encoded = [prompt_ids(tok, it, prefill, config.instruction) for it in items]
 
   def examples_at(step):
     pick = np.random.default_rng([config.seed, step]).choice(len(items), g.prompts_per_step,
@@ -259,7 +261,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
     batch = rl.rollout(model, params, prompts, rng, group_size=g.group_size, max_new_tokens=g.max_new_tokens,
                        temperature=g.temperature, eos_ids=eos, pad_id=pad,
                        pad_to=bucket(max(map(len, prompts)), config.eval.width_bucket))
-    return batch, decode(tok, batch, prefill)
+    return decode(tok, batch, prefill, config.stop_strings)
 
   weights = rewards or dict(zip(g.rewards, g.reward_weights))
   logp_fn = rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk, with_entropy=True)
@@ -271,7 +273,8 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
       aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
       ref_logp_fn=rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk),
       save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc,
-      completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill), "answer": ex["answer"]})
+      completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill, config.instruction),
+                                    "answer": ex["answer"]})
   llm.save_pretrained(model, jax.device_get(state.params), final)
   return state.params, rows
 
@@ -303,7 +306,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   tok = llm.load_tokenizer(base_dir)
   dcfg, ev = config.difficulty, config.eval
   kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=ev.max_new_tokens, width_bucket=ev.width_bucket,
-            chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill)
+            chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill, stop=config.stop_strings,
+            instruction=config.instruction)
 
   # stage 1: difficulty of every train and test question from the base model's pass rate
   train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1),
@@ -317,6 +321,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0, max_new_tokens=ev.max_new_tokens,
                            rng=jax.random.PRNGKey(3), greedy=True, width_bucket=ev.width_bucket,
                            chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill,
+                           stop=config.stop_strings, instruction=config.instruction,
                            desc=f"stage 3: greedy test ({name})")
     return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0], "texts": out["texts"]}
 
@@ -388,7 +393,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   with core.atomic_file(os.path.join(workdir, "completions.jsonl")) as tmp, open(tmp, "w") as f:
     for i, it in enumerate(data["test"]):   # greedy test completions of the base and the GRPO policy
       f.write(json.dumps({"kind": it.get("kind", ""), "hops": it.get("hops", 0), "answer": it["answer"],
-                          "prompt": chat_prompt(tok, it, config.prompt_prefill), "base_completion": base_eval["texts"][i],
+                          "prompt": chat_prompt(tok, it, config.prompt_prefill, config.instruction),
+                          "base_completion": base_eval["texts"][i],
                           "grpo_completion": grpo_eval["texts"][i]}) + "\n")
   plot(runs, results, os.path.join(workdir, "grpo.png"))
   with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:

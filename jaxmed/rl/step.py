@@ -100,3 +100,46 @@ def step_metrics(batch: Mapping[str, Any], rewards: np.ndarray, scores: np.ndarr
     row[f"reward/{name}_mean"] = float(scores[:, j].mean())
     row[f"reward/{name}_std"] = float(scores[:, j].std())
   return row
+
+
+def stop_at_strings(tok, completion: np.ndarray, mask: np.ndarray, stop: Sequence[str], prefix: str = ""
+                    ) -> tuple[np.ndarray, list[str]]:
+  """Ends each completion after the token that completes the first stop string (vLLM's ``stop``).
+
+  Sampling is autoregressive, so cutting a sample at its first stop string
+  gives exactly a sample of "generate until the stop string": the kept
+  tokens and their log-probs are unchanged; the mask drops the rest, so
+  neither the rewards nor the update see it.
+
+  Args:
+    tok: the tokenizer (``decode``).
+    completion, mask: ``[B, T]`` sampled tokens and their mask.
+    stop: stop strings, e.g. ``("</answer>",)``.
+    prefix: text before the completion that the search may not match in
+      (a prefilled ``<think>``), prepended to the returned texts.
+
+  Returns:
+    ``(mask [B, T], texts)``: the new mask and ``prefix + decoded completion``.
+  """
+  completion, mask = np.asarray(completion), np.asarray(mask).astype(bool).copy()
+  texts = []
+  for row, (c, m) in enumerate(zip(completion, mask)):
+    ids = c[m].tolist()
+    text = tok.decode(ids, skip_special_tokens=True)
+    hits = [text.find(s) + len(s) for s in stop if s in text]
+    if hits:
+      end = min(hits)
+      # the shortest token prefix whose text reaches the end of the stop string
+      lo, hi = 1, len(ids)
+      while lo < hi:
+        mid = (lo + hi) // 2
+        if len(tok.decode(ids[:mid], skip_special_tokens=True)) >= end:
+          hi = mid
+        else:
+          lo = mid + 1
+      keep = np.flatnonzero(m)[:lo]
+      mask[row] = False
+      mask[row, keep] = True
+      text = tok.decode(ids[:lo], skip_special_tokens=True)
+    texts.append(prefix + text)
+  return mask, texts

@@ -6,7 +6,7 @@ completion and carries its own image, so the update can split rows over a
 device mesh like any other leaf:
 
   batch = vlm_rollout(model, params, prompts, images, rng, group_size=G, ...)
-  update = make_update(vlm_logp_fn(model, temperature), tx, ...)          # from jaxmed.rl
+  update = make_grpo_step(vlm_logp_fn(model, temperature), tx, ...)      # jaxmed.rl; or rl.grpo_train
 
 Per-row image leaves: ``pixel_values`` ``[B, n, C*T*P*P]`` and ``patch_pos``
 ``[B, n, 2]``, where every prompt has exactly one image of the same patch
