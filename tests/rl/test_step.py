@@ -112,3 +112,22 @@ def test_step_metrics_against_numpy():
   assert row["completion_len_mean"] == 2.0 and row["completion_len_max"] == 3.0
   np.testing.assert_allclose(row["entropy_proxy"], 6.5 / 4)           # masked tokens do not count
   assert row["tokens_per_s_rollout"] == 2.0 and row["tokens_per_s_update"] == 16.0 and row["kl"] == 0.01
+
+
+def test_stop_at_strings_cuts_after_the_stop_and_keeps_the_rest(tmp_path):
+  tok = llm.train_bpe_tokenizer(["<think>a b</think><answer>B</answer> trailing words here"] * 30,
+                                str(tmp_path / "tok"), vocab_size=300)
+  text = "<think>a b</think><answer>B</answer> trailing words here"
+  ids = tok(text)["input_ids"]
+  other = tok("<think>no stop here</think>")["input_ids"]
+  width = max(len(ids), len(other)) + 2
+  comp = np.zeros((2, width), np.int32)
+  mask = np.zeros((2, width), bool)
+  comp[0, :len(ids)], mask[0, :len(ids)] = ids, True
+  comp[1, :len(other)], mask[1, :len(other)] = other, True
+  new_mask, texts = rl.stop_at_strings(tok, comp, mask, ("</answer>",), prefix="P:")
+  assert texts[0] == "P:<think>a b</think><answer>B</answer>"
+  assert tok.decode(comp[0][new_mask[0]]) == "<think>a b</think><answer>B</answer>"
+  assert new_mask[0].sum() < mask[0].sum() and new_mask[0, :new_mask[0].sum()].all()  # still a prefix
+  np.testing.assert_array_equal(new_mask[1], mask[1])                                # no stop: unchanged
+  assert texts[1] == "P:<think>no stop here</think>"
