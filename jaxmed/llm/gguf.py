@@ -104,8 +104,8 @@ def _field(reader, path: str, key: str, default: Any = KeyError) -> Any:
   return f.contents()
 
 
-def gguf_config(reader, path: str) -> tuple[LMConfig, dict[str, Any]]:
-  """The decoder's :class:`LMConfig` and the tokenizer's metadata from a GGUF header."""
+def gguf_config(reader, path: str) -> LMConfig:
+  """The decoder's :class:`LMConfig` from a GGUF header."""
   arch = _field(reader, path, "general.architecture")
   if arch not in ARCHITECTURES:
     raise CheckpointError(f"{path}: general.architecture is {arch!r}; jaxmed reads {ARCHITECTURES}")
@@ -128,7 +128,7 @@ def gguf_config(reader, path: str) -> tuple[LMConfig, dict[str, Any]]:
                     tie_embeddings="output.weight" not in names,
                     max_position_embeddings=int(g("context_length", 4096)),
                     bos_token_id=None if bos is None else int(bos), eos_token_id=None if eos is None else int(eos))
-  return config, {"tokens": tokens}
+  return config
 
 
 def unpermute_qk(w: np.ndarray, n_heads: int) -> np.ndarray:
@@ -156,7 +156,7 @@ def hf_key(name: str, path: str) -> str:
 def read_gguf_tensors(path: str) -> tuple[LMConfig, dict[str, np.ndarray], Any]:
   """``(config, {HF key: float32 array in HF layout}, reader)`` from a GGUF file."""
   gguf, reader = _reader(path)
-  config, _ = gguf_config(reader, path)
+  config = gguf_config(reader, path)
   tensors = {}
   for t in reader.tensors:
     try:
