@@ -89,8 +89,15 @@ def make_train_step(loss_fn: LossFn, tx: optax.GradientTransformation, *,
     metrics["grad_norm"] = optax.tree.norm(grads).astype(jnp.float32)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
+  return jit_step(train_step, state_sharding, mesh, "make_train_step")
+
+
+def jit_step(step: Callable, state_sharding: Any = None, mesh: Mesh | None = None, caller: str = "jit_step"
+             ) -> Callable:
+  """``step(state, batch, rng) -> (state, metrics)`` jitted with the state donated; with ``state_sharding``
+  (and ``mesh``) the output state keeps that layout and the metrics are replicated."""
   if state_sharding is None:
-    return jax.jit(train_step, donate_argnums=(0,))
+    return jax.jit(step, donate_argnums=(0,))
   if mesh is None:
-    raise ValueError("make_train_step: pass mesh together with state_sharding")
-  return jax.jit(train_step, donate_argnums=(0,), out_shardings=(state_sharding, replicated(mesh)))
+    raise ValueError(f"{caller}: pass mesh together with state_sharding")
+  return jax.jit(step, donate_argnums=(0,), out_shardings=(state_sharding, replicated(mesh)))

@@ -32,6 +32,7 @@ import optax
 
 from jaxmed import core
 from jaxmed.core.mesh import batch_sharding, num_batch_shards, replicated
+from jaxmed.core.state import jit_step
 from jaxmed.rl.grpo import group_advantages, grpo_loss
 from jaxmed.rl.step import score, step_metrics
 
@@ -86,11 +87,7 @@ def make_grpo_step(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: i
     metrics = {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
-  if state_sharding is None:
-    return jax.jit(update, donate_argnums=(0,))
-  if mesh is None:
-    raise ValueError("make_grpo_step: pass mesh together with state_sharding")
-  return jax.jit(update, donate_argnums=(0,), out_shardings=(state_sharding, replicated(mesh)))
+  return jit_step(update, state_sharding, mesh, "make_grpo_step")
 
 
 def place_state(params: Any, tx: optax.GradientTransformation, seed: int, mesh: jax.sharding.Mesh | None = None
