@@ -50,7 +50,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # split from a second invented world; "synth": the closed-book world questions (needs base_model="");
   # "jsonl": train_jsonl / test_jsonl in jsonl_format (medqa, medmcqa, pubmedqa).
   c.data = ml_collections.ConfigDict(dict(source="cases", num_diseases=30, train_items=96, test_items=60,
-                                          facts_per_passage=3, case_kinds=("diagnosis", "drug", "organ",
+                                          facts_per_passage=2, case_kinds=("diagnosis", "drug", "organ",
                                                                            "signs_drug", "signs_organ"),
                                           train_jsonl="", test_jsonl="", jsonl_format="medqa",
                                           paraphrases=3, instruction_items=2000, gazetteer_countries=30,
@@ -74,13 +74,13 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # alone buys. The paper preset uses the accuracy reward alone.
   c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=64,
                                           temperature=1.0, lr=2e-5, lr_schedule="constant", warmup_steps=0,
-                                          max_grad_norm=1.0, beta=0.0, epsilon=0.2, mu=1, aggregation="grpo",
+                                          max_grad_norm=1.0, beta=0.04, epsilon=0.2, mu=1, aggregation="grpo",
                                           advantage_scale="group", rewards=("accuracy", "format"),
                                           reward_weights=(1.0, 0.5), vocab_chunk=8192, save_every=20,
                                           log_completions_every=10))
   c.control = ml_collections.ConfigDict(dict(format_only=True))
   # Data-centric ablations: each a separate GRPO run with the same steps from the same base model.
-  c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=10))
+  c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=8))
   # width_bucket: prompts are left-padded to a multiple of this (few compiled shapes)
   c.eval = ml_collections.ConfigDict(dict(max_new_tokens=64, width_bucket=64, chunk_prompts=16))
   c.train = ml_collections.ConfigDict(dict(log_every=50, save_every=1000, keep=1))

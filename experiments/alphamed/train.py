@@ -356,6 +356,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
     del p
     results["acc/format_only"] = float(control["accuracy"].mean())
     results["format_rate/format_only"] = float(control["format"].mean())
+  # the floor (a uniform guess) and, for the case questions, the ceiling (a perfect reader of the question's
+  # own text); the headline differences with paired bootstrap 95% CIs over the test questions
+  results["acc/chance"] = float(np.mean([1 / len(it["options"]) for it in data["test"]]))
+  if config.data.source == "cases":
+    results["acc/oracle"] = float(np.mean([medcases.oracle_answer(it) == it["answer"] for it in data["test"]]))
+  pairs = [("base", base_eval)] + ([("format_only", control)] if config.control.format_only else [])
+  for tag, other in pairs:
+    diff, lo, hi = core.paired_bootstrap(grpo_eval["accuracy"], other["accuracy"], seed=config.seed)
+    results[f"acc_diff/grpo-{tag}"], results[f"acc_diff/grpo-{tag}/ci95"] = diff, [lo, hi]
   hops = np.asarray([it.get("hops", 0) for it in data["test"]])
   for name in DIFFICULTIES:
     sel = test_diff == name

@@ -24,6 +24,7 @@ and the MCQA JSONL readers produce, so :func:`jaxmed.io.r1_prompt` renders it.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,10 @@ import numpy as np
 from jaxmed.synth.gazetteer import lettered_options
 from jaxmed.synth.medworld import World, _symptom_list
 
+_ENTRY = re.compile(r"(?P<disease>[^.;]+?) presents with (?P<signs>[^;]+); it affects the (?P<organ>[^,]+), "
+                    r"and its first-line treatment is (?P<drug>[^.]+)\.")
+_CASE = re.compile(r"Case: A \d+-year-old (?:man|woman) (?:has been diagnosed with (?P<disease>[^.]+)|"
+                   r"presents with (?P<signs>[^.]+))\. (?P<ask>.+)$")
 KINDS = {"diagnosis": 1, "drug": 1, "organ": 1, "signs_drug": 2, "signs_organ": 2}
 _AGES = (23, 31, 38, 45, 52, 59, 64, 71)
 
@@ -86,3 +91,28 @@ def case_items(world: World, n: int, *, seed: int = 0, facts_per_passage: int = 
     out.append({"question": f"Reference: {passage}\n\nCase: {vignette} {ask}", "options": options,
                 "answer": answer, "hops": KINDS[kind], "kind": kind, "disease": i})
   return out
+
+
+def oracle_answer(item: dict[str, Any]) -> str:
+  """The letter that a perfect reader of the question's own text picks: the demo's accuracy ceiling.
+
+  It parses the reference passage into (disease, signs, organ, drug) entries, finds the patient's entry
+  from the vignette (the named diagnosis, or the entry with exactly these signs: one or two lookups) and
+  returns the option that names the asked attribute. It reads nothing but ``item["question"]`` and
+  ``item["options"]``, so 1.0 over a split shows every question is answerable from what it carries.
+  """
+  reference, case = item["question"].removeprefix("Reference: ").split("\n\nCase: ")
+  entries = [{k: v.strip() for k, v in m.groupdict().items()} for m in _ENTRY.finditer(reference)]
+  m = _CASE.match("Case: " + case)
+  if m is None or not entries:
+    raise ValueError(f"oracle_answer: not a medcases question: {item['question'][:80]!r}")
+  key = "disease" if m["disease"] else "signs"
+  hits = [e for e in entries if e[key] == m[key]]
+  if len(hits) != 1:
+    raise ValueError(f"oracle_answer: the passage has {len(hits)} entries for the vignette's {key}")
+  field = {"Which disease": "disease", "What is the first-line": "drug", "Which organ": "organ"}
+  want = next(hits[0][v] for k, v in field.items() if m["ask"].startswith(k))
+  letters = [k for k, v in item["options"].items() if v == want]
+  if len(letters) != 1:
+    raise ValueError(f"oracle_answer: {len(letters)} options read {want!r}")
+  return letters[0]
