@@ -29,13 +29,13 @@ passes are timed inside it, which splits it into rollout, reference and
 update. Each side runs ``--steps`` timed steps after one untimed (compiling)
 step, ``--runs`` times; the reported time is the median over runs of the
 mean step time. ``--json PATH`` writes the figures, including
-``trl/over_jaxmed`` (TRL's step time divided by jaxmed's).
+``trl/over_jaxmed`` (TRL's step time divided by jaxmed's), nested as DESIGN.md says
+(``{"trl": {"over_jaxmed": ...}}``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from figures import write_figures
 from jaxmed import llm, rl
 
 PARTS = ("rollout", "reference", "update")
@@ -213,14 +214,11 @@ def main():
       ratio = sum(theirs.values()) / sum(ours.values())
       figures[f"{prefix}trl/over_jaxmed"] = ratio
       for p in PARTS:
-        figures[f"{prefix}trl/over_jaxmed/{p}"] = theirs[p] / ours[p]
+        figures[f"{prefix}trl/over_jaxmed_{p}"] = theirs[p] / ours[p]
       print(f"{dtype}: jaxmed / TRL step time = {1 / ratio:.2f} "
             f"(trl/over_jaxmed = {ratio:.2f}x; rollout {theirs['rollout'] / ours['rollout']:.2f}x, "
             f"reference {theirs['reference'] / ours['reference']:.2f}x, update {theirs['update'] / ours['update']:.2f}x)")
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump(figures, f, indent=2, sort_keys=True)
-      f.write("\n")
+  write_figures(args.json, figures)
 
 
 if __name__ == "__main__":

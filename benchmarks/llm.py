@@ -24,13 +24,13 @@ PATH`` writes the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from figures import write_figures
 from jaxmed import llm
 from jaxmed.llm.sampler import generate
 
@@ -118,7 +118,7 @@ def main():
     import transformers
   except ImportError:
     print("hf_generate: skipped (torch not installed)")
-    write(args.json, figures)
+    write_figures(args.json, figures)
     return
   hf = transformers.AutoModelForCausalLM.from_config(DEMO.to_hf(), dtype=torch.float32).eval()
   x = torch.as_tensor(np.asarray(prompt))
@@ -134,14 +134,7 @@ def main():
   print(f"hf_generate: {b * n / t_hf:.1f} tokens/s (torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"jaxmed KV-cache decode is {t_hf / t_cache:.2f}x its speed)")
   figures.update({"hf_generate/tokens_per_s": b * n / t_hf, "decode_kv_cache/over_hf_generate": t_hf / t_cache})
-  write(args.json, figures)
-
-
-def write(path: str, figures: dict) -> None:
-  if path:
-    with open(path, "w") as f:
-      json.dump(figures, f, indent=2, sort_keys=True)
-      f.write("\n")
+  write_figures(args.json, figures)
 
 
 if __name__ == "__main__":
