@@ -1,7 +1,13 @@
-"""Benchmark: one GRPO step on SmolLM2-135M-Instruct, jaxmed vs TRL's GRPOTrainer in the same run.
+"""Benchmark: one GRPO step on SmolLM2-135M-Instruct, jaxmed vs TRL's GRPOTrainer (and Tunix) in the same run.
 
   python benchmarks/grpo.py [--json PATH] [--steps 15] [--runs 3] [--prompts 2] [--group 4] [--new-tokens 32]
                             [--precision float32|bfloat16|both] [--no-trl] [--tiny]
+                            [--tunix-python /tmp/tunix-venv/bin/python]
+
+``--tunix-python`` names a Python in which ``google-tunix`` is installed (it pins its own jax, flax and
+transformers, so it lives in a separate venv: ``python -m venv /tmp/tunix-venv &&
+/tmp/tunix-venv/bin/pip install google-tunix==0.1.7``); Tunix's GRPOLearner then runs on the same
+checkpoint, prompts and sizes (``benchmarks/tunix_grpo.py``) and ``tunix/over_jaxmed`` is reported.
 
 The policy is SmolLM2-135M-Instruct (``jaxmed.llm.pretrained``; ``--tiny``
 swaps in a random 2-layer Llama for a smoke run), exported with
@@ -29,13 +35,14 @@ passes are timed inside it, which splits it into rollout, reference and
 update. Each side runs ``--steps`` timed steps after one untimed (compiling)
 step, ``--runs`` times; the reported time is the median over runs of the
 mean step time. ``--json PATH`` writes the figures, including
-``trl/over_jaxmed`` (TRL's step time divided by jaxmed's), nested as DESIGN.md says
+``trl/over_jaxmed`` (TRL's step time divided by jaxmed's) and ``tunix/over_jaxmed``, nested as DESIGN.md says
 (``{"trl": {"over_jaxmed": ...}}``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -174,6 +181,26 @@ def time_trl(model_dir: str, texts: list[str], args, bf16: bool) -> dict[str, fl
   return {p: float(np.median([r[p] for r in runs])) for p in PARTS}
 
 
+def time_tunix(model_dir: str, texts: list[str], args, dtype: str) -> dict[str, float] | None:
+  """Tunix's GRPOLearner on the same checkpoint and sizes, in its own environment (benchmarks/tunix_grpo.py)."""
+  if not args.tunix_python:
+    return None
+  import subprocess
+
+  work = tempfile.mkdtemp(prefix="tunix_bench_")
+  spec = {"model_dir": model_dir, "prompts": texts, "group": args.group, "new_tokens": args.new_tokens,
+          "steps": args.steps, "runs": args.runs, "dtype": dtype, "lr": 1e-6}
+  with open(os.path.join(work, "spec.json"), "w") as f:
+    json.dump(spec, f)
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tunix_grpo.py")
+  subprocess.run([args.tunix_python, script, os.path.join(work, "spec.json"), os.path.join(work, "out.json")],
+                 check=True)
+  with open(os.path.join(work, "out.json")) as f:
+    out = json.load(f)
+  print(f"tunix: google-tunix {out.pop('tunix_version')}")
+  return out
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--steps", type=int, default=15)
@@ -183,6 +210,8 @@ def main():
   parser.add_argument("--new-tokens", type=int, default=32)
   parser.add_argument("--precision", choices=("float32", "bfloat16", "both"), default="both")
   parser.add_argument("--no-trl", action="store_true", help="skip the TRL GRPOTrainer baseline")
+  parser.add_argument("--tunix-python", default="",
+                      help="a Python with google-tunix installed: also time Tunix's GRPOLearner (tunix/over_jaxmed)")
   parser.add_argument("--tiny", action="store_true", help="a random 2-layer Llama instead of SmolLM2 (smoke run)")
   parser.add_argument("--json", default="", help="write the figures to this JSON file")
   args = parser.parse_args()
@@ -202,22 +231,23 @@ def main():
   for dtype in precisions:
     prefix = "" if dtype == "float32" else "bf16/"
     ours = time_jaxmed(model_dir, texts, args, dtype)
-    theirs = None if args.no_trl else time_trl(model_dir, texts, args, bf16=dtype == "bfloat16")
-    for side, t in (("jaxmed", ours), ("trl", theirs)):
+    sides = {"jaxmed": ours, "trl": None if args.no_trl else time_trl(model_dir, texts, args, bf16=dtype == "bfloat16"),
+             "tunix": time_tunix(model_dir, texts, args, dtype)}
+    for side, t in sides.items():
       if t is None:
         continue
       total = sum(t.values())
       print(f"| {dtype} | {side} | " + " | ".join(f"{t[p]:.2f} s" for p in PARTS) + f" | {total:.2f} s |")
       figures.update({f"{prefix}{side}/{p}_s": t[p] for p in PARTS})
       figures[f"{prefix}{side}/step_s"] = total
-    if theirs is not None:
-      ratio = sum(theirs.values()) / sum(ours.values())
-      figures[f"{prefix}trl/over_jaxmed"] = ratio
+      if side == "jaxmed":
+        continue
+      ratio = total / sum(ours.values())
+      figures[f"{prefix}{side}/over_jaxmed"] = ratio
       for p in PARTS:
-        figures[f"{prefix}trl/over_jaxmed_{p}"] = theirs[p] / ours[p]
-      print(f"{dtype}: jaxmed / TRL step time = {1 / ratio:.2f} "
-            f"(trl/over_jaxmed = {ratio:.2f}x; rollout {theirs['rollout'] / ours['rollout']:.2f}x, "
-            f"reference {theirs['reference'] / ours['reference']:.2f}x, update {theirs['update'] / ours['update']:.2f}x)")
+        figures[f"{prefix}{side}/over_jaxmed_{p}"] = t[p] / ours[p]
+      print(f"{dtype}: jaxmed / {side} step time = {1 / ratio:.2f} ({side}/over_jaxmed = {ratio:.2f}x; "
+            + ", ".join(f"{p} {t[p] / ours[p]:.2f}x" for p in PARTS) + ")")
   write_figures(args.json, figures)
 
 
