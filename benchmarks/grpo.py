@@ -193,8 +193,10 @@ def time_tunix(model_dir: str, texts: list[str], args, dtype: str) -> dict[str, 
   with open(os.path.join(work, "spec.json"), "w") as f:
     json.dump(spec, f)
   script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tunix_grpo.py")
-  subprocess.run([args.tunix_python, script, os.path.join(work, "spec.json"), os.path.join(work, "out.json")],
-                 check=True)
+  done = subprocess.run([args.tunix_python, script, os.path.join(work, "spec.json"), os.path.join(work, "out.json")])
+  if done.returncode != 0:   # the other sides' figures are still written
+    print(f"tunix: skipped, {script} exited with {done.returncode} (its traceback is above)")
+    return None
   with open(os.path.join(work, "out.json")) as f:
     out = json.load(f)
   print(f"tunix: google-tunix {out.pop('tunix_version')}")
