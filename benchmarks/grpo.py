@@ -2,7 +2,7 @@
 
   python benchmarks/grpo.py [--json PATH] [--steps 15] [--runs 3] [--prompts 2] [--group 4] [--new-tokens 32]
                             [--precision float32|bfloat16|both] [--no-trl] [--tiny]
-                            [--tunix-python /tmp/tunix-venv/bin/python]
+                            [--tunix-python /tmp/tunix-venv/bin/python] [--tunix-runs N]
 
 ``--tunix-python`` names a Python in which ``google-tunix`` is installed (it pins its own jax, flax and
 transformers, so it lives in a separate venv: ``python -m venv /tmp/tunix-venv &&
@@ -189,7 +189,7 @@ def time_tunix(model_dir: str, texts: list[str], args, dtype: str) -> dict[str, 
 
   work = tempfile.mkdtemp(prefix="tunix_bench_")
   spec = {"model_dir": model_dir, "prompts": texts, "group": args.group, "new_tokens": args.new_tokens,
-          "steps": args.steps, "runs": args.runs, "dtype": dtype, "lr": 1e-6}
+          "steps": args.steps, "runs": args.tunix_runs or args.runs, "dtype": dtype, "lr": 1e-6}
   with open(os.path.join(work, "spec.json"), "w") as f:
     json.dump(spec, f)
   script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tunix_grpo.py")
@@ -214,6 +214,7 @@ def main():
   parser.add_argument("--no-trl", action="store_true", help="skip the TRL GRPOTrainer baseline")
   parser.add_argument("--tunix-python", default="",
                       help="a Python with google-tunix installed: also time Tunix's GRPOLearner (tunix/over_jaxmed)")
+  parser.add_argument("--tunix-runs", type=int, default=0, help="runs of the Tunix side (default: --runs)")
   parser.add_argument("--tiny", action="store_true", help="a random 2-layer Llama instead of SmolLM2 (smoke run)")
   parser.add_argument("--json", default="", help="write the figures to this JSON file")
   args = parser.parse_args()
