@@ -72,6 +72,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # (format rate 0 at the start), and an accuracy reward that needs the tags would then be 0 for every
   # sample, i.e. no gradient. The format-only control (control.format_only) shows what the format term
   # alone buys. The paper preset uses the accuracy reward alone.
+  # beta 0.04 (the paper preset's KL weight): with beta 0 the first SmolLM2 run collapsed to one string for
+  # every sample by step 23 (no reward variance left); with 0.04 the answer letter stays stochastic
+  # (docs/results.md, AlphaMed settings 1 and 2).
   c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=64,
                                           temperature=1.0, lr=2e-5, lr_schedule="constant", warmup_steps=0,
                                           max_grad_norm=1.0, beta=0.04, epsilon=0.2, mu=1, aggregation="grpo",
