@@ -227,6 +227,7 @@ def main():
         f"{args.runs} runs")
   figures = {"config/prompts": args.prompts, "config/group": args.group, "config/new_tokens": args.new_tokens,
              "config/prompt_tokens_max": max(lengths), "config/steps": args.steps, "config/runs": args.runs,
+             "config/tunix_runs": (args.tunix_runs or args.runs) if args.tunix_python else 0,
              "config/model": "random tiny llama" if args.tiny else "SmolLM2-135M-Instruct"}
   precisions = ("float32", "bfloat16") if args.precision == "both" else (args.precision,)
   print("| precision | side | rollout | reference | update | step |")
