@@ -23,6 +23,7 @@ of successive actor updates, after one untimed (compiling) step.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 import sys
 import time
@@ -124,7 +125,7 @@ def main():
   mesh = jax.make_mesh((1, 1), ("fsdp", "tp"), axis_types=(jax.sharding.AxisType.Auto,) * 2)
   runs = [one_run(spec, mesh) for _ in range(spec["runs"])]
   out = {p: float(np.median([r[p] for r in runs])) for p in ("rollout", "reference", "update")}
-  out["tunix_version"] = __import__("importlib.metadata").metadata.version("google-tunix")
+  out["tunix_version"] = importlib.metadata.version("google-tunix")
   with open(out_path, "w") as f:
     json.dump(out, f)
 
