@@ -9,6 +9,12 @@ maps letters to option texts. They are registered by name in :data:`REWARDS`.
   names exactly one option letter, and that letter is the gold one;
 * ``format``: 1.0 iff the whole completion is ``<think>...</think>`` followed
   by one ``<answer>...</answer>`` (whitespace between them allowed);
+* ``option_accuracy``: like ``accuracy``, but the answer block may name the
+  option by its text as well as by its letter (``"heparin"``, ``"B. heparin"``,
+  ``"B"``): 1.0 iff the options it names are exactly the gold one. A leading
+  letter and a quoted text that disagree, or two options' texts, score 0. It
+  grades the free-text answers a small model copies from its context (the
+  AlphaMed demo on SmolLM2-135M); the ``paper`` preset keeps ``accuracy``;
 * ``partial`` (MedVLM-R1): 1.0 if the answer block is exactly the gold letter
   (optionally ``"B."`` or ``"(B)"``), 0.5 if it names only the gold letter with
   extra text, else 0.
@@ -66,6 +72,34 @@ def accuracy_reward(completion: str, example: Example, *, tag: str = "answer") -
   return float(named == {example["answer"]})
 
 
+_LEADING_LETTER_RE = re.compile(r"^\s*\(?([A-J])(?:\)|[.:]|\s*$)")
+
+
+def _words(text: str) -> str:
+  """Lower-case words joined by single spaces, padded with one space on each side (whole-word matching)."""
+  return " " + " ".join(re.findall(r"[a-z0-9]+", text.lower())) + " "
+
+
+def named_options(block: str, options: Mapping[str, str]) -> set[str]:
+  """Option letters that ``block`` names: a leading letter (``"B"``, ``"B."``, ``"(B)"``, ``"B: ..."``; not an article such as ``"A rare ..."``) plus every
+  option whose whole text occurs in it (word boundaries, case and punctuation ignored; an option whose text is
+  part of another named option's text is not counted twice). With neither, any standalone option letter."""
+  text = _words(block)
+  hits = {k for k, v in options.items() if _words(v).strip() and _words(v) in text}
+  hits = {k for k in hits if not any(k != j and _words(options[k]) in _words(options[j]) for j in hits)}
+  lead = _LEADING_LETTER_RE.match(block)
+  if lead and lead.group(1) in options:
+    hits.add(lead.group(1))
+  return hits or named_letters(block, "".join(sorted(options)))
+
+
+def option_accuracy_reward(completion: str, example: Example) -> float:
+  block = answer_block(completion)
+  if block is None or not example.get("options"):
+    return 0.0
+  return float(named_options(block, example["options"]) == {example["answer"]})
+
+
 def format_reward(completion: str, example: Example) -> float:
   del example
   return float(FORMAT_RE.match(completion) is not None and len(ANSWER_RE.findall(completion)) == 1)
@@ -90,7 +124,8 @@ def evaluation_letter(completion: str) -> str | None:
   return m.group(1) if m else None
 
 
-REWARDS: dict[str, RewardFn] = {"accuracy": accuracy_reward, "format": format_reward, "partial": partial_reward}
+REWARDS: dict[str, RewardFn] = {"accuracy": accuracy_reward, "format": format_reward, "partial": partial_reward,
+                                 "option_accuracy": option_accuracy_reward}
 
 
 def get_reward(name: str) -> RewardFn:

@@ -66,3 +66,24 @@ def test_registry():
 ])
 def test_evaluation_letter_is_medvlm_r1s_regex(text, expected):
   assert rl.evaluation_letter(text) == expected
+
+
+@pytest.mark.parametrize("answer, expected", [
+    ("B", 1.0), ("(B)", 1.0), ("B.", 1.0), ("heparin", 1.0), ("B. Heparin", 1.0), ("Heparin, as the passage says", 1.0),
+    ("C", 0.0), ("warfarin", 0.0),
+    ("C. heparin", 0.0),            # letter and text disagree
+    ("heparin or warfarin", 0.0),   # two options' texts
+    ("aspirin heparin warfarin insulin", 0.0),   # every option listed
+    ("A rare anticoagulant: heparin", 1.0),      # a leading article is not the letter A
+    ("", 0.0),
+])
+def test_option_accuracy_reads_letters_and_option_texts(answer, expected):
+  assert rl.option_accuracy_reward(f"<think>x</think><answer>{answer}</answer>", EX) == expected
+  assert rl.option_accuracy_reward(f"<think>x</think><answer>{answer}</answer><answer>B</answer>", EX) == 0.0
+
+
+def test_option_accuracy_prefers_the_longer_of_nested_option_texts():
+  ex = {"answer": "B", "options": {"A": "lung", "B": "lung cancer", "C": "liver"}}
+  assert rl.named_options("lung cancer", ex["options"]) == {"B"}
+  assert rl.option_accuracy_reward("<answer>lung cancer</answer>", ex) == 1.0
+  assert rl.option_accuracy_reward("<answer>lung</answer>", ex) == 0.0
