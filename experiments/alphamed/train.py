@@ -184,8 +184,11 @@ def train_base_model(config, workdir, data, mesh) -> str:
 
 def sample_and_score(model, params, tok, items, *, k, temperature, max_new_tokens, rng, greedy=False,
                      chunk_prompts=16, width_bucket=64, prefill="", stop=(), instruction=R1_INSTRUCTION,
-                     desc="sampling") -> dict[str, np.ndarray]:
+                     grader="accuracy", desc="sampling") -> dict[str, np.ndarray]:
   """``k`` completions per item: accuracy and format rewards ``[n, k]``, completion lengths and the texts.
+
+  ``grader`` names the reward (:data:`jaxmed.rl.REWARDS`) that decides a sample's accuracy: ``accuracy``
+  (the option letter) or ``option_accuracy`` (the letter or the option's text).
 
   Prompts go in chunks of ``chunk_prompts`` (the last chunk padded with repeats), left-padded to their
   longest prompt rounded up to ``width_bucket``: a few compiled shapes, not one per prompt length.
@@ -210,7 +213,7 @@ def sample_and_score(model, params, tok, items, *, k, temperature, max_new_token
                          temperature=temperature, eos_ids=eos, pad_id=pad, pad_to=width)
       batch = {"completion": batch["completion"][:n * k], "mask": batch["mask"][:n * k]}
     batch, part_texts = decode(tok, batch, prefill, stop)
-    scores = rl.score(part_texts, [it for it in part for _ in range(k)], {"accuracy": 1.0, "format": 1.0})
+    scores = rl.score(part_texts, [it for it in part for _ in range(k)], {grader: 1.0, "format": 1.0})
     acc.append(scores[:, 0].reshape(-1, k))
     fmt.append(scores[:, 1].reshape(-1, k))
     lengths.append(np.asarray(batch["mask"]).sum(1).reshape(-1, k))
@@ -297,7 +300,16 @@ def load_base(config, workdir, data, mesh) -> tuple[str, bool]:
   return config.base_model, False
 
 
+def check_grader(config) -> None:
+  """The evaluation grader must be one of the GRPO rewards: the accuracy that GRPO optimises is the one reported."""
+  if config.eval.grader not in config.grpo.rewards:
+    raise ValueError(f"config.eval.grader={config.eval.grader!r} is not among config.grpo.rewards="
+                     f"{tuple(config.grpo.rewards)}; set both to the same accuracy reward ('accuracy' or "
+                     "'option_accuracy')")
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
+  check_grader(config)
   core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = load_items(config)
@@ -307,7 +319,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   dcfg, ev = config.difficulty, config.eval
   kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=ev.max_new_tokens, width_bucket=ev.width_bucket,
             chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill, stop=config.stop_strings,
-            instruction=config.instruction)
+            instruction=config.instruction, grader=ev.grader)
 
   # stage 1: difficulty of every train and test question from the base model's pass rate
   train_pass = sample_and_score(model, base_params, tok, data["train"], rng=jax.random.PRNGKey(1),
@@ -321,7 +333,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     out = sample_and_score(model, params, tok, data["test"], k=1, temperature=1.0, max_new_tokens=ev.max_new_tokens,
                            rng=jax.random.PRNGKey(3), greedy=True, width_bucket=ev.width_bucket,
                            chunk_prompts=ev.chunk_prompts, prefill=config.prompt_prefill,
-                           stop=config.stop_strings, instruction=config.instruction,
+                           stop=config.stop_strings, instruction=config.instruction, grader=ev.grader,
                            desc=f"stage 3: greedy test ({name})")
     return {"accuracy": out["accuracy"][:, 0], "format": out["format"][:, 0], "texts": out["texts"]}
 
@@ -405,7 +417,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           "prompt": chat_prompt(tok, it, config.prompt_prefill, config.instruction),
                           "base_completion": base_eval["texts"][i],
                           "grpo_completion": grpo_eval["texts"][i]}) + "\n")
-  plot(runs, results, os.path.join(workdir, "grpo.png"))
+  plot(runs, results, os.path.join(workdir, "grpo.png"), ev.grader)
   with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
     for run in ["pretrain"] if trained_here else []:
       for row in core.read_metrics(os.path.join(workdir, run)):
@@ -416,13 +428,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
   return core.write_results(workdir, results)
 
 
-def plot(runs, results, path):
-  """Reward, training accuracy, completion length and KL per GRPO step for every run; test accuracy by difficulty."""
+def plot(runs, results, path, grader="accuracy"):
+  """Reward, training accuracy (the ``grader`` reward), completion length and KL per GRPO step for every run;
+  test accuracy by difficulty."""
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
 
-  panels = (("reward_mean", "mean reward"), ("reward/accuracy_mean", "accuracy reward (train samples)"),
+  panels = (("reward_mean", "mean reward"), (f"reward/{grader}_mean", f"{grader} reward (train samples)"),
             ("completion_len_mean", "completion length (tokens)"), ("kl", "KL to the base (k3)"))
   fig, ax = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.6))
   for name, rows in runs.items():

@@ -17,6 +17,16 @@ def test_difficulty_buckets():
   assert list(buckets) == ["hard", "medium", "easy", "easy"]
 
 
+def test_every_preset_grades_with_one_of_its_rewards(tmp_path):
+  for preset in ("tiny", "demo", "paper"):
+    am_train.check_grader(am_config.get_config(preset))
+  config = am_config.get_config("demo")
+  config.eval.grader = "accuracy"   # graded by letter, trained on option_accuracy: one clear error, no run
+  with pytest.raises(ValueError, match="eval.grader='accuracy' is not among config.grpo.rewards"):
+    am_train.train_and_evaluate(config, str(tmp_path))
+  assert not os.listdir(tmp_path)
+
+
 def test_alphamed_tiny_end_to_end(tmp_path):
   config = am_config.get_config("tiny")
   results = am_train.train_and_evaluate(config, str(tmp_path))
