@@ -5,7 +5,7 @@ from jaxmed.io.eeg import (MONTAGES, REFERENTIAL_19, TCP_NAMES, TCP_PAIRS, EEGDa
                            montage_data, normalise_channel_names, preprocess, read_raw, standard_channel_name, write_edf)
 from jaxmed.io.eeg_windows import event_windows, fixed_windows, window_labels
 from jaxmed.io.kspace import KSpaceError, load_kspace_h5
-from jaxmed.io.mcqa import R1_INSTRUCTION, MCQAError, load_mcqa_jsonl, r1_prompt
+from jaxmed.io.mcqa import MEDVLM_R1_TASK, R1_INSTRUCTION, MCQAError, load_mcqa_jsonl, medvlm_r1_prompt, r1_prompt
 from jaxmed.io.nifti import (NiftiError, axcodes, load_image_label, load_learn2reg_subjects, load_nifti, load_spine_ct,
                              reorient, save_nifti)
 from jaxmed.io.slide import Slide, SlideError, open_slide, write_pyramidal_tiff
@@ -14,6 +14,6 @@ from jaxmed.io.vqa import load_vqa_jsonl
 
 __all__ = ["MONTAGES", "REFERENTIAL_19", "TCP_NAMES", "TCP_PAIRS", "EEGDataError", "EEGRecording", "load_eeg",
            "montage_data", "normalise_channel_names", "preprocess", "read_raw", "standard_channel_name", "write_edf",
-           "event_windows", "fixed_windows", "window_labels", "CardiacDataError", "load_cine_nifti", "load_tabular_csv", "load_vita_npz", "load_stacks", "KSpaceError", "load_kspace_h5", "MCQAError", "NiftiError", "R1_INSTRUCTION", "Slide", "SlideError", "load_image_label",
+           "event_windows", "fixed_windows", "window_labels", "CardiacDataError", "load_cine_nifti", "load_tabular_csv", "load_vita_npz", "load_stacks", "KSpaceError", "load_kspace_h5", "MCQAError", "NiftiError", "R1_INSTRUCTION", "MEDVLM_R1_TASK", "medvlm_r1_prompt", "Slide", "SlideError", "load_image_label",
            "load_learn2reg_subjects", "load_mcqa_jsonl", "load_nifti", "load_spine_ct", "reorient", "save_nifti", "axcodes", "open_slide", "r1_prompt", "write_pyramidal_tiff",
            "load_vqa_jsonl"]

@@ -129,3 +129,15 @@ def r1_prompt(record: dict[str, Any], instruction: str = R1_INSTRUCTION) -> str:
   """The user turn: instruction, question and lettered options (render it with the chat template)."""
   options = "\n".join(f"{k}. {v}" for k, v in sorted(record["options"].items()))
   return f"{instruction}\n\nQuestion: {record['question']}\nOptions:\n{options}"
+
+
+# MedVLM-R1's released prompt: the question (with ``A) option`` lines), then this task text.
+MEDVLM_R1_TASK = ("Your task: \n1. Think through the question step by step, enclose your reasoning process in "
+                  "<think>...</think> tags. \n2. Then provide the correct single-letter choice (A, B, C, D,...) "
+                  "inside <answer>...</answer> tags.\n3. No extra information or text outside of these tags.")
+
+
+def medvlm_r1_prompt(record: dict[str, Any]) -> str:
+  """MedVLM-R1's user text: ``"{question}\nA) ...\nB) ... \n" + MEDVLM_R1_TASK`` (the image goes before it)."""
+  options = "\n".join(f"{k}) {v}" for k, v in sorted(record["options"].items()))
+  return f"{record['question']}\n{options} \n{MEDVLM_R1_TASK}"

@@ -19,6 +19,16 @@ maps letters to option texts. They are registered by name in :data:`REWARDS`.
   (optionally ``"B."`` or ``"(B)"``), 0.5 if it names only the gold letter with
   extra text, else 0.
 
+MedVLM-R1's official rewards, as its released training code defines them, are kept
+beside the stricter ones under their own names:
+
+* ``medvlm_r1_format``: 1.0 iff the whole completion is ``<think>.*?</think>\\s*<answer>.*?</answer>``
+  (a full match, dot matching newlines);
+* ``medvlm_r1_accuracy``: the first ``<answer>(.*?)</answer>`` (any case of the tags), upper-cased: 1.0
+  if it is exactly the gold letter, 0.5 if its only capital A-J is the gold letter but other text is
+  there too (``"B."``), else 0. A second answer block is ignored and ``"B. heparin"`` scores 0 (the
+  capitals of ``HEPARIN`` count as letters).
+
 Evaluation (MedVLM-R1's protocol) is separate from the rewards:
 :func:`evaluation_letter` is the first ``<answer>\\s*([A-Z])\\s*</answer>`` match.
 
@@ -115,6 +125,26 @@ def partial_reward(completion: str, example: Example) -> float:
   return 0.5 if named_letters(block, _letters(example)) == {example["answer"]} else 0.0
 
 
+MEDVLM_R1_FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
+MEDVLM_R1_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL | re.IGNORECASE)
+
+
+def medvlm_r1_format_reward(completion: str, example: Example) -> float:
+  del example
+  return float(MEDVLM_R1_FORMAT_RE.fullmatch(completion) is not None)
+
+
+def medvlm_r1_accuracy_reward(completion: str, example: Example) -> float:
+  match = MEDVLM_R1_ANSWER_RE.search(completion)
+  if match is None:
+    return 0.0
+  answer = match.group(1).strip().upper()
+  letters = re.findall(r"[A-J]", answer)
+  if letters != [example["answer"]]:
+    return 0.0
+  return 1.0 if answer == example["answer"] else 0.5
+
+
 EVAL_ANSWER_RE = re.compile(r"<answer>\s*([A-Z])\s*</answer>")
 
 
@@ -125,7 +155,8 @@ def evaluation_letter(completion: str) -> str | None:
 
 
 REWARDS: dict[str, RewardFn] = {"accuracy": accuracy_reward, "format": format_reward, "partial": partial_reward,
-                                 "option_accuracy": option_accuracy_reward}
+                                 "option_accuracy": option_accuracy_reward, "medvlm_r1_format": medvlm_r1_format_reward,
+                                 "medvlm_r1_accuracy": medvlm_r1_accuracy_reward}
 
 
 def get_reward(name: str) -> RewardFn:

@@ -53,3 +53,11 @@ def test_medmcqa_and_pubmedqa_errors(tmp_path):
   path = _write(tmp_path / "p.jsonl", [{"question": "q", "final_decision": "perhaps"}])
   with pytest.raises(MCQAError, match=r"p.jsonl:1: field 'final_decision' is 'perhaps'"):
     load_mcqa_jsonl(path, source="pubmedqa")
+
+
+def test_medvlm_r1_prompt_is_the_released_text():
+  from jaxmed.io import MEDVLM_R1_TASK, medvlm_r1_prompt
+  text = medvlm_r1_prompt({"question": "Which organ is shown?", "options": {"B": "lung", "A": "liver"}})
+  assert text.startswith("Which organ is shown?\nA) liver\nB) lung \nYour task: \n1. Think through")
+  assert text.endswith("inside <answer>...</answer> tags.\n3. No extra information or text outside of these tags.")
+  assert text.count(MEDVLM_R1_TASK) == 1

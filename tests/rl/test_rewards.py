@@ -87,3 +87,29 @@ def test_option_accuracy_prefers_the_longer_of_nested_option_texts():
   assert rl.named_options("lung cancer", ex["options"]) == {"B"}
   assert rl.option_accuracy_reward("<answer>lung cancer</answer>", ex) == 1.0
   assert rl.option_accuracy_reward("<answer>lung</answer>", ex) == 0.0
+
+
+@pytest.mark.parametrize("completion, official, strict", [
+    ("<think>x</think> <answer>B</answer>", 1.0, 1.0),
+    ("<think>x</think> <answer>B.</answer>", 0.5, 1.0),           # the gold letter with extra text
+    ("<think>x</think> <answer>B. heparin</answer>", 0.0, 1.0),   # the capitals of HEPARIN count as letters
+    ("<think>x</think> <answer>b</answer>", 1.0, 0.0),            # upper-cased first
+    ("<think>x</think> <ANSWER>B</ANSWER>", 1.0, 0.0),            # tags in any case
+    ("<think>x</think> <answer>B</answer><answer>C</answer>", 1.0, 0.0),   # only the first block is read
+    ("<think>x</think> <answer>C</answer>", 0.0, 0.0),
+    ("<think>x</think> <answer>B or C</answer>", 0.0, 0.0),
+])
+def test_medvlm_r1_official_accuracy_against_our_strict_one(completion, official, strict):
+  """The official reward and our anti-hacking ``accuracy`` on the same completions."""
+  assert rl.medvlm_r1_accuracy_reward(completion, EX) == official
+  assert rl.accuracy_reward(completion, EX) == strict
+
+
+@pytest.mark.parametrize("completion, expected", [
+    ("<think>a\nb</think>\n<answer>B</answer>", 1.0),
+    ("<think>x</think><answer>B</answer> trailing", 0.0),   # a full match: nothing after the answer
+    ("  <think>x</think><answer>B</answer>", 0.0),          # nor before the think block
+    ("<think>x</think>", 0.0),
+])
+def test_medvlm_r1_official_format(completion, expected):
+  assert rl.medvlm_r1_format_reward(completion, EX) == expected
