@@ -371,6 +371,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # the floor (a uniform guess) and, for the case questions, the ceiling (a perfect reader of the question's
   # own text); the headline differences with paired bootstrap 95% CIs over the test questions
   results["acc/chance"] = float(np.mean([1 / len(it["options"]) for it in data["test"]]))
+  # a second floor: the best policy that answers one letter for every question (read off the test labels, so
+  # it bounds every letter-prior policy, such as a GRPO run that collapsed to one letter, from above)
+  gold = [it["answer"] for it in data["test"]]
+  results["acc/constant_letter_best"] = max(gold.count(x) for x in set(gold)) / len(gold)
   if config.data.source == "cases":
     results["acc/oracle"] = float(np.mean([medcases.oracle_answer(it) == it["answer"] for it in data["test"]]))
   pairs = [("base", base_eval)] + ([("format_only", control)] if config.control.format_only else [])

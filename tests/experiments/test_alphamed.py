@@ -31,9 +31,10 @@ def test_alphamed_tiny_end_to_end(tmp_path):
   config = am_config.get_config("tiny")
   results = am_train.train_and_evaluate(config, str(tmp_path))
   for key in ("acc/base", "acc/grpo", "format_rate/grpo", "acc/grpo/hard", "ablation/quantity_0.5/acc",
-              "acc/format_only", "format_rate/format_only", "acc/grpo/hop2"):
+              "acc/format_only", "format_rate/format_only", "acc/grpo/hop2", "acc/constant_letter_best"):
     assert key in results and math.isfinite(results[key]), key
   assert 0.0 <= results["acc/grpo"] <= 1.0 and 0.0 <= results["base/copy_accuracy"] <= 1.0
+  assert 1 / 5 <= results["acc/constant_letter_best"] <= 1.0   # pigeonhole over at most 5 letters
   assert sum(results[f"num_items/train/{d}"] for d in ("easy", "medium", "hard")) == results["num_items/train"]
   # stage 0 saved a real HF checkpoint that loads like any other
   model, _ = llm.load_pretrained(str(tmp_path / "base_model"))
