@@ -11,6 +11,7 @@ consumed exactly once and each mismatch raises
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, Sequence
 
@@ -97,17 +98,34 @@ def load_vlm(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float
   return model, params
 
 
+def _with_qkv_bias(config: VLMConfig, params: dict) -> tuple[VLMConfig, dict]:
+  """``config`` and ``params`` with zero q/k/v biases added when the language model has none."""
+  if config.text.qkv_bias:
+    return config, params
+  lm = dict(params["language_model"])
+  for name, layer in lm.items():
+    if name.startswith("layers_"):
+      attn = {k: dict(v, bias=jnp.zeros(v["kernel"].shape[-1], v["kernel"].dtype))
+              if k in ("q_proj", "k_proj", "v_proj") else v for k, v in layer["self_attn"].items()}
+      lm[name] = dict(layer, self_attn=attn)
+  text = dataclasses.replace(config.text, family="qwen2", qkv_bias=True)
+  return dataclasses.replace(config, text=text), dict(params, language_model=lm)
+
+
 def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = ()) -> None:
   """Writes ``config.json`` and ``model.safetensors`` (released layout) that transformers loads.
 
   ``extras`` (tokenizer, image processor) are saved into the same directory;
-  the directory appears atomically (:func:`jaxmed.core.atomic_stage`).
+  the directory appears atomically (:func:`jaxmed.core.atomic_stage`). A language model without q/k/v
+  biases (a Llama decoder grafted by :func:`jaxmed.vlm.graft_language_model`) is written with zero biases,
+  which is the same function in Qwen2-VL's layout; it loads back as a Qwen2 decoder.
   """
   from safetensors.numpy import save_file
 
-  out = params_to_tensors(params, vlm_param_map(model.config), dtype=dtype, transforms=_patch_transforms(model.config))
+  config, params = _with_qkv_bias(model.config, params)
+  out = params_to_tensors(params, vlm_param_map(config), dtype=dtype, transforms=_patch_transforms(config))
   with atomic_stage(local_dir) as tmp:
-    model.config.to_hf().save_pretrained(tmp)
+    config.to_hf().save_pretrained(tmp)
     save_file(out, os.path.join(tmp, SINGLE_FILE), metadata={"format": "pt"})
     for extra in extras:
       extra.save_pretrained(tmp)

@@ -114,3 +114,21 @@ def test_smollm2_grafted_reads_text_as_smollm2_does():
   got = model.apply({"params": params}, jnp.asarray(text[None]), jnp.asarray(np.broadcast_to(pos, (3, 1, len(text)))))
   np.testing.assert_allclose(np.asarray(got[..., :lm.config.vocab_size]), np.asarray(want), atol=1e-5, rtol=1e-5)
   assert tok.decode([int(got[0, -1].argmax())]).strip() == "Rome"
+
+
+def test_a_grafted_llama_vlm_saves_as_qwen2_vl_and_loads_back_to_the_same_function(tmp_path):
+  lm, lm_params = pretrained_decoder("llama", True)
+  config = vlm_config_on_lm(lm.config, VISION, IDS)
+  model = vlm.Qwen2VL(config)
+  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (1, 12), 0, VOCAB))
+  row, inputs, pixels = image_batch(config, tokens)
+  image = dict(pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]), patch_seg=jnp.asarray(inputs["patch_seg"]))
+  params = graft_language_model(model.init(jax.random.PRNGKey(4), jnp.asarray(row), jnp.asarray(inputs["positions"]),
+                                           **image)["params"], lm_params)
+  vlm.save_vlm(model, params, str(tmp_path / "ckpt"))
+  loaded, loaded_params = vlm.load_vlm(str(tmp_path / "ckpt"))
+  assert loaded.config.text.qkv_bias and loaded.config.text.mrope_section == config.text.mrope_section
+  assert not np.any(np.asarray(loaded_params["language_model"]["layers_0"]["self_attn"]["q_proj"]["bias"]))
+  want = model.apply({"params": params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
+  got = loaded.apply({"params": loaded_params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
