@@ -13,7 +13,7 @@ RoPE and, without an image, the grafted model computes the pretrained decoder's 
   params = graft_language_model(Qwen2VL(config).init(...)["params"], lm_params)
 
 The vision tower, the merger and the new tokens' embedding rows keep their fresh initialisation; they are
-what stage-0 alignment trains.
+what stage-0 alignment trains, with the decoder frozen (:func:`alignment_optimizer`, LLaVA's first stage).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxmed.llm.config import LMConfig
 from jaxmed.vlm.config import VisionConfig, VLMConfig
@@ -95,3 +96,36 @@ def graft_language_model(vlm_params: Mapping[str, Any], lm_params: Mapping[str, 
         return jnp.asarray(a, b.dtype)
       grafted[name] = jax.tree.map(check, lm_params[name], sub)
   return {**vlm_params, "language_model": grafted}
+
+
+def alignment_optimizer(tx: optax.GradientTransformation, params: Mapping[str, Any],
+                        new_rows: tuple[int, int]) -> optax.GradientTransformation:
+  """``tx`` on the vision tower (patch embedding, blocks, merger) and on the embedding rows
+  ``new_rows = (start, stop)`` of the grafted vision tokens (and those rows of an untied ``lm_head``); every
+  other decoder parameter gets a zero update, so the pretrained language model stays bit-identical.
+
+  The row mask is applied after ``tx``, so weight decay does not touch the frozen rows either.
+  """
+  start, stop = new_rows
+
+  def label(path, _):
+    top = path[0].key
+    if top == "visual":
+      return "train"
+    return "rows" if path[1].key in ("embed_tokens", "lm_head") else "freeze"
+
+  labels = jax.tree_util.tree_map_with_path(label, dict(params))
+
+  def keep_rows(updates, state, params=None):
+    del params
+
+    def mask(path, u):
+      axis = 1 if path[-1].key == "kernel" else 0   # lm_head kernel [H, V]; embedding [V, H]
+      ids = jnp.arange(u.shape[axis])
+      keep = ((ids >= start) & (ids < stop)).astype(u.dtype)
+      return u * (keep[None, :] if axis == 1 else keep[:, None])
+
+    return jax.tree_util.tree_map_with_path(mask, updates), state
+
+  rows = optax.chain(tx, optax.GradientTransformation(lambda p: optax.EmptyState(), keep_rows))
+  return optax.multi_transform({"train": tx, "rows": rows, "freeze": optax.set_to_zero()}, labels)

@@ -132,3 +132,46 @@ def test_a_grafted_llama_vlm_saves_as_qwen2_vl_and_loads_back_to_the_same_functi
   want = model.apply({"params": params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
   got = loaded.apply({"params": loaded_params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
   np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
+
+
+@pytest.mark.parametrize("family,tie", [("llama", True), ("qwen2", False)])
+def test_alignment_trains_the_tower_and_new_rows_and_freezes_the_decoder(family, tie):
+  import optax
+
+  from jaxmed.vlm.graft import alignment_optimizer
+
+  lm, lm_params = pretrained_decoder(family, tie)
+  config = vlm_config_on_lm(lm.config, VISION, IDS)
+  model = vlm.Qwen2VL(config)
+  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (1, 12), 0, VOCAB))
+  row, inputs, pixels = image_batch(config, tokens)
+  image = dict(pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]), patch_seg=jnp.asarray(inputs["patch_seg"]))
+  params = graft_language_model(model.init(jax.random.PRNGKey(4), jnp.asarray(row), jnp.asarray(inputs["positions"]),
+                                           **image)["params"], lm_params)
+  row, pos = jnp.asarray(row), jnp.asarray(inputs["positions"])
+
+  def loss_fn(p):   # next-token loss on the text after the image ("the caption")
+    logp = jax.nn.log_softmax(model.apply({"params": p}, row, pos, **image)[0, 5:-1])
+    return -jnp.take_along_axis(logp, row[0, 6:, None], -1).mean()
+
+  tx = alignment_optimizer(optax.adamw(1e-2, weight_decay=0.1), params, (VOCAB, VOCAB + 4))
+  state, p, losses = tx.init(params), params, []
+  for _ in range(15):
+    loss, g = jax.value_and_grad(loss_fn)(p)
+    upd, state = tx.update(g, state, p)
+    p, losses = optax.apply_updates(p, upd), losses + [float(loss)]
+  assert losses[-1] < losses[0] - 0.1, losses
+  before, after = params["language_model"], p["language_model"]
+  for path, leaf in jax.tree_util.tree_leaves_with_path(before):
+    new = after
+    for k in path:
+      new = new[k.key]
+    if path[0].key == "embed_tokens":
+      np.testing.assert_array_equal(new[:VOCAB], leaf[:VOCAB])
+      assert np.abs(np.asarray(new[VOCAB:] - leaf[VOCAB:])).max() > 0   # the vision tokens' rows learn
+    elif path[0].key == "lm_head":
+      np.testing.assert_array_equal(new[:, :VOCAB], leaf[:, :VOCAB])
+    else:
+      np.testing.assert_array_equal(new, leaf)   # the pretrained decoder is bit-identical
+  assert all(np.abs(np.asarray(a - b)).max() > 0 for a, b in
+             zip(jax.tree.leaves(p["visual"]["merger"]), jax.tree.leaves(params["visual"]["merger"])))
