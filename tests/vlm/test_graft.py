@@ -33,6 +33,19 @@ def image_batch(config, tokens):
   return row, inputs, pixels
 
 
+def grafted_with_image(family: str, tie: bool):
+  """``(model, params, lm_params, row [1, 15], positions [3, 1, 15], image inputs)``: a grafted tiny decoder."""
+  lm, lm_params = pretrained_decoder(family, tie)
+  config = vlm_config_on_lm(lm.config, VISION, IDS)
+  model = vlm.Qwen2VL(config)
+  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (1, 12), 0, VOCAB))
+  row, inputs, pixels = image_batch(config, tokens)
+  image = dict(pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]), patch_seg=jnp.asarray(inputs["patch_seg"]))
+  row, pos = jnp.asarray(row), jnp.asarray(inputs["positions"])
+  params = graft_language_model(model.init(jax.random.PRNGKey(4), row, pos, **image)["params"], lm_params)
+  return model, params, lm_params, row, pos, image
+
+
 def test_mrope_sections_keep_qwen2_vls_proportions():
   assert default_mrope_section(128) == (16, 24, 24)   # Qwen2-VL-2B's own sections
   assert default_mrope_section(64) == (8, 12, 12)     # SmolLM2-135M's head_dim
@@ -117,20 +130,14 @@ def test_smollm2_grafted_reads_text_as_smollm2_does():
 
 
 def test_a_grafted_llama_vlm_saves_as_qwen2_vl_and_loads_back_to_the_same_function(tmp_path):
-  lm, lm_params = pretrained_decoder("llama", True)
-  config = vlm_config_on_lm(lm.config, VISION, IDS)
-  model = vlm.Qwen2VL(config)
-  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (1, 12), 0, VOCAB))
-  row, inputs, pixels = image_batch(config, tokens)
-  image = dict(pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]), patch_seg=jnp.asarray(inputs["patch_seg"]))
-  params = graft_language_model(model.init(jax.random.PRNGKey(4), jnp.asarray(row), jnp.asarray(inputs["positions"]),
-                                           **image)["params"], lm_params)
+  model, params, _, row, pos, image = grafted_with_image("llama", True)
+  config = model.config
   vlm.save_vlm(model, params, str(tmp_path / "ckpt"))
   loaded, loaded_params = vlm.load_vlm(str(tmp_path / "ckpt"))
   assert loaded.config.text.qkv_bias and loaded.config.text.mrope_section == config.text.mrope_section
   assert not np.any(np.asarray(loaded_params["language_model"]["layers_0"]["self_attn"]["q_proj"]["bias"]))
-  want = model.apply({"params": params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
-  got = loaded.apply({"params": loaded_params}, jnp.asarray(row), jnp.asarray(inputs["positions"]), **image)
+  want = model.apply({"params": params}, row, pos, **image)
+  got = loaded.apply({"params": loaded_params}, row, pos, **image)
   np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=1e-6)
 
 
@@ -140,15 +147,7 @@ def test_alignment_trains_the_tower_and_new_rows_and_freezes_the_decoder(family,
 
   from jaxmed.vlm.graft import alignment_optimizer
 
-  lm, lm_params = pretrained_decoder(family, tie)
-  config = vlm_config_on_lm(lm.config, VISION, IDS)
-  model = vlm.Qwen2VL(config)
-  tokens = np.asarray(jax.random.randint(jax.random.PRNGKey(3), (1, 12), 0, VOCAB))
-  row, inputs, pixels = image_batch(config, tokens)
-  image = dict(pixel_values=pixels, patch_pos=jnp.asarray(inputs["patch_pos"]), patch_seg=jnp.asarray(inputs["patch_seg"]))
-  params = graft_language_model(model.init(jax.random.PRNGKey(4), jnp.asarray(row), jnp.asarray(inputs["positions"]),
-                                           **image)["params"], lm_params)
-  row, pos = jnp.asarray(row), jnp.asarray(inputs["positions"])
+  model, params, _, row, pos, image = grafted_with_image(family, tie)
 
   def loss_fn(p):   # next-token loss on the text after the image ("the caption")
     logp = jax.nn.log_softmax(model.apply({"params": p}, row, pos, **image)[0, 5:-1])
