@@ -34,14 +34,12 @@ import optax
 
 from jaxmed import core, llm, rl
 from jaxmed.io import R1_INSTRUCTION, load_mcqa_jsonl, r1_prompt
+from experiments.alphamed.figures import DIFFICULTIES, plot
 from experiments.alphamed.induction_probe import copy_accuracy, copy_rows, packed_copy_rows, word_filler
 from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
 from jaxmed.llm.tokenizer import SPECIAL_TOKENS
 from jaxmed.llm.sampler import generate
 from jaxmed.synth import gazetteer, medcases, medworld
-
-DIFFICULTIES = ("easy", "medium", "hard")
-
 
 # ---- data ----
 
@@ -431,32 +429,3 @@ def train_and_evaluate(config, workdir: str) -> dict:
         f.write(json.dumps({"run": name, **row}) + "\n")
   return core.write_results(workdir, results)
 
-
-def plot(runs, results, path, grader="accuracy"):
-  """Reward, training accuracy (the ``grader`` reward), completion length and KL per GRPO step for every run;
-  test accuracy by difficulty."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  panels = (("reward_mean", "mean reward"), (f"reward/{grader}_mean", f"{grader} reward (train samples)"),
-            ("completion_len_mean", "completion length (tokens)"), ("kl", "KL to the base (k3)"))
-  fig, ax = plt.subplots(1, len(panels) + 1, figsize=(4 * (len(panels) + 1), 3.6))
-  for name, rows in runs.items():
-    steps = [r["step"] for r in rows]
-    for a, (key, _) in zip(ax, panels):
-      a.plot(steps, [r.get(key, np.nan) for r in rows], label=name)
-  for a, (_, label) in zip(ax, panels):
-    a.set(xlabel="GRPO step", ylabel=label)
-  ax[0].legend(fontsize=7)
-  x = np.arange(len(DIFFICULTIES))
-  for off, tag in ((-0.2, "base"), (0.2, "grpo")):
-    ax[-1].bar(x + off, [results.get(f"acc/{tag}/{d}", np.nan) for d in DIFFICULTIES], 0.4, label=tag)
-  if "acc/format_only" in results:
-    ax[-1].axhline(results["acc/format_only"], color="k", ls="--", lw=1, label="format-only control (all)")
-  ax[-1].set_xticks(x, DIFFICULTIES)
-  ax[-1].set(ylabel="greedy test accuracy", title="by base-model difficulty")
-  ax[-1].legend(fontsize=7)
-  fig.tight_layout()
-  core.save_figure(fig, path, dpi=110)
-  plt.close(fig)
