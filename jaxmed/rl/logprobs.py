@@ -71,15 +71,21 @@ def chunked_logp(hidden: jax.Array, head: jax.Array, targets: jax.Array, *, temp
 
 
 def shared_prefix_logp(model, params: Any, batch: Mapping[str, jax.Array], *, group_size: int,
-                       temperature: float = 1.0, chunk: int = 8192, with_entropy: bool = False):
+                       temperature: float = 1.0, chunk: int = 8192, with_entropy: bool = False,
+                       prompt_positions=None, completion_positions=None, prompt_inputs: Mapping[str, Any] | None = None):
   """``[B, T]`` log-probs of ``batch["completion"]``, each prompt encoded once for its ``group_size`` rows.
 
   ``batch``: ``prompt``/``prompt_mask`` ``[B, P]`` (left-padded; the ``G``
   rows of a group carry the same prompt, as :func:`jaxmed.rl.rollout` makes
   them), ``completion``/``mask`` ``[B, T]``. Entries whose mask is 0 are 0.
   With ``with_entropy``, also returns the per-token entropy ``[B, T]``.
+
+  A model with extra inputs (a VLM) passes them for the ``n = B / G`` distinct prompts:
+  ``prompt_positions`` ``[n, P]`` or ``[3, n, P]`` (M-RoPE), ``completion_positions`` ``[B, T]`` or
+  ``[3, B, T]`` and ``prompt_inputs`` (keyword inputs of the prompt pass, e.g. pixels); by default the
+  positions are counted from the prompt mask.
   """
-  config = model.config
+  text = getattr(model, "text_config", model.config)   # a VLM's language model, or the decoder's own config
   prompt, prompt_mask = batch["prompt"][::group_size], batch["prompt_mask"][::group_size].astype(bool)
   completion, mask = batch["completion"], batch["mask"].astype(bool)
   n, p = prompt.shape
@@ -87,16 +93,19 @@ def shared_prefix_logp(model, params: Any, batch: Mapping[str, jax.Array], *, gr
   if b != n * group_size:
     raise ValueError(f"shared_prefix_logp: {b} completions do not split into groups of {group_size}")
   variables = {"params": params}
-  cache = init_cache(config, n, p + t)
-  hidden_p, cache = model.apply(variables, prompt, default_positions(prompt_mask), prompt_mask, cache,
-                                return_hidden=True)
+  cache = init_cache(text, n, p + t)
+  if prompt_positions is None:
+    prompt_positions = default_positions(prompt_mask)
+  hidden_p, cache = model.apply(variables, prompt, prompt_positions, prompt_mask, cache, return_hidden=True,
+                                **(prompt_inputs or {}))
   rep = lambda x: jnp.repeat(x, group_size, axis=0)  # noqa: E731
   cache = repeat_cache(cache, group_size)
-  positions = rep(prompt_mask.sum(-1).astype(jnp.int32))[:, None] + jnp.arange(t)[None]
-  hidden_c, _ = model.apply(variables, completion, positions, mask, cache, return_hidden=True)
+  if completion_positions is None:
+    completion_positions = rep(prompt_mask.sum(-1).astype(jnp.int32))[:, None] + jnp.arange(t)[None]
+  hidden_c, _ = model.apply(variables, completion, completion_positions, mask, cache, return_hidden=True)
   # the hidden state that predicts completion token j: the prompt's last position for j = 0, else token j - 1
   hidden = jnp.concatenate([rep(hidden_p[:, -1:]), hidden_c[:, :-1]], axis=1)
-  logp, entropy = chunked_logp(hidden, output_head(config, params), completion, temperature=temperature,
-                               chunk=chunk, dtype=config.dtype)
+  head = output_head(text, params["language_model"] if "language_model" in params else params)
+  logp, entropy = chunked_logp(hidden, head, completion, temperature=temperature, chunk=chunk, dtype=text.dtype)
   logp = jnp.where(mask, logp, 0.0)
   return (logp, jnp.where(mask, entropy, 0.0)) if with_entropy else logp

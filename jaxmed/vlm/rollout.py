@@ -5,8 +5,8 @@ supplies them for :class:`~jaxmed.vlm.model.Qwen2VL`. A batch row is one
 completion and carries its own image, so the update can split rows over a
 device mesh like any other leaf:
 
-  batch = vlm_rollout(model, params, prompts, images, rng, group_size=G, ...)
-  update = make_grpo_step(vlm_logp_fn(model, temperature), tx, ...)      # jaxmed.rl; or rl.grpo_train
+  batch = vlm_rollout(model, params, prompts, images, rng, group_size=G, ...)   # each prompt prefilled once
+  update = make_grpo_step(vlm_logp_fn(model, temperature, group_size=G), tx, ...)   # jaxmed.rl; or rl.grpo_train
 
 Per-row image leaves: ``pixel_values`` ``[B, n, C*T*P*P]`` and ``patch_pos``
 ``[B, n, 2]``, where every prompt has exactly one image of the same patch
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed.llm.sampler import generate, left_pad, token_logprobs
+from jaxmed.rl.logprobs import shared_prefix_logp
 from jaxmed.vlm.model import prepare_inputs
 
 
@@ -59,30 +60,52 @@ def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: S
   image processor for prompt ``i``. ``greedy`` decodes by argmax (evaluation).
   """
   pix, grid = _row_images(pixel_values, grids)
-  rep = lambda x: np.repeat(x, group_size, axis=0)  # noqa: E731
-  tokens, mask = left_pad([p for p in prompts for _ in range(group_size)], pad_id, pad_to)
-  pix, grid = rep(pix), rep(grid)
+  tokens, mask = left_pad(prompts, pad_id, pad_to)
   prep = prepare_inputs(model.config, tokens, mask, grid)
   n = pix.shape[1]
-  rows = {"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(prep["patch_pos"].reshape(-1, n, 2))}
+  patch_pos = prep["patch_pos"].reshape(-1, n, 2)
+  # each (prompt, image) is prefilled once and its KV cache repeated for the G samples
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, eos_ids=tuple(eos_ids),
-                 pad_id=pad_id,
+                 pad_id=pad_id, num_samples=group_size,
                  prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
-                 model_inputs=image_inputs(rows))
+                 model_inputs=image_inputs({"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(patch_pos)}))
   # completion positions as the sampler used them: the next 1D position (+ rope delta) on every axis,
   # counted from the prompt only, so a sampled image token in a completion is just text
   t = out["tokens"].shape[1]
   nxt = mask.sum(1) + prep["rope_deltas"]
   completion_pos = np.broadcast_to((nxt[:, None] + np.arange(t))[None], (3, len(tokens), t))
   positions = np.concatenate([prep["positions"], completion_pos], axis=2)
-  return {"prompt": jnp.asarray(tokens), "prompt_mask": jnp.asarray(mask), "completion": out["tokens"],
+  rep = lambda x: jnp.asarray(np.repeat(np.asarray(x), group_size, axis=0))  # noqa: E731
+  # every leaf has one row per completion, so a batch splits over a mesh like any other
+  return {"prompt": rep(tokens), "prompt_mask": rep(mask), "completion": out["tokens"],
           "mask": out["completion_mask"], "old_logp": out["logprobs"],
-          "positions": jnp.asarray(positions.transpose(1, 0, 2)), **rows}
+          "positions": rep(positions.transpose(1, 0, 2)), "pixel_values": rep(pix), "patch_pos": rep(patch_pos)}
 
 
-def vlm_logp_fn(model, temperature: float = 1.0) -> Callable[[Any, Mapping[str, jax.Array]], jax.Array]:
-  """``(params, batch) -> [B, T]`` log-probs of ``batch["completion"]`` given prompt and image."""
+def vlm_logp_fn(model, temperature: float = 1.0, *, group_size: int | None = None, chunk: int = 8192,
+                with_entropy: bool = False) -> Callable[[Any, Mapping[str, jax.Array]], Any]:
+  """``(params, batch) -> [B, T]`` log-probs of ``batch["completion"]`` given prompt and image.
+
+  With ``group_size`` (rows grouped as :func:`vlm_rollout` makes them), each (prompt, image) is encoded once
+  and the head applied in vocabulary chunks (:func:`jaxmed.rl.logprobs.shared_prefix_logp`; ``with_entropy``
+  also returns the per-token entropy). Without it: one pass over the concatenated sequences.
+  """
+  if group_size is not None:
+    def shared(params, batch):
+      p = batch["prompt"].shape[1]
+      first = lambda x: x[::group_size]  # noqa: E731
+      return shared_prefix_logp(
+          model, params, batch, group_size=group_size, temperature=temperature, chunk=chunk,
+          with_entropy=with_entropy, prompt_positions=first(batch["positions"][:, :, :p]).transpose(1, 0, 2),
+          completion_positions=batch["positions"][:, :, p:].transpose(1, 0, 2),
+          prompt_inputs=image_inputs({"pixel_values": first(batch["pixel_values"]),
+                                      "patch_pos": first(batch["patch_pos"])},
+                                     first(batch["prompt"]) == model.config.image_token_id))
+    return shared
+  if with_entropy:
+    raise ValueError("vlm_logp_fn: with_entropy needs group_size (the shared-prefix path)")
+
   def logp_fn(params, batch):
     full = jnp.concatenate([batch["prompt"], batch["completion"]], axis=1)
     mask = jnp.concatenate([batch["prompt_mask"], batch["mask"].astype(batch["prompt_mask"].dtype)], axis=1)

@@ -38,6 +38,21 @@ def test_trainer_logprobs_equal_sampler_logprobs_with_images(rollout_batch):
   np.testing.assert_allclose(np.asarray(lp)[m], np.asarray(batch["old_logp"])[m], atol=2e-5)
 
 
+def test_shared_prefix_logprobs_and_gradients_equal_the_plain_path(rollout_batch):
+  """Each (prompt, image) encoded once for its group (M-RoPE positions, pixels of the group's first row)
+  gives the plain concatenated pass's log-probs, entropy-free, and the same gradient, vision tower included."""
+  model, params, batch = rollout_batch
+  m = np.asarray(batch["mask"]).astype(bool)
+  plain, shared = vlm_logp_fn(model), vlm_logp_fn(model, group_size=4, chunk=64)
+  np.testing.assert_allclose(np.asarray(shared(params, batch))[m], np.asarray(plain(params, batch))[m], atol=2e-5)
+  w = jnp.asarray(np.random.default_rng(1).standard_normal(m.shape), jnp.float32)
+  g_plain = jax.grad(lambda p: jnp.sum(plain(p, batch) * w * batch["mask"]))(params)
+  g_shared = jax.grad(lambda p: jnp.sum(shared(p, batch) * w * batch["mask"]))(params)
+  assert float(jnp.abs(g_plain["visual"]["merger"]["mlp_0"]["kernel"]).max()) > 0
+  for a, b in zip(jax.tree.leaves(g_plain), jax.tree.leaves(g_shared)):
+    np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=2e-5, rtol=1e-4)
+
+
 def test_image_update_on_the_mesh_equals_one_device(rollout_batch):
   """Rows (with their images) split over 8 devices give the single-device update; the ratio starts at 1."""
   model, params, batch = rollout_batch
