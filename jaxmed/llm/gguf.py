@@ -82,6 +82,17 @@ def pretrained(name: str, *, cache_dir: str | None = None) -> str:
   return out
 
 
+def checkpoint_dir(name_or_dir: str) -> str:
+  """A registered model's converted directory (:func:`pretrained`), or ``name_or_dir`` itself, which must be a
+  local Hugging Face checkpoint directory."""
+  if name_or_dir in REGISTRY:
+    return pretrained(name_or_dir)
+  if not os.path.isfile(os.path.join(name_or_dir, "config.json")):
+    raise FileNotFoundError(f"{name_or_dir!r} is neither a registered model ({sorted(REGISTRY)}) nor a local "
+                            "checkpoint directory with a config.json")
+  return name_or_dir
+
+
 def _reader(path: str):
   try:
     import gguf

@@ -11,6 +11,8 @@ RoPE and, without an image, the grafted model computes the pretrained decoder's 
   tok, ids = add_vision_tokens(llm.load_tokenizer(lm_dir))
   config = vlm_config_on_lm(lm_model.config, VisionConfig(...), ids)
   params = graft_language_model(Qwen2VL(config).init(...)["params"], lm_params)
+  # or all of it from a checkpoint directory:
+  model, params, tok, new_rows = vlm_on_pretrained(lm_dir, VisionConfig(...))
 
 The vision tower, the merger and the new tokens' embedding rows keep their fresh initialisation; they are
 what stage-0 alignment trains, with the decoder frozen (:func:`alignment_optimizer`, LLaVA's first stage).
@@ -23,11 +25,12 @@ from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxmed.llm.config import LMConfig
 from jaxmed.vlm.config import VisionConfig, VLMConfig
-from jaxmed.vlm.processor import VISION_TOKENS
+from jaxmed.vlm.processor import VISION_TOKENS, VL_CHAT_TEMPLATE
 
 
 def default_mrope_section(head_dim: int) -> tuple[int, int, int]:
@@ -129,3 +132,34 @@ def alignment_optimizer(tx: optax.GradientTransformation, params: Mapping[str, A
 
   rows = optax.chain(tx, optax.GradientTransformation(lambda p: optax.EmptyState(), keep_rows))
   return optax.multi_transform({"train": tx, "rows": rows, "freeze": optax.set_to_zero()}, labels)
+
+
+def vlm_on_pretrained(lm_dir: str, vision: VisionConfig, *, image_size: int = 56, seed: int = 0):
+  """``(model, params, tokenizer, new_rows)``: the decoder saved in the local checkpoint ``lm_dir`` under a fresh
+  vision tower (:func:`vlm_config_on_lm`, :func:`graft_language_model`), its tokenizer with the vision tokens
+  and a ChatML template that renders image parts (:data:`~jaxmed.vlm.processor.VL_CHAT_TEMPLATE`; the pad
+  token falls back to EOS), and ``new_rows = (start, stop)``, the vision tokens' vocabulary rows (for
+  :func:`alignment_optimizer`). ``image_size`` only sizes the initialising call."""
+  from jaxmed.llm.hf import load_pretrained
+  from jaxmed.llm.tokenizer import load_tokenizer
+  from jaxmed.vlm.model import Qwen2VL, prepare_inputs
+
+  lm, lm_params = load_pretrained(lm_dir)
+  tok, ids = add_vision_tokens(load_tokenizer(lm_dir))
+  tok.chat_template = VL_CHAT_TEMPLATE
+  if tok.pad_token_id is None:
+    tok.pad_token = tok.eos_token
+  rows = sorted(ids.values())
+  if rows != list(range(rows[0], rows[0] + len(rows))):
+    raise ValueError(f"{lm_dir}: the tokenizer already holds some of {VISION_TOKENS} at ids {ids}, not one "
+                     "contiguous block of new rows")
+  config = vlm_config_on_lm(lm.config, vision, ids)
+  model = Qwen2VL(config)
+  g = image_size // config.vision.patch_size
+  n = g * g // config.vision.spatial_merge_size ** 2
+  tokens = np.asarray([[config.vision_start_token_id] + [config.image_token_id] * n + [config.vision_end_token_id]])
+  prep = prepare_inputs(config, tokens, np.ones(tokens.shape, np.int32), [(1, g, g)])
+  fresh = model.init(jax.random.PRNGKey(seed), jnp.asarray(tokens), jnp.asarray(prep["positions"]),
+                     pixel_values=jnp.zeros((g * g, config.vision.patch_dim)), patch_pos=jnp.asarray(prep["patch_pos"]),
+                     patch_seg=jnp.asarray(prep["patch_seg"]))["params"]
+  return model, graft_language_model(fresh, lm_params), tok, (rows[0], rows[-1] + 1)

