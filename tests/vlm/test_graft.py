@@ -187,3 +187,15 @@ def test_vlm_on_pretrained_builds_the_grafted_model_its_tokenizer_and_template()
   text = tok.decode(ids)
   assert text.startswith("<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>Which shape?")
   assert text.endswith("<|im_start|>assistant\n") and tok.pad_token_id is not None
+
+  # a 4 x 4-patch image merged 2 x 2: four image tokens after <|vision_start|>, M-RoPE as Qwen2-VL places them
+  ids = np.asarray(vlm.processor.chat_ids(tok, [vlm.processor.image_message("Which shape?")],
+                                          np.asarray([[1, 4, 4]]), 2))
+  slots = np.flatnonzero(ids == model.config.image_token_id)
+  p = int(slots[0])
+  assert slots.tolist() == list(range(p, p + 4)) and ids[p - 1] == model.config.vision_start_token_id
+  pos = vlm.prepare_inputs(model.config, ids[None], np.ones((1, len(ids)), np.int32), [(1, 4, 4)])["positions"][:, 0]
+  np.testing.assert_array_equal(pos[:, :p], np.broadcast_to(np.arange(p), (3, p)))          # text: 1D on every axis
+  np.testing.assert_array_equal(pos[:, p:p + 4], [[p] * 4, [p, p, p + 1, p + 1], [p, p + 1, p, p + 1]])   # t, h, w
+  rest = len(ids) - p - 4
+  np.testing.assert_array_equal(pos[:, p + 4:], np.broadcast_to(p + 2 + np.arange(rest), (3, rest)))  # max(h, w) on
