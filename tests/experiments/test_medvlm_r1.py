@@ -104,6 +104,17 @@ def test_medvlm_r1_resumes_in_the_middle_of_grpo(tmp_path, monkeypatch):
   assert "acc/format_only/mri" not in again
 
 
+def test_medvlm_r1_on_a_qwen2_vl_checkpoint_skips_stage_0(tmp_path):
+  """``--config.base_model`` with a Qwen2-VL directory (the tiny HF fixture) is the base: no stage 0 runs."""
+  config = tiny_config()
+  config.base_model = os.path.join(os.path.dirname(__file__), "..", "fixtures", "hf", "qwen2_vl")
+  config.control.rewards = ()
+  results = mr_train.train_and_evaluate(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / "base_model") and not os.path.exists(tmp_path / "align")
+  assert 0.0 <= results["acc/grpo/mri"] <= 1.0 and results["grpo/steps"] == 4
+  assert {json.loads(line)["run"] for line in open(tmp_path / "metrics.jsonl")} == {"grpo"}
+
+
 def test_epoch_order_draws_each_question_once_per_epoch():
   n, per = 10, 4
   steps = [mr_train.epoch_order(n, s, per, seed=0) for s in range(5)]   # 20 draws: two epochs
