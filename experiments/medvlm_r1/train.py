@@ -54,8 +54,9 @@ def load_data(config) -> dict:
     ds = vqa.make_dataset(d.vqa_images, size=d.image_size, seed=config.seed)
     train, test = vqa.split_by_modality(ds["items"], tuple(d.train_modalities), test_fraction=d.test_fraction,
                                         seed=config.seed)
-    return _capped(config, [Image.fromarray(a) for a in ds["images"]], train,
-                   {modality_key(m): items for m, items in test.items()})
+    out = _capped(config, [Image.fromarray(a) for a in ds["images"]], train,
+                  {modality_key(m): items for m, items in test.items()})
+    return dict(out, captions=ds["captions"])   # the images' reference captions (the caption probe's key)
   if d.source == "jsonl":
     if not d.train_jsonl or not d.test_jsonl or not config.base_model:
       raise ValueError("config.data.source='jsonl' needs data.train_jsonl, data.test_jsonl and base_model")
@@ -190,6 +191,28 @@ def score_answers(texts, items) -> dict[str, np.ndarray]:
           "format": np.asarray([rl.medvlm_r1_format_reward(t, it) for t, it in zip(texts, items)], float)}
 
 
+def caption_probe(model, params, tok, improc, data, test_items, config) -> dict[str, float]:
+  """What the base reads off a test image, asked the alignment stage's own question ("Describe the image."):
+  per test modality, the fraction of (up to ``eval.batch_size``) test images whose greedy caption holds the
+  reference caption's view ("An axial MRI image"), body part ("of the head showing the brain") and finding
+  sentence (lesion or none, and where). Synthetic data only (it needs reference captions)."""
+  out = {}
+  for key in sorted({modality_key(it["modality"]) for it in test_items}):
+    images = sorted({it["image"] for it in test_items if modality_key(it["modality"]) == key})[:config.eval.batch_size]
+    vision = improc(images=[data["images"][i] for i in images], return_tensors="np")
+    grid = np.asarray(vision["image_grid_thw"])
+    pixels = np.asarray(vision["pixel_values"], np.float32).reshape(len(images), int(np.prod(grid[0])), -1)
+    prompts = [chat_ids(tok, [image_message("Describe the image.")], g[None], improc.merge_size) for g in grid]
+    batch = vlm.vlm_rollout(model, params, prompts, list(pixels), [g[None] for g in grid], jax.random.PRNGKey(0),
+                            group_size=1, max_new_tokens=32, greedy=True, eos_ids=model.config.text.eos_ids,
+                            pad_id=tok.pad_token_id)
+    said = decode(tok, batch)
+    refs = [re.match(r"(.+?) (of .+?)\. (.+)$", data["captions"][i]).groups() for i in images]
+    for j, field in enumerate(("view", "part", "finding")):
+      out[f"probe/caption_{field}/{key}"] = float(np.mean([ref[j] in text for ref, text in zip(refs, said)]))
+  return out
+
+
 def floors(items, modalities) -> dict[str, float]:
   """Per test modality: ``acc/chance`` (a uniform guess) and ``acc/constant_letter_best`` (the best one letter
   for every question, read off the test labels: it bounds any policy that only learned a letter prior)."""
@@ -238,6 +261,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results[f"acc/{tag}/kind/{kind}"] = float(scored[tag]["correct"][kinds == kind].mean())
 
   evaluate("base", base_params)   # the base's accuracy before any GRPO step
+  if "captions" in data:           # what the base reads off the image, in the alignment stage's own words
+    results.update(caption_probe(model, base_params, tok, improc, data, test_items, config))
   for tag, (run, rewards) in runs.items():
     params, curves[tag] = grpo_run(os.path.join(workdir, run), model, base_params, tok, train_enc, data["train"],
                                    config, mesh, rewards, f"stage 1: GRPO ({tag})")
