@@ -15,7 +15,9 @@ b. **visual instruction tuning** (``config.tune``, optional; ``steps=0``
    skips it): the whole model, briefly, on generic non-medical visual
    multiple-choice exercises (:mod:`jaxmed.synth.shapes_vqa`: coloured shapes
    with a worked ``<think>..</think>\\n<answer>X</answer>`` response, asked in
-   MedVLM-R1's prompt) mixed with the captions. This stands in for the general
+   MedVLM-R1's prompt) mixed with the captions. With ``tune.think="caption"``
+   the worked reasoning opens with the picture's own caption, and the shape
+   pictures' captions join the caption rows. This stands in for the general
    visual instruction tuning that Qwen2-VL had before MedVLM-R1's GRPO; no
    medical question is in it.
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import os
 
 import jax
+import numpy as np
 import optax
 from PIL import Image
 
@@ -88,8 +91,13 @@ def align_base_model(config, workdir: str, mesh) -> str:
                 a.steps, config, mesh, "stage 0a: align the vision tower (LM frozen)")
 
   if t.steps:
-    shapes = shape_exercises(t.visual_exercises, size=d.image_size, seed=config.seed + 2)
-    visual = caption_rows(model.config, tok, improc, [Image.fromarray(x) for x in shapes["images"]],
+    shapes = shape_exercises(t.visual_exercises, size=d.image_size, seed=config.seed + 2, think=t.think)
+    shape_images = [Image.fromarray(x) for x in shapes["images"]]
+    if t.think == "caption":   # the pictures' own captions join the caption rows: one meaning of "describe"
+      extra = caption_rows(model.config, tok, improc, shape_images, [it["caption"] for it in shapes["items"]],
+                           seq_len=a.seq_len)
+      captions = {k: np.concatenate([captions[k], extra[k]]) for k in captions}
+    visual = caption_rows(model.config, tok, improc, shape_images,
                           [it["response"] for it in shapes["items"]], seq_len=t.seq_len,
                           instruction=[medvlm_r1_prompt(it) for it in shapes["items"]])
 

@@ -48,8 +48,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(vision_depth=4, vision_dim=128, vision_heads=4))
   # stage 0a: image -> caption, decoder frozen; stage 0b: whole model on captions + generic shape exercises
   c.align = ml_collections.ConfigDict(dict(steps=150, batch_size=16, seq_len=48, lr=1e-3, warmup=15))
+  # think: the shape exercises' worked reasoning, "shows" ("The picture shows a red triangle at ...") or
+  # "caption" (the picture's own caption first; jaxmed.synth.shapes_vqa)
   c.tune = ml_collections.ConfigDict(dict(steps=40, caption_batch=4, visual_batch=8, visual_exercises=600,
-                                          seq_len=160, lr=3e-5, warmup=5))
+                                          seq_len=160, lr=3e-5, warmup=5, think="shows"))
   # MedVLM-R1's recipe: G=4, beta=0.04 (k3), temperature 1, one update per batch (mu=1), the training set in
   # `epochs` passes, each without replacement. The 2B paper model takes lr 1e-6; SmolLM2-135M over 40 steps
   # takes a larger step (AlphaMed's SmolLM2 demo moved at 2e-5).

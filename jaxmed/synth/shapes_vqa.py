@@ -52,9 +52,16 @@ def render_shape(shape: str, color: str, position: str, size: int, rng: np.rando
   return np.clip(img, 0, 255).round().astype(np.uint8)
 
 
-def shape_exercises(n: int, *, size: int = 56, seed: int = 0) -> dict[str, Any]:
+def shape_exercises(n: int, *, size: int = 56, seed: int = 0, think: str = "shows") -> dict[str, Any]:
   """``images`` ``[n, size, size, 3]`` uint8 and ``items`` (``question``, ``options``, ``answer``,
-  ``response``, ``image`` index): one question per picture, about its shape, colour or position."""
+  ``response``, ``caption``, ``image`` index): one question per picture, about its shape, colour or position.
+
+  ``think="shows"``: the reasoning is "The picture shows a red triangle at the upper left. triangle is option
+  C."; ``think="caption"``: it opens with the picture's ``caption`` ("A red triangle at the upper left of a
+  dark picture.", what the picture's own describe-the-image answer is), then names the option.
+  """
+  if think not in ("shows", "caption"):
+    raise ValueError(f"shape_exercises: think must be 'shows' or 'caption', got {think!r}")
   rng = np.random.default_rng(seed)
   images, items = [], []
   for i in range(n):
@@ -67,7 +74,9 @@ def shape_exercises(n: int, *, size: int = 56, seed: int = 0) -> dict[str, Any]:
         "position": ("Where is the shape in this picture?", pos, POSITIONS + ("center",)),
     }[kind]
     options, letter = lettered_options(rng, gold, [x for x in pool if x != gold], int(rng.integers(4, 6)))
-    think = f"The picture shows a {color} {shape} at the {pos}. {gold} is option {letter}."
+    caption = f"A {color} {shape} at the {pos} of a dark picture."
+    reason = (f"The picture shows a {color} {shape} at the {pos}." if think == "shows" else caption)
+    reason += f" {gold} is option {letter}."
     items.append({"question": question, "options": options, "answer": letter, "kind": kind, "image": i,
-                  "response": f"<think>{think}</think>\n<answer>{letter}</answer>"})
+                  "caption": caption, "response": f"<think>{reason}</think>\n<answer>{letter}</answer>"})
   return {"images": np.stack(images), "items": items}

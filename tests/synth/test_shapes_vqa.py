@@ -38,3 +38,12 @@ def test_no_medical_words_and_uniform_letters():
 def test_seeded():
   a, b = shapes_vqa.shape_exercises(5, seed=3), shapes_vqa.shape_exercises(5, seed=3)
   assert (a["images"] == b["images"]).all() and a["items"] == b["items"]
+
+
+def test_caption_think_opens_with_the_pictures_caption_and_draws_the_same_pictures():
+  shows, caption = shapes_vqa.shape_exercises(20, seed=4), shapes_vqa.shape_exercises(20, seed=4, think="caption")
+  assert (shows["images"] == caption["images"]).all()
+  for a, b in zip(shows["items"], caption["items"]):
+    assert a["answer"] == b["answer"] and a["caption"] == b["caption"]
+    assert b["response"].startswith(f"<think>{b['caption']} {b['options'][b['answer']]} is option {b['answer']}.")
+    assert rl.medvlm_r1_format_reward(b["response"], b) == 1.0 and rl.medvlm_r1_accuracy_reward(b["response"], b) == 1.0
