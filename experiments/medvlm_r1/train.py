@@ -37,6 +37,7 @@ from experiments.medvlm_r1.figures import plot_examples, plot_rewards
 from jaxmed import core, llm, rl, vlm
 from jaxmed.io import load_vqa_jsonl, medvlm_r1_prompt
 from jaxmed.synth import vqa
+from jaxmed.vlm.pretrain import DESCRIBE
 from jaxmed.vlm.processor import chat_ids, image_message, load_image_processor
 
 
@@ -191,21 +192,20 @@ def score_answers(texts, items) -> dict[str, np.ndarray]:
           "format": np.asarray([rl.medvlm_r1_format_reward(t, it) for t, it in zip(texts, items)], float)}
 
 
-def caption_probe(model, params, tok, improc, data, test_items, config) -> dict[str, float]:
-  """What the base reads off a test image, asked the alignment stage's own question ("Describe the image."):
+def caption_probe(model, params, tok, enc, merge, data, test_items, config) -> dict[str, float]:
+  """What the base reads off a test image, asked the alignment stage's own question (:data:`DESCRIBE`):
   per test modality, the fraction of (up to ``eval.batch_size``) test images whose greedy caption holds the
   reference caption's view ("An axial MRI image"), body part ("of the head showing the brain") and finding
-  sentence (lesion or none, and where). Synthetic data only (it needs reference captions)."""
+  sentence (lesion or none, and where). ``enc``: :func:`encode_items`' prompts, pixels and grids (the pixels
+  are reused). Synthetic data only (it needs reference captions)."""
+  _, pixels, grids, _ = enc
   out = {}
   for key in sorted({modality_key(it["modality"]) for it in test_items}):
     images = sorted({it["image"] for it in test_items if modality_key(it["modality"]) == key})[:config.eval.batch_size]
-    vision = improc(images=[data["images"][i] for i in images], return_tensors="np")
-    grid = np.asarray(vision["image_grid_thw"])
-    pixels = np.asarray(vision["pixel_values"], np.float32).reshape(len(images), int(np.prod(grid[0])), -1)
-    prompts = [chat_ids(tok, [image_message("Describe the image.")], g[None], improc.merge_size) for g in grid]
-    batch = vlm.vlm_rollout(model, params, prompts, list(pixels), [g[None] for g in grid], jax.random.PRNGKey(0),
-                            group_size=1, max_new_tokens=32, greedy=True, eos_ids=model.config.text.eos_ids,
-                            pad_id=tok.pad_token_id)
+    prompts = [chat_ids(tok, [image_message(DESCRIBE)], grids[i], merge) for i in images]
+    batch = vlm.vlm_rollout(model, params, prompts, [pixels[i] for i in images], [grids[i] for i in images],
+                            jax.random.PRNGKey(0), group_size=1, max_new_tokens=32, greedy=True,
+                            eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id)
     said = decode(tok, batch)
     refs = [re.match(r"(.+?) (of .+?)\. (.+)$", data["captions"][i]).groups() for i in images]
     for j, field in enumerate(("view", "part", "finding")):
@@ -262,7 +262,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   evaluate("base", base_params)   # the base's accuracy before any GRPO step
   if "captions" in data:           # what the base reads off the image, in the alignment stage's own words
-    results.update(caption_probe(model, base_params, tok, improc, data, test_items, config))
+    results.update(caption_probe(model, base_params, tok, test_enc, improc.merge_size, data, test_items, config))
   for tag, (run, rewards) in runs.items():
     params, curves[tag] = grpo_run(os.path.join(workdir, run), model, base_params, tok, train_enc, data["train"],
                                    config, mesh, rewards, f"stage 1: GRPO ({tag})")

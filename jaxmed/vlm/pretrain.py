@@ -19,9 +19,11 @@ from jaxmed.llm.pretrain import causal_lm_loss
 from jaxmed.vlm.model import prepare_inputs
 from jaxmed.vlm.processor import chat_ids, image_message
 
+DESCRIBE = "Describe the image."   # the user's text of a caption row (and of a probe that asks for the caption)
+
 
 def caption_rows(config, tokenizer, image_processor, images: Sequence[Any], captions: Sequence[str], *,
-                 seq_len: int, instruction: str | Sequence[str] = "Describe the image.") -> dict[str, np.ndarray]:
+                 seq_len: int, instruction: str | Sequence[str] = DESCRIBE) -> dict[str, np.ndarray]:
   """``tokens``, ``mask``, ``loss_mask``, ``segment_ids`` ``[R, seq_len]``, ``positions`` ``[R, 3, seq_len]``,
   ``pixel_values`` ``[R, n, C*T*P*P]`` and ``patch_pos`` ``[R, n, 2]``. ``instruction`` is the user's text,
   one for all rows or one per row (e.g. a question, with the worked answer as the "caption")."""
