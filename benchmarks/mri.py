@@ -65,11 +65,13 @@ def main():
   print(f"sense_fwd_adj/jax: {1e3 * t_jax:.1f} ms ({voxels / t_jax / 1e6:.1f} Mvoxel/s) ({t_np / t_jax:.1f}x numpy)")
 
   from experiments.ssfl_recon import config as cfg_mod
+  from experiments.ssfl_recon import data as D
   from experiments.ssfl_recon import train as T
   config = cfg_mod.get_config("demo")
-  subjects = T.make_subjects(config, 2, 0)
+  config.data.num_train = 2
+  subjects = D.training_subjects(config, config.data.acquired_r)
   net = T.recon_net(config)
-  batch = T.parallel_batch(subjects, config, 0, config.train.batch_size)
+  batch = D.parallel_batch(subjects, config, 0, config.train.batch_size, config.data.view_r)
   x0, y = T.zero_filled(batch["kspace"], batch["maps"], batch["m1"])
   params = net.init(jax.random.PRNGKey(0), x0, y, batch["maps"], batch["m1"])
   tx = optax.adam(1e-3)
@@ -91,7 +93,7 @@ def main():
   t_step = timed(one, max(3, args.repeats // 4))
   n = sum(v.size for v in jax.tree.leaves(params))
   print(f"ssfl_demo_train_step: {1e3 * t_step:.0f} ms/step (parallel loss, batch {config.train.batch_size}, "
-        f"{config.data.frames}x{config.data.size}x{config.data.size}, {n / 1e3:.0f}k params)")
+        f"{config.data.frames}x{config.data.shape[0]}x{config.data.shape[1]}, {n / 1e3:.0f}k params)")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 TITLE = "SSFL-Recon (Xu, Kuestner et al., IEEE TMI 2025)"
 HEADLINE = ("psnr/R8/ssfl", "psnr/R8/parallel_nofeat", "psnr/R8/zero_filled")
 
-METHODS = ("zero_filled", "cg_sense", "ssdu", "parallel_nofeat", "ssfl", "supervised")
+METHODS = ("zero_filled", "cg_sense", "ssdu", "parallel_nofeat", "ssfl", "ssfl_random_features", "supervised")
 
 
 def results_table(results: dict) -> str:

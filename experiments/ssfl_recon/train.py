@@ -1,28 +1,25 @@
 """SSFL-Recon: stage 1 self-supervised features, stage 2 feature-assisted parallel self-supervised reconstruction.
 
-Data: seeded multi-coil cine phantoms (``jaxmed.synth.cine``). No network
-ever sees fully-sampled data except the ``supervised`` baseline. Each
-training step draws, per subject, two VISTA masks ``M1``, ``M2`` with
-``R1, R2 ~ U[r_min, r_max]`` (fresh seeds): the acquisition is ``M1 u M2``
-and the two re-undersampled inputs are ``y1 = M1 y`` and ``y2 = M2 y``.
+The protocol is the official code's (see ``experiments/ssfl_recon/data.py``): each training subject is
+acquired once (VISTA, ``data.acquired_r = 2``, fixed seed) and every self-supervised input, loss and SSDU
+split is a sub-mask of that acquisition; :class:`~experiments.ssfl_recon.data.MaskAudit` measures it
+(``protocol/unseen_fraction_max``). A second setting acquires the training subjects at
+``data.prospective_r`` (the test R), the harder prospective case (keys under ``acq_test_r/``).
 
-1. Stage 1: the feature extractor (an unrolled network of the same kind)
-   with a projection head learns from two views of each subject at the same
-   R under different mask seeds: InfoNCE (temperature 0.1, negatives other
-   subjects with ``|R diff| >= 5``) or VICReg (25/25/1).
-2. Stage 2: the reconstruction network with the frozen extractor's
-   per-iteration features at each UNet bottleneck, trained with the parallel
-   loss (image consistency + cross k-space).
-3. Baselines with the same data and network size: zero-filled, CG-SENSE,
-   SSDU (input ``M1 u M2`` split 60/40, normalised L1+L2 on the held-out part),
-   the parallel network without features, and supervised (image L2 to the
-   fully-sampled truth, input ``y1``).
-4. Held-out phantoms at R in ``eval_r``: PSNR / SSIM / NMSE per method and
-   R, one figure per R (a frame, error maps, an x-t profile through the heart).
-
-Simplification, stated: the phantom's own coil maps are used for every
-method (ESPIRiT from the time-averaged centre is implemented and tested in
-``jaxmed.mri``, but running it per training mask is not worth its time here).
+1. Stage 1: the feature extractor (an unrolled network of the same kind) with one projection head per
+   iteration learns from two views of each subject cut from its acquisition: VICReg (25/25/1, the official
+   default) or InfoNCE (temperature 0.1, negatives other subjects with ``|R1 - R2| >= 5``), summed over
+   iterations.
+2. Stage 2: the reconstruction network with the frozen extractor's per-iteration encoder outputs fused
+   before each UNet's bottleneck, trained with the parallel loss (image consistency + cross k-space).
+3. Methods with the same data, views and network size: zero-filled, CG-SENSE, SSDU (SSDU's 60/40 split of
+   ``M1``), the parallel network without features, ``ssfl_random_features`` (the same network with a frozen,
+   randomly initialised extractor: the control for the learned features) and ``supervised`` (image L2 to the
+   fully sampled truth, the only reader of it; trained in the main setting and reported in both).
+4. ``seeds`` repeat stages 1-2 (initialisation, view stream); test subjects are fully sampled and
+   retrospectively undersampled with VISTA at each R in ``eval_r`` (fixed seeds). Metrics: fastMRI's
+   magnitude PSNR / SSIM / NMSE and the official per-frame convention (``psnr_official``,
+   ``ssim_official``), mean and sd over seeds, and the per-subject paired PSNR gain with a bootstrap 95% CI.
 """
 
 from __future__ import annotations
@@ -35,87 +32,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmed import core, mri
 from experiments.ssfl_recon import METHODS
-from jaxmed.synth.cine import cine_phantom
+from experiments.ssfl_recon import data as D
+from jaxmed import core, mri
 
-NETS = ("ssdu", "parallel_nofeat", "ssfl", "supervised")
-
-
-# ---- data ----
-
-def make_subjects(config, n: int, offset: int) -> list[dict]:
-  """``n`` subjects ``{"kspace" [T, C, H, W], "maps" [C, H, W], "image" [T, H, W], "heart"}``: phantoms, or the
-  slices of the HDF5 files in ``data.h5_train`` / ``data.h5_test`` (offset 0 / otherwise)."""
-  d = config.data
-  if d.h5_train:
-    return h5_subjects(d.h5_train if offset == 0 else d.h5_test)
-  return [cine_phantom(config.seed * 10_000 + offset + i, size=(d.size, d.size), frames=d.frames, coils=d.coils,
-                       noise=d.noise) for i in range(n)]
-
-
-def h5_subjects(pattern: str) -> list[dict]:
-  """Fully-sampled dynamic k-space files (``jaxmed.io.load_kspace_h5``) -> one subject per slice.
-
-  Coil maps: the file's ``coil_maps`` when present, else ESPIRiT on the
-  time-averaged k-space; the reference image is the coil combination of the
-  fully-sampled data with those maps.
-  """
-  import glob
-
-  from jaxmed.io import load_kspace_h5
-
-  files = sorted(glob.glob(pattern))
-  if not files:
-    raise FileNotFoundError(f"data.h5 pattern {pattern!r} matches no file")
-  subjects = []
-  for path in files:
-    data = load_kspace_h5(path)
-    for s, k in enumerate(data["kspace"]):
-      t, c, h, w = k.shape
-      maps = data["coil_maps"][s] if "coil_maps" in data else mri.espirit_maps(k.mean(0), (h, w))
-      full = np.ones((t, w), np.float32)
-      image = np.asarray(mri.sense_adjoint(jnp.asarray(k), jnp.asarray(maps), full))
-      subjects.append({"kspace": k.astype(np.complex64), "maps": maps.astype(np.complex64),
-                       "image": image.astype(np.complex64), "heart": np.zeros((t, h, w), bool)})
-  return subjects
-
-
-def draw_r(rng, d) -> float:
-  return float(rng.uniform(d.r_min, d.r_max))
-
-
-def vista(rng, d, r) -> np.ndarray:
-  return mri.vista_mask(d.size, d.frames, r, seed=int(rng.integers(2**31)))
-
-
-def parallel_batch(subjects, config, step: int, batch_size: int) -> dict[str, np.ndarray]:
-  """Two re-undersampled views per subject (``M1``, ``M2``), plus the SSDU split of ``M1 u M2`` and the truth."""
-  d = config.data
-  rng = np.random.default_rng([config.seed, step])
-  rows = []
-  for i in rng.choice(len(subjects), batch_size, replace=len(subjects) < batch_size):
-    s = subjects[i]
-    m1, m2 = vista(rng, d, draw_r(rng, d)), vista(rng, d, draw_r(rng, d))
-    acquired = mri.expand_line_mask(m1 | m2, d.size)
-    train_m, loss_m = mri.ssdu_split(acquired, rho=0.4, seed=int(rng.integers(2**31)))
-    rows.append({"kspace": s["kspace"], "maps": s["maps"], "gt": s["image"], "m1": m1.astype(np.float32),
-                 "m2": m2.astype(np.float32), "ssdu_train": train_m.astype(np.float32),
-                 "ssdu_loss": loss_m.astype(np.float32)})
-  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
-
-
-def feature_batch(subjects, config, step: int) -> dict[str, np.ndarray]:
-  """Two views per subject at the same R (different seeds) for stage 1; ``r [N]`` for the negative rule."""
-  d, f = config.data, config.features
-  rng = np.random.default_rng([config.seed, 7, step])
-  idx = rng.choice(len(subjects), f.batch_size, replace=len(subjects) < f.batch_size)
-  rs = np.asarray([draw_r(rng, d) for _ in idx], np.float32)
-  v1 = [vista(rng, d, r) for r in rs]
-  v2 = [vista(rng, d, r) for r in rs]
-  return {"kspace": np.stack([subjects[i]["kspace"] for i in idx]), "maps": np.stack([subjects[i]["maps"] for i in idx]),
-          "m1": np.stack(v1).astype(np.float32), "m2": np.stack(v2).astype(np.float32), "r": rs,
-          "subject": idx.astype(np.int32)}
+NETS = ("ssdu", "parallel_nofeat", "ssfl", "ssfl_random_features", "supervised")
+FEATURE_NETS = ("ssfl", "ssfl_random_features")
+GAINS = (("ssfl", "parallel_nofeat", "ssfl_vs_nofeat"), ("ssfl", "ssfl_random_features", "ssfl_vs_random_features"),
+         ("parallel_nofeat", "ssdu", "nofeat_vs_ssdu"), ("supervised", "ssfl", "supervised_vs_ssfl"))
 
 
 # ---- networks and losses ----
@@ -132,7 +56,7 @@ def recon_net(config) -> mri.UnrolledRecon:
 
 
 def features_of(extractor, params_e, kspace, maps, mask):
-  """The frozen extractor's per-iteration bottleneck features for an input."""
+  """The frozen extractor's per-iteration encoder outputs for an input (no gradient reaches the extractor)."""
   x0, y = zero_filled(kspace, maps, mask)
   _, feats = extractor.apply(params_e, x0, y, maps, mask)
   return [jax.lax.stop_gradient(f) for f in feats]
@@ -169,26 +93,42 @@ def make_loss(method, net, extractor=None, params_e=None):
   return loss_fn
 
 
-def feature_loss(config, extractor, head):
+def feature_loss(config, extractor, heads):
+  """Stage 1: VICReg (or InfoNCE) between the two views' embeddings, summed over the unrolled iterations.
+
+  Each iteration's head embeds every (subject, pooled frame) row, as the official MLP does per frame.
+  """
   f = config.features
 
   def loss_fn(params, batch, rng):
     def embed(mask):
       x0, y = zero_filled(batch["kspace"], batch["maps"], mask)
-      _, bottlenecks = extractor.apply(params["extractor"], x0, y, batch["maps"], mask)
-      z, _ = head.apply(params["head"], bottlenecks[-1], mutable=["batch_stats"])
+      _, encoded = extractor.apply(params["extractor"], x0, y, batch["maps"], mask)
+      z, _ = heads.apply(params["heads"], encoded, mutable=["batch_stats"])
       return z
 
     z1, z2 = embed(batch["m1"]), embed(batch["m2"])
-    if f.objective == "vicreg":
-      loss, parts = mri.vicreg(z1, z2)
-      return loss, parts
-    subj = jnp.concatenate([batch["subject"], batch["subject"]])
-    r = jnp.concatenate([batch["r"], batch["r"]])
-    negatives = (subj[:, None] != subj[None, :]) & (jnp.abs(r[:, None] - r[None, :]) >= f.min_r_gap)
-    return mri.info_nce(z1, z2, temperature=f.temperature, negative_mask=negatives), {}
+    total, parts = 0.0, {}
+    for i, (a, b) in enumerate(zip(z1, z2)):
+      if f.objective == "vicreg":
+        loss, p = mri.vicreg(a, b)
+        parts.update({f"{k}_{i}": v for k, v in p.items()})
+      else:
+        frames = a.shape[0] // batch["subject"].shape[0]
+        subj = jnp.repeat(batch["subject"], frames)
+        r1, r2 = jnp.repeat(batch["r1"], frames), jnp.repeat(batch["r2"], frames)
+        subj2, r = jnp.concatenate([subj, subj]), jnp.concatenate([r1, r2])
+        negatives = (subj2[:, None] != subj2[None, :]) & (jnp.abs(r[:, None] - r[None, :]) >= f.min_r_gap)
+        loss = mri.info_nce(a, b, temperature=f.temperature, negative_mask=negatives)
+      total = total + loss
+    return total, parts
 
   return loss_fn
+
+
+def optimizer(lr: float, steps: int) -> optax.GradientTransformation:
+  """Adam with a cosine decay, then tau and the data-consistency weights projected to ``>= 0``."""
+  return optax.chain(optax.adam(optax.cosine_decay_schedule(lr, steps)), mri.nonneg_scalars())
 
 
 def _mesh(batch_size: int):
@@ -196,13 +136,13 @@ def _mesh(batch_size: int):
   return core.make_mesh({"data": -1}, devices=jax.devices()[:n])
 
 
-def train_net(name, loss_fn, init_fn, config, workdir, steps, batch_at, lr, batch_size):
-  tx = optax.adam(optax.cosine_decay_schedule(lr, steps))
+def train_net(name, loss_fn, init_fn, config, run_dir, steps, batch_at, lr, batch_size):
+  tx = optimizer(lr, steps)
   mesh = _mesh(batch_size)
   state, sharding = core.create_train_state(init_fn, tx, jax.random.PRNGKey(config.seed), mesh)
   step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
   t = config.train
-  state = core.train_loop(state, step, batch_at, mesh=mesh, run_dir=os.path.join(workdir, name), steps=steps,
+  state = core.train_loop(state, step, batch_at, mesh=mesh, run_dir=run_dir, steps=steps,
                           save_every=min(t.save_every, steps), keep=t.keep, log_every=min(t.log_every, steps),
                           desc=f"train {name}")
   return jax.device_get(state.params)
@@ -210,66 +150,183 @@ def train_net(name, loss_fn, init_fn, config, workdir, steps, batch_at, lr, batc
 
 # ---- the experiment ----
 
+def train_setting(config, workdir: str, subjects, view_r, names, audit: D.MaskAudit) -> dict:
+  """Stage 1 and every network in ``names`` for one seed (``config.seed``) under one acquisition; returns
+  ``{name: params}`` plus ``"extractor"`` (learned) and ``"random_extractor"``."""
+  t, f_cfg = config.train, config.features
+  net, heads = recon_net(config), mri.ProjectionHeads(config.model.iterations)
+  ex = D.parallel_batch(subjects, config, 0, 1, view_r)
+  x0, y = zero_filled(ex["kspace"], ex["maps"], ex["m1"])
+
+  def init_plain(rng):
+    return net.init(rng, x0, y, ex["maps"], ex["m1"])
+
+  _, encoded = net.apply(init_plain(jax.random.PRNGKey(0)), x0, y, ex["maps"], ex["m1"])
+  params_f = train_net(
+      f"features_{f_cfg.objective}", feature_loss(config, net, heads),
+      lambda r: {"extractor": init_plain(r), "heads": heads.init(r, [jnp.concatenate([e] * 2) for e in encoded])},
+      config, os.path.join(workdir, f"features_{f_cfg.objective}"), f_cfg.steps,
+      audit.wrap(lambda s: D.feature_batch(subjects, config, s, view_r)), f_cfg.lr, f_cfg.batch_size)
+  extractors = {"ssfl": params_f["extractor"],
+                "ssfl_random_features": init_plain(jax.random.PRNGKey(config.seed + 1_000))}
+  trained = {"extractor": extractors["ssfl"], "random_extractor": extractors["ssfl_random_features"]}
+  for name in names:
+    params_e = extractors.get(name)
+    loss_fn = make_loss("parallel" if name in ("parallel_nofeat", *FEATURE_NETS) else name, net,
+                        net if params_e is not None else None, params_e)
+
+    def init(rng, params_e=params_e):
+      feats = None if params_e is None else features_of(net, params_e, ex["kspace"], ex["maps"], ex["m1"])
+      return net.init(rng, x0, y, ex["maps"], ex["m1"], feats)
+
+    batches = lambda s: D.parallel_batch(subjects, config, s, t.batch_size, view_r)  # noqa: E731
+    trained[name] = train_net(name, loss_fn, init, config, os.path.join(workdir, name), t.steps,
+                              batches if name == "supervised" else audit.wrap(batches), t.lr, t.batch_size)
+  return trained
+
+
+METRICS = (("psnr", mri.psnr), ("ssim", mri.ssim), ("nmse", mri.nmse), ("psnr_official", mri.psnr_frames),
+           ("ssim_official", mri.ssim_frames))
+
+
+def test_inputs(config, test_subjects) -> dict:
+  """Per R in ``eval_r``: the normalised test k-space, masks (VISTA, seed 10,000 + subject), maps and ``gt``."""
+  out = {}
+  for r in config.data.eval_r:
+    ks, masks, gts = [], [], []
+    for i, s in enumerate(test_subjects):
+      t, w = s["mask"].shape
+      m = D.vista(w, t, float(r), 10_000 + i)
+      k = s["kspace"] * m[:, None, None, :]
+      scale = D.intensity_scale(k, s["maps"], m)
+      ks.append(k / scale)
+      masks.append(m.astype(np.float32))
+      gts.append(s["gt"] / scale)
+    out[r] = {"kspace": np.stack(ks).astype(np.complex64), "mask": np.stack(masks),
+              "maps": np.stack([s["maps"] for s in test_subjects]), "gt": np.stack(gts)}
+  return out
+
+
+def scores(out: dict, gt) -> dict:
+  """``{metric: [subjects]}`` for one method's reconstructions ``out [N, T, H, W]``."""
+  return {m: np.asarray([fn(out[i], gt[i]) for i in range(len(gt))]) for m, fn in METRICS}
+
+
+def evaluate(config, inputs, trained) -> tuple[dict, dict]:
+  """``({(name, R): {metric: [subjects]}}, {R: {name: reconstructions}})`` for the trained networks."""
+  net = recon_net(config)
+  recon = jax.jit(lambda p, k, s, m: reconstruct(net, p, k, s, m))
+  recon_f = jax.jit(lambda p, pe, k, s, m: reconstruct(net, p, k, s, m, features_of(net, pe, k, s, m)))
+  extractor = {"ssfl": trained["extractor"], "ssfl_random_features": trained["random_extractor"]}
+  res, outs = {}, {}
+  for r, b in inputs.items():
+    outs[r] = {}
+    for name in NETS:
+      if name not in trained:
+        continue
+      args = (b["kspace"], b["maps"], b["mask"])
+      x = recon_f(trained[name], extractor[name], *args) if name in FEATURE_NETS else recon(trained[name], *args)
+      outs[r][name] = np.asarray(x)
+      res[(name, r)] = scores(outs[r][name], b["gt"])
+  return res, outs
+
+
+def classical(config, inputs) -> tuple[dict, dict]:
+  """Zero-filled and CG-SENSE (no training, no seed)."""
+  cg = jax.jit(jax.vmap(lambda y, s, m: mri.cg_sense(y, s, m, iters=config.eval.cg_iters)))
+  res, outs = {}, {}
+  for r, b in inputs.items():
+    x0, y = zero_filled(b["kspace"], b["maps"], b["mask"])
+    outs[r] = {"zero_filled": np.asarray(x0), "cg_sense": np.asarray(cg(y, b["maps"], b["mask"]))}
+    for name, x in outs[r].items():
+      res[(name, r)] = scores(x, b["gt"])
+  return res, outs
+
+
+def summarise(per_seed: list[dict], prefix: str, gain_r: int) -> dict:
+  """Means and sds over seeds (of the subject means), and paired per-subject gains (seed-averaged) with CIs."""
+  out = {}
+  for (name, r) in per_seed[0]:
+    for metric in per_seed[0][(name, r)]:
+      vals = np.stack([s[(name, r)][metric] for s in per_seed])  # [seeds, subjects]
+      out[f"{prefix}{metric}/R{r}/{name}"] = float(vals.mean())
+      out[f"{prefix}{metric}_sd/R{r}/{name}"] = float(vals.mean(1).std(ddof=1)) if len(vals) > 1 else 0.0
+  for a, b, label in GAINS:
+    if (a, gain_r) in per_seed[0] and (b, gain_r) in per_seed[0]:
+      pa = np.mean([s[(a, gain_r)]["psnr"] for s in per_seed], axis=0)
+      pb = np.mean([s[(b, gain_r)]["psnr"] for s in per_seed], axis=0)
+      mean, lo, hi = core.paired_bootstrap(pa, pb)
+      out[f"{prefix}paired_gain/R{gain_r}/{label}"] = mean
+      out[f"{prefix}paired_gain_ci/R{gain_r}/{label}"] = [lo, hi]
+  return out
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   core.open_workdir(workdir, config)
-  d, t = config.data, config.train
-  train_subjects = make_subjects(config, d.num_train, 0)
-  test_subjects = make_subjects(config, d.num_test, 5_000)
-  net = recon_net(config)
-  example = parallel_batch(train_subjects, config, 0, 1)
-  x0, y = zero_filled(example["kspace"], example["maps"], example["m1"])
-
-  def init_recon(with_features_from=None):
-    def init(rng):
-      feats = None
-      if with_features_from is not None:
-        feats = features_of(net, with_features_from, example["kspace"], example["maps"], example["m1"])
-      return net.init(rng, x0, y, example["maps"], example["m1"], feats)
-    return init
-
-  # stage 1: features
-  head = mri.ProjectionHead()
-  _, bottlenecks = net.apply(net.init(jax.random.PRNGKey(0), x0, y, example["maps"], example["m1"]), x0, y,
-                             example["maps"], example["m1"])
-  f_cfg = config.features
-  params_f = train_net(
-      f"features_{f_cfg.objective}", feature_loss(config, net, head),
-      lambda r: {"extractor": net.init(r, x0, y, example["maps"], example["m1"]),
-                 "head": head.init(r, jnp.concatenate([bottlenecks[-1]] * 2))},
-      config, workdir, f_cfg.steps, lambda s: feature_batch(train_subjects, config, s), f_cfg.lr, f_cfg.batch_size)
-  params_e = params_f["extractor"]
-
-  # stage 2 and the trained baselines: same data stream, same steps
-  trained = {}
-  for name in NETS:
-    loss_fn = make_loss("parallel" if name in ("ssfl", "parallel_nofeat") else name, net,
-                        net if name == "ssfl" else None, params_e if name == "ssfl" else None)
-    init = init_recon(params_e if name == "ssfl" else None)
-    trained[name] = train_net(name, loss_fn, init, config, workdir, t.steps,
-                              lambda s: parallel_batch(train_subjects, config, s, t.batch_size), t.lr, t.batch_size)
-
-  # evaluation
-  results: dict[str, float] = {"num_subjects/train": d.num_train, "num_subjects/test": d.num_test}
-  cg = jax.jit(jax.vmap(lambda y, s, m: mri.cg_sense(y, s, m, iters=config.eval.cg_iters)))
-  recon = jax.jit(lambda p, k, s, m: reconstruct(net, p, k, s, m))
-  recon_f = jax.jit(lambda p, k, s, m: reconstruct(net, p, k, s, m, features_of(net, params_e, k, s, m)))
-  k = np.stack([s["kspace"] for s in test_subjects])
-  maps = np.stack([s["maps"] for s in test_subjects])
-  gt = np.stack([s["image"] for s in test_subjects])
-  for r in d.eval_r:
-    mask = np.stack([mri.vista_mask(d.size, d.frames, r, seed=10_000 + i) for i in range(len(test_subjects))])
-    mask = mask.astype(np.float32)
-    x0, y = zero_filled(k, maps, mask)
-    out = {"zero_filled": x0, "cg_sense": cg(y, maps, mask)}
-    for name in NETS:
-      out[name] = (recon_f if name == "ssfl" else recon)(trained[name], k, maps, mask)
-    out = {n: np.asarray(v) for n, v in out.items()}
-    for name in METHODS:
-      for metric, fn in (("psnr", mri.psnr), ("ssim", mri.ssim), ("nmse", mri.nmse)):
-        results[f"{metric}/R{r}/{name}"] = float(np.mean([fn(out[name][i], gt[i]) for i in range(len(gt))]))
-    plot_r(out, gt[0], test_subjects[0]["heart"], r, os.path.join(workdir, f"recon_R{r}.png"))
-  core.gather_run_metrics(workdir, [f"features_{f_cfg.objective}", *NETS])
+  d = config.data
+  test = D.test_subjects(config)
+  inputs = test_inputs(config, test)
+  base, base_outs = classical(config, inputs)
+  settings = [("", d.acquired_r, tuple(d.view_r))]
+  if d.prospective_r:
+    settings.append(("acq_test_r/", d.prospective_r, tuple(d.prospective_view_r)))
+  results: dict = {"num_subjects/train": d.num_train if not d.train_files else None,
+                   "num_subjects/test": len(test), "seeds": list(config.seeds)}
+  supervised, runs = {}, []
+  for prefix, acq_r, view_r in settings:
+    subjects = D.training_subjects(config, acq_r)
+    audit = D.MaskAudit(subjects)
+    per_seed = []
+    for seed in config.seeds:
+      cfg = config.copy_and_resolve_references()
+      cfg.seed = int(seed)
+      run_dir = os.path.join(workdir, prefix.rstrip("/") or "acq", f"seed{seed}")
+      names = NETS if not prefix else tuple(n for n in NETS if n != "supervised")
+      trained = train_setting(cfg, run_dir, subjects, view_r, names, audit)
+      if not prefix:
+        supervised[seed] = trained["supervised"]
+      else:
+        trained["supervised"] = supervised[seed]
+      res, outs = evaluate(cfg, inputs, trained)
+      per_seed.append({**base, **res})
+      runs += [os.path.relpath(os.path.join(run_dir, n), workdir) for n in (f"features_{config.features.objective}",
+                                                                            *names)]
+      if not prefix and seed == config.seeds[0]:
+        for r in d.eval_r:
+          plot_r({**base_outs[r], **outs[r]}, inputs[r]["gt"][0], test[0]["heart"], r,
+                 os.path.join(workdir, f"recon_R{r}.png"))
+    results[f"{prefix}protocol/acquired_r"] = float(acq_r)
+    results[f"{prefix}protocol/acquired_fraction"] = float(np.mean([s["acquired"].mean() for s in subjects]))
+    results[f"{prefix}protocol/unseen_fraction_max"] = audit.unseen_fraction_max()
+    results.update(summarise(per_seed, prefix, d.gain_r))
+  plot_seeds(results, d.eval_r, os.path.join(workdir, "psnr_vs_r.png"))
+  core.gather_run_metrics(workdir, runs)
   return core.write_results(workdir, results)
+
+
+def plot_seeds(results, eval_r, path):
+  """PSNR (mean +- sd over seeds) against R for every method, one panel per acquisition setting."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  prefixes = [p for p in ("", "acq_test_r/") if f"{p}psnr/R{eval_r[0]}/ssfl" in results]
+  fig, axes = plt.subplots(1, len(prefixes), figsize=(5.5 * len(prefixes), 4), squeeze=False)
+  for ax, p in zip(axes[0], prefixes):
+    for name in METHODS:
+      if f"{p}psnr/R{eval_r[0]}/{name}" not in results:
+        continue
+      m = [results[f"{p}psnr/R{r}/{name}"] for r in eval_r]
+      sd = [results[f"{p}psnr_sd/R{r}/{name}"] for r in eval_r]
+      ax.errorbar(eval_r, m, yerr=sd, marker="o", capsize=3, label=name)
+    acq = results.get(f"{p}protocol/acquired_r")
+    ax.set_title(f"training data acquired at R = {acq:g}")
+    ax.set_xlabel("test R")
+    ax.set_ylabel("PSNR (dB, fastMRI magnitude), mean +- sd over seeds")
+  axes[0, 0].legend(fontsize=7)
+  fig.tight_layout()
+  core.save_figure(fig, path, dpi=90)
+  plt.close(fig)
 
 
 def plot_r(out, gt, heart, r, path):

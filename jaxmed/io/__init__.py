@@ -4,6 +4,7 @@ from jaxmed.io.cardiac import CardiacDataError, load_cine_nifti, load_tabular_cs
 from jaxmed.io.eeg import (MONTAGES, REFERENTIAL_19, TCP_NAMES, TCP_PAIRS, EEGDataError, EEGRecording, load_eeg,
                            montage_data, normalise_channel_names, preprocess, read_raw, standard_channel_name, write_edf)
 from jaxmed.io.eeg_windows import event_windows, fixed_windows, window_labels
+from jaxmed.io.cine_kspace import load_cine, load_cmrxrecon, load_dynamic_h5, load_ismrmrd
 from jaxmed.io.kspace import KSpaceError, load_kspace_h5
 from jaxmed.io.mcqa import MEDVLM_R1_TASK, R1_INSTRUCTION, MCQAError, load_mcqa_jsonl, medvlm_r1_prompt, r1_prompt
 from jaxmed.io.nifti import (NiftiError, axcodes, load_image_label, load_learn2reg_subjects, load_nifti, load_spine_ct,
@@ -12,7 +13,7 @@ from jaxmed.io.slide import Slide, SlideError, open_slide, write_pyramidal_tiff
 from jaxmed.io.stacks import load_stacks
 from jaxmed.io.vqa import load_vqa_jsonl
 
-__all__ = ["MONTAGES", "REFERENTIAL_19", "TCP_NAMES", "TCP_PAIRS", "EEGDataError", "EEGRecording", "load_eeg",
+__all__ = ["load_cine", "load_cmrxrecon", "load_dynamic_h5", "load_ismrmrd", "MONTAGES", "REFERENTIAL_19", "TCP_NAMES", "TCP_PAIRS", "EEGDataError", "EEGRecording", "load_eeg",
            "montage_data", "normalise_channel_names", "preprocess", "read_raw", "standard_channel_name", "write_edf",
            "event_windows", "fixed_windows", "window_labels", "CardiacDataError", "load_cine_nifti", "load_tabular_csv", "load_vita_npz", "load_stacks", "KSpaceError", "load_kspace_h5", "MCQAError", "NiftiError", "R1_INSTRUCTION", "MEDVLM_R1_TASK", "medvlm_r1_prompt", "Slide", "SlideError", "load_image_label",
            "load_learn2reg_subjects", "load_mcqa_jsonl", "load_nifti", "load_spine_ct", "reorient", "save_nifti", "axcodes", "open_slide", "r1_prompt", "write_pyramidal_tiff",

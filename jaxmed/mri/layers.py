@@ -1,13 +1,16 @@
 """Complex-valued layers for 2D+t data ``[B, T, H, W, C]`` (complex64), as in SSFL-Recon's complex UNet.
 
 * :class:`ComplexConv`: ``(Wr + i Wi)(xr + i xi)`` with two real convolutions;
-* :class:`ComplexConv2Dt`: factorised 2D+t, a ``(1, k, k)`` spatial then a
-  ``(3, 1, 1)`` temporal complex convolution;
-* :class:`ComplexConvTranspose`: per-frame transposed convolution (2x upsampling);
+* :class:`ComplexConvFrames`: a ``(1, k, k)`` spatial complex convolution (per frame);
+* :class:`ComplexConvTime`: a ``(kt, 1, 1)`` temporal complex convolution (per pixel);
+* :class:`ComplexUpsample`: the official up-sampling, a complex transposed
+  convolution with a ``1 x 1 x 1`` kernel and stride ``(2, 2, 2)`` (each input
+  voxel lands on the even corner of its 2x2x2 cell, the other seven hold the
+  bias) followed by ModReLU;
 * :func:`complex_instance_norm`: subtract the complex mean, divide by the RMS
   modulus, over ``(T, H, W)`` per sample and channel;
 * :class:`ModReLU`: ``relu(|z| + b) z / |z|`` with a learned bias per channel;
-* :func:`magnitude_max_pool`: in each window keep the entry of largest modulus.
+* :func:`magnitude_max_pool`: in each ``(2, 2, 2)`` window keep the entry of largest modulus.
 """
 
 from __future__ import annotations
@@ -44,36 +47,49 @@ def _per_frame(layer, x):
   return y.reshape(b, t, *y.shape[1:])
 
 
-class ComplexConv2Dt(nn.Module):
-  """Spatial ``(1, k, k)`` then temporal ``(kt, 1, 1)`` complex convolution on ``[B, T, H, W, C]``.
-
-  Computed as a 2D convolution over frames folded into the batch, then a 1D
-  convolution over time with pixels folded into the batch: the same maps as
-  the two 3D convolutions, and about 10x faster on XLA:CPU than a 3D
-  convolution with a unit kernel axis.
-  """
+class ComplexConvFrames(nn.Module):
+  """Spatial ``(1, k, k)`` complex convolution on ``[B, T, H, W, C]``: a 2D convolution over frames folded into
+  the batch (the same map as a 3D convolution with a unit time kernel, about 10x faster on XLA:CPU)."""
 
   features: int
   kernel: int = 5
+
+  @nn.compact
+  def __call__(self, x):
+    return _per_frame(ComplexConv(self.features, (self.kernel, self.kernel)), x)
+
+
+class ComplexConvTime(nn.Module):
+  """Temporal ``(kt, 1, 1)`` complex convolution on ``[B, T, H, W, C]``: 1D over time, pixels folded into the batch."""
+
+  features: int
   kernel_t: int = 3
 
   @nn.compact
   def __call__(self, x):
-    x = _per_frame(ComplexConv(self.features, (self.kernel, self.kernel)), x)
     b, t, h, w, c = x.shape
     xt = x.transpose(0, 2, 3, 1, 4).reshape(b * h * w, t, c)
     xt = ComplexConv(self.features, (self.kernel_t,))(xt)
     return xt.reshape(b, h, w, t, self.features).transpose(0, 3, 1, 2, 4)
 
 
-class ComplexConvTranspose(nn.Module):
-  """Complex transposed convolution per frame: ``[B, T, H, W, C] -> [B, T, 2H, 2W, F]`` (kernel and stride 2)."""
+class ComplexUpsample(nn.Module):
+  """``[B, T, H, W, C] -> [B, 2T, 2H, 2W, F]``: SSFL-Recon's transposed convolution (kernel 1, stride 2) + ModReLU.
+
+  Output voxel ``(2t, 2h, 2w)`` is ``W x[t, h, w] + b``; the other seven voxels
+  of each 2x2x2 cell are ``b``. The following 2D+t convolutions fill them in.
+  """
 
   features: int
 
   @nn.compact
   def __call__(self, x):
-    return _per_frame(ComplexConv(self.features, (2, 2), strides=(2, 2), transpose=True), x)
+    b, t, h, w, c = x.shape
+    conv = ComplexConv(self.features, (1,))
+    y = conv(x.reshape(-1, 1, c)).reshape(b, t, h, w, self.features)
+    bias = conv(jnp.zeros((1, 1, c), x.dtype)).reshape(self.features)  # what a voxel with no input receives
+    out = jnp.broadcast_to(bias, (b, 2 * t, 2 * h, 2 * w, self.features))
+    return ModReLU()(out.at[:, ::2, ::2, ::2].set(y))
 
 
 def complex_instance_norm(x, eps: float = 1e-6):
@@ -92,7 +108,7 @@ class ModReLU(nn.Module):
     return jax.nn.relu(mag + b) * z / mag
 
 
-def magnitude_max_pool(x, window=(1, 2, 2)):
+def magnitude_max_pool(x, window=(2, 2, 2)):
   """Max-pooling by modulus over non-overlapping ``window`` on ``(T, H, W)``; ``x [B, T, H, W, C]``."""
   b, t, h, w, c = x.shape
   wt, wh, ww = window
