@@ -1,12 +1,12 @@
 """Benchmark: SENSE forward + adjoint throughput (jitted JAX vs NumPy, same operator) and the demo train step.
 
-  python benchmarks/mri.py [--size 128] [--frames 16] [--coils 12] [--repeats 20]
+  python benchmarks/mri.py [--size 128] [--frames 16] [--coils 12] [--repeats 20] [--json PATH]
 
 The baseline for the operator is a plain NumPy implementation of the same
 ``A = M F S`` and ``A^H`` (centred orthonormal FFTs), run in the same
 process; both are checked to agree first. The train step is the SSFL-Recon
 ``demo`` network's parallel self-supervised step (two reconstructions, batch
-2), compiled once and timed over ``--repeats`` steps.
+2), compiled once and timed over ``--repeats`` steps. ``--json PATH`` writes the figures.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from jaxmed import mri
 from jaxmed.synth.cine import birdcage_maps
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the experiments package
+from figures import write_figures  # noqa: E402 (benchmarks/ is on the path when run as a script)
 
 
 def numpy_sense(x, maps, mask):
@@ -48,6 +49,7 @@ def main():
   parser.add_argument("--frames", type=int, default=16)
   parser.add_argument("--coils", type=int, default=12)
   parser.add_argument("--repeats", type=int, default=20)
+  parser.add_argument("--json", default="", help="write the figures to this JSON file")
   args = parser.parse_args()
   rng = np.random.default_rng(0)
   t, h, c = args.frames, args.size, args.coils
@@ -94,6 +96,9 @@ def main():
   n = sum(v.size for v in jax.tree.leaves(params))
   print(f"ssfl_demo_train_step: {1e3 * t_step:.0f} ms/step (parallel loss, batch {config.train.batch_size}, "
         f"{config.data.frames}x{config.data.shape[0]}x{config.data.shape[1]}, {n / 1e3:.0f}k params)")
+  write_figures(args.json, {"sense_fwd_adj/numpy_ms": 1e3 * t_np, "sense_fwd_adj/jax_ms": 1e3 * t_jax,
+                            "sense_fwd_adj/jax_over_numpy": t_np / t_jax, "ssfl_demo_train_step/ms": 1e3 * t_step,
+                            "ssfl_demo_train_step/params": int(n)})
 
 
 if __name__ == "__main__":

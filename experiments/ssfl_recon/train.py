@@ -191,6 +191,11 @@ METRICS = (("psnr", mri.psnr), ("ssim", mri.ssim), ("nmse", mri.nmse), ("psnr_of
 
 def test_inputs(config, test_subjects) -> dict:
   """Per R in ``eval_r``: the normalised test k-space, masks (VISTA, seed 10,000 + subject), maps and ``gt``."""
+  w = test_subjects[0]["mask"].shape[1]
+  lines = {r: max(1, int(round(w / r))) for r in config.data.eval_r}  # what vista_mask draws per frame
+  if len(set(lines.values())) < len(lines):
+    raise ValueError(f"data.eval_r {tuple(config.data.eval_r)}: with W = {w} phase-encoding lines these R give "
+                     f"{lines} lines per frame, so some test masks coincide; use a larger W or other R")
   out = {}
   for r in config.data.eval_r:
     ks, masks, gts = [], [], []
@@ -311,7 +316,7 @@ def plot_seeds(results, eval_r, path):
   import matplotlib.pyplot as plt
 
   prefixes = [p for p in ("", "acq_test_r/") if f"{p}psnr/R{eval_r[0]}/ssfl" in results]
-  fig, axes = plt.subplots(1, len(prefixes), figsize=(5.5 * len(prefixes), 4), squeeze=False)
+  fig, axes = plt.subplots(1, len(prefixes), figsize=(5 * len(prefixes) + 1.8, 4), squeeze=False)
   for ax, p in zip(axes[0], prefixes):
     for name in METHODS:
       if f"{p}psnr/R{eval_r[0]}/{name}" not in results:
@@ -322,8 +327,9 @@ def plot_seeds(results, eval_r, path):
     acq = results.get(f"{p}protocol/acquired_r")
     ax.set_title(f"training data acquired at R = {acq:g}")
     ax.set_xlabel("test R")
-    ax.set_ylabel("PSNR (dB, fastMRI magnitude), mean +- sd over seeds")
-  axes[0, 0].legend(fontsize=7)
+    ax.set_xticks(list(eval_r))
+  axes[0, 0].set_ylabel("PSNR (dB), mean ± sd over seeds")
+  axes[0, -1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
   fig.tight_layout()
   core.save_figure(fig, path, dpi=90)
   plt.close(fig)

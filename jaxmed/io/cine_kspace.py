@@ -12,9 +12,9 @@ Layouts:
 
 * CMRxRecon cine (``cine_sax.mat`` / ``cine_lax.mat``, MATLAB v7.3 = HDF5): ``kspace_full`` or
   ``kspace_sub04`` / ``kspace_sub08`` / ``kspace_sub10``, complex stored as a compound of ``real`` / ``imag``,
-  h5py axes ``[T, S, C, ky, kx]``. Masks ``mask04`` / ``mask08`` / ``mask10`` (``[ky, kx]`` or
-  ``[T, ky, kx]``) in the same file or in ``mask_path`` (the challenge ships ``cine_sax_mask.mat``). Without
-  a mask, the lines that hold data are the mask.
+  h5py axes ``[T, S, C, ky, kx]`` (SingleCoil ``[T, S, ky, kx]``). Masks ``mask04`` / ``mask08`` / ``mask10``
+  (``[ky, kx]`` or ``[T, ky, kx]``) in the same file, in ``mask_path``, or in ``<name>_mask.mat`` beside it
+  (the challenge ships ``cine_sax_mask.mat``). Without a mask, the lines that hold data are the mask.
 * ISMRMRD (OCMR): acquisitions indexed by ``kspace_encode_step_1``, ``phase``, ``slice``; noise scans are
   skipped, repeated averages are averaged, the line centre is placed at ``W // 2`` and the readout
   oversampling is cropped to the recon field of view. Needs the ``ismrmrd`` package (``pip install ismrmrd``).
@@ -29,7 +29,7 @@ import os
 
 import numpy as np
 
-from jaxmed.io.kspace import KSpaceError, load_kspace_h5
+from jaxmed.io.kspace import KSpaceError, load_kspace_h5, open_h5
 
 ACCELERATIONS = ("04", "08", "10")
 
@@ -75,15 +75,7 @@ def _complex(ds, where: str) -> np.ndarray:
 
 def load_cmrxrecon(path: str, *, mask_path: str | None = None) -> list[dict]:
   """Slices of a CMRxRecon cine file (see the module docstring); the reader picks ``kspace_full`` if present."""
-  import h5py
-
-  if not os.path.exists(path):
-    raise KSpaceError(f"{path}: file not found")
-  try:
-    f = h5py.File(path, "r")
-  except OSError as e:
-    raise KSpaceError(f"{path}: not a MATLAB v7.3 / HDF5 file ({e})") from e
-  with f:
+  with open_h5(path, "MATLAB v7.3 / HDF5") as f:
     names = ["kspace_full"] + [f"kspace_sub{a}" for a in ACCELERATIONS]
     name = next((n for n in names if n in f), None)
     if name is None:
@@ -93,21 +85,22 @@ def load_cmrxrecon(path: str, *, mask_path: str | None = None) -> list[dict]:
     mask = None
     if name != "kspace_full":
       acc = name[-2:]
+      beside = os.path.splitext(path)[0] + "_mask.mat"  # the challenge's cine_sax.mat -> cine_sax_mask.mat
+      if mask_path is None and f"mask{acc}" not in f and os.path.exists(beside):
+        mask_path = beside
       for src in (f, None):
         if src is None:
           if mask_path is None:
             break
-          if not os.path.exists(mask_path):
-            raise KSpaceError(f"{mask_path}: mask file not found")
-          with h5py.File(mask_path, "r") as g:
+          with open_h5(mask_path, "MATLAB v7.3 / HDF5 mask") as g:
             if f"mask{acc}" not in g:
               raise KSpaceError(f"{mask_path}: no dataset 'mask{acc}' for {where}; keys are {sorted(g.keys())}")
             mask = np.asarray(g[f"mask{acc}"])
         elif f"mask{acc}" in src:
           mask = np.asarray(src[f"mask{acc}"])
           break
-  if k.ndim == 4:  # a single-slice file: [T, C, ky, kx]
-    k = k[:, None]
+  if k.ndim == 4:  # CMRxRecon SingleCoil: [T, S, ky, kx]
+    k = k[:, :, None]
   if k.ndim != 5:
     raise KSpaceError(f"{where}: shape {k.shape}; expected [T, S, C, ky, kx] (h5py order of MATLAB's kx, ky, C, S, T)")
   k = k.transpose(1, 0, 2, 4, 3)  # [S, T, C, kx, ky]: readout H, phase encoding W
@@ -200,17 +193,11 @@ def load_ismrmrd(path: str) -> list[dict]:
 def load_cine(path: str, *, mask_path: str | None = None) -> list[dict]:
   """Dispatches on the file: ``.mat`` -> CMRxRecon, ``.mrd`` / an ISMRMRD ``dataset`` group -> ISMRMRD,
   else jaxmed's dynamic HDF5."""
-  import h5py
-
   if path.endswith(".mat"):
     return load_cmrxrecon(path, mask_path=mask_path)
   if path.endswith(".mrd"):
     return load_ismrmrd(path)
   is_mrd = False
-  if os.path.exists(path):
-    try:
-      with h5py.File(path, "r") as f:
-        is_mrd = "dataset" in f and "xml" in f["dataset"]
-    except OSError as e:
-      raise KSpaceError(f"{path}: not a readable HDF5 file ({e})") from e
+  with open_h5(path) as f:
+    is_mrd = "dataset" in f and "xml" in f["dataset"]
   return load_ismrmrd(path) if is_mrd else load_dynamic_h5(path)

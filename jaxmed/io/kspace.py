@@ -27,17 +27,21 @@ class KSpaceError(ValueError):
   """A k-space file is missing, unreadable, or not in a supported layout."""
 
 
-def load_kspace_h5(path: str) -> dict[str, np.ndarray | str]:
-  """Reads ``{"kspace" [S, T, C, X, Y], "layout", optional "mask", "coil_maps" [S, C, X, Y], "reference"}``."""
+def open_h5(path: str, kind: str = "HDF5"):
+  """``h5py.File(path, "r")``, or a :class:`KSpaceError` naming the file (missing, or not ``kind``)."""
   import h5py
 
   if not os.path.exists(path):
     raise KSpaceError(f"{path}: file not found")
   try:
-    f = h5py.File(path, "r")
+    return h5py.File(path, "r")
   except OSError as e:
-    raise KSpaceError(f"{path}: not a readable HDF5 file ({e})") from e
-  with f:
+    raise KSpaceError(f"{path}: not a readable {kind} file ({e})") from e
+
+
+def load_kspace_h5(path: str) -> dict[str, np.ndarray | str]:
+  """Reads ``{"kspace" [S, T, C, X, Y], "layout", optional "mask", "coil_maps" [S, C, X, Y], "reference"}``."""
+  with open_h5(path) as f:
     if "kspace" not in f:
       raise KSpaceError(f"{path}: no dataset 'kspace'; expected the fastMRI layout kspace[slices, coils, kx, ky] "
                         f"or the dynamic layout kspace[{DYNAMIC_ORDER}] with an axis_order attribute")

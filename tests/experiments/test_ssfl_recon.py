@@ -213,7 +213,7 @@ def test_bad_cine_files_get_one_clear_error(tmp_path):
     _write_cmrxrecon(tmp_path / f"s{i}.mat", p["kspace"].transpose(0, 1, 3, 2)[:, None], "kspace_full")
   with pytest.raises(KSpaceError, match=r"s1.mat slice 0: kspace \[T, C, H, W\] = \(4, 4, 12, 10\) differs"):
     D.file_subjects(str(tmp_path / "s*.mat"))
-  # sizes and frames come from the files, not the config (the config says 18 x 14, 6 frames)
+  # sizes and frames come from the files, not the config (the config says 17 x 14, 6 frames)
   config = small_config(train_files=str(tmp_path / "s0.mat"), test_files=str(tmp_path / "s0.mat"))
   (sub,) = D.training_subjects(config, 2.0)
   assert sub["kspace"].shape == (4, 4, 12, 12) and sub["acquired"].mean() == pytest.approx(0.5, abs=0.1)
@@ -222,6 +222,12 @@ def test_bad_cine_files_get_one_clear_error(tmp_path):
   x0, y = T.zero_filled(batch["kspace"], batch["maps"], batch["m1"])
   params = T.recon_net(config).init(jax.random.PRNGKey(0), x0, y, batch["maps"], batch["m1"])
   assert np.isfinite(float(loss(params, batch, None)[0]))
+
+
+def test_test_rs_that_draw_the_same_mask_are_refused():
+  config = small_config(shape=(16, 24), eval_r=(4, 8, 12, 16))  # 24 lines: R 12 and 16 both draw 2 per frame
+  with pytest.raises(ValueError, match=r"eval_r \(4, 8, 12, 16\): with W = 24"):
+    T.test_inputs(config, D.test_subjects(config))
 
 
 def test_dynamic_h5_mask_is_the_acquisition(tmp_path):
