@@ -69,10 +69,17 @@ def test_write_docs_keeps_other_rows_and_writes_experiment_tables(tmp_path):
 
 def test_ssfl_results_table_has_every_metric_r_and_method():
   from experiments import ssfl_recon
-  results = {f"{m}/R{r}/{n}": 1.0 for m in ("psnr", "ssim", "nmse") for r in (4, 16) for n in ssfl_recon.METHODS}
+  metrics = ("psnr", "ssim", "nmse", "psnr_official")
+  results = {f"{m}/R{r}/{n}": 1.0 for m in metrics for r in (4, 16) for n in ssfl_recon.METHODS}
+  results.update({f"psnr_sd/R{r}/{n}": 0.25 for r in (4, 16) for n in ssfl_recon.METHODS})
+  results.update({"protocol/unseen_fraction_max": 0.0, "paired_gain/R8/ssfl_vs_nofeat": 0.5,
+                  "paired_gain_ci/R8/ssfl_vs_nofeat": [0.25, 0.75]})
   table = ssfl_recon.results_table(results)
-  assert table.count("\n") == 2 + 3 * 2
-  assert "| PSNR | 16 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 | 1.00 |" in table
+  assert table.count("| PSNR | ") == 2 and table.count("| PSNR (official) | ") == 2
+  # classical methods have no seed (no sd); the trained networks show mean ± sd
+  assert "| PSNR | 16 | 1.00 | 1.00 | 1.00 ± 0.25 | 1.00 ± 0.25 | 1.00 ± 0.25 | 1.00 ± 0.25 | 1.00 ± 0.25 |" in table
+  assert "| R8/ssfl_vs_nofeat | +0.50 | [+0.25, +0.75] |" in table
+  assert "prospective" not in table  # no acq_test_r/ keys, no second setting
 
 
 def test_only_names_unknown_experiments_before_running_any(tmp_path):
