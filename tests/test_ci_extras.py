@@ -10,3 +10,11 @@ def test_torch_imports_under_ci():
     pytest.skip("only CI (CI=true) must have the parity extra; locally it is optional")
   import torch
   assert torch.tensor([1.0, 2.0]).sum().item() == 3.0
+
+
+def test_fastmri_and_ismrmrd_import_under_ci():
+  """The MRI metric oracle (fastmri, parity extra) and the ISMRMRD reader's package (test extra)."""
+  if os.environ.get("CI") != "true":
+    pytest.skip("only CI (CI=true) must have the parity and test extras; locally they are optional")
+  import fastmri.evaluate  # noqa: F401
+  import ismrmrd  # noqa: F401
