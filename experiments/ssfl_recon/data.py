@@ -167,7 +167,8 @@ def parallel_batch(subjects, config, step: int, batch_size: int, view_r) -> dict
     m1, m2, _, _ = draw_views(rng, s["acquired"], view_r)
     train_m, loss_m = mri.ssdu_split(mri.expand_line_mask(m1, s["kspace"].shape[2]), rho=0.4,
                                      seed=int(rng.integers(2**31)))
-    rows.append({"kspace": s["kspace"], "maps": s["maps"], "gt": s.get("gt", np.zeros_like(s["kspace"][:, 0])),
+    no_gt = np.full(s["kspace"][:, 0].shape, np.nan, np.complex64)  # undersampled file: any read shows as NaN
+    rows.append({"kspace": s["kspace"], "maps": s["maps"], "gt": s.get("gt", no_gt),
                  "m1": m1.astype(np.float32), "m2": m2.astype(np.float32), "ssdu_train": train_m.astype(np.float32),
                  "ssdu_loss": loss_m.astype(np.float32), "subject": np.int32(i)})
   return {k: np.stack([r[k] for r in rows]) for k in rows[0]}

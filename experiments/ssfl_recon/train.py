@@ -275,22 +275,26 @@ def train_and_evaluate(config, workdir: str) -> dict:
   settings = [("", d.acquired_r, tuple(d.view_r))]
   if d.prospective_r:
     settings.append(("acq_test_r/", d.prospective_r, tuple(d.prospective_view_r)))
-  results: dict = {"num_subjects/train": d.num_train if not d.train_files else None,
-                   "num_subjects/test": len(test), "seeds": list(config.seeds)}
+  results: dict = {"num_subjects/test": len(test), "seeds": list(config.seeds)}
   supervised, runs = {}, []
   for prefix, acq_r, view_r in settings:
     subjects = D.training_subjects(config, acq_r)
+    results["num_subjects/train"] = len(subjects)
+    # undersampled training files have no fully sampled image: there is nothing to supervise with
+    has_gt = all("gt" in s for s in subjects)
+    if not has_gt and not prefix:
+      print("ssfl_recon: training data without fully sampled images; 'supervised' is not trained")
     audit = D.MaskAudit(subjects)
     per_seed = []
     for seed in config.seeds:
       cfg = config.copy_and_resolve_references()
       cfg.seed = int(seed)
       run_dir = os.path.join(workdir, prefix.rstrip("/") or "acq", f"seed{seed}")
-      names = NETS if not prefix else tuple(n for n in NETS if n != "supervised")
+      names = NETS if not prefix and has_gt else tuple(n for n in NETS if n != "supervised")
       trained = train_setting(cfg, run_dir, subjects, view_r, names, audit)
-      if not prefix:
+      if "supervised" in trained:
         supervised[seed] = trained["supervised"]
-      else:
+      elif seed in supervised:
         trained["supervised"] = supervised[seed]
       res, outs = evaluate(cfg, inputs, trained)
       per_seed.append({**base, **res})
@@ -342,8 +346,9 @@ def plot_r(out, gt, heart, r, path):
 
   frame = gt.shape[0] // 2
   cy, cx = np.argwhere(heart[frame]).mean(0).round().astype(int) if heart[frame].any() else (gt.shape[1] // 2,) * 2
-  names = ["ground truth", *METHODS]
-  imgs = [gt, *[out[n][0] for n in METHODS]]
+  methods = [n for n in METHODS if n in out]
+  names = ["ground truth", *methods]
+  imgs = [gt, *[out[n][0] for n in methods]]
   vmax = np.abs(gt).max()
   fig, ax = plt.subplots(3, len(names), figsize=(2.2 * len(names), 7))
   for j, (name, img) in enumerate(zip(names, imgs)):

@@ -200,6 +200,27 @@ def test_undersampled_cmrxrecon_file_is_read_with_its_own_mask(tmp_path):
     load_cmrxrecon(str(tmp_path / "cine_sax.mat"), mask_path=str(tmp_path / "bad_mask.mat"))
 
 
+def test_undersampled_training_files_run_end_to_end_without_supervised(tmp_path):
+  """Real undersampled training data: its own mask is the acquisition and there is no image to supervise with."""
+  lines = np.zeros(14, bool)
+  lines[::3] = True
+  lines[4:11] = True  # 7 calibration lines for ESPIRiT
+  for i in range(2):
+    p = cine_phantom(20 + i, size=(17, 14), frames=6, coils=4, noise=0.0)
+    k = p["kspace"] * lines[None, None, None, :]
+    _write_cmrxrecon(tmp_path / f"train{i}.mat", k.transpose(0, 1, 3, 2)[:, None], "kspace_sub04")
+  p = cine_phantom(30, size=(17, 14), frames=6, coils=4, noise=0.0)
+  _write_cmrxrecon(tmp_path / "test.mat", p["kspace"].transpose(0, 1, 3, 2)[:, None], "kspace_full")
+  config = small_config(train_files=str(tmp_path / "train*.mat"), test_files=str(tmp_path / "test.mat"),
+                        prospective_r=0.0)
+  results = T.train_and_evaluate(config, str(tmp_path / "run"))
+  assert results["num_subjects/train"] == 2 and results["protocol/unseen_fraction_max"] == 0.0
+  assert results["protocol/acquired_fraction"] == pytest.approx(lines.mean())
+  assert "psnr/R8/supervised" not in results and not any(k.startswith("acq_test_r/") for k in results)
+  for method in ("zero_filled", "cg_sense", "ssdu", "parallel_nofeat", "ssfl", "ssfl_random_features"):
+    assert math.isfinite(results[f"psnr/R8/{method}"]), method
+
+
 def test_bad_cine_files_get_one_clear_error(tmp_path):
   with h5py.File(tmp_path / "none.mat", "w") as f:
     f["kspace"] = np.zeros(3)
