@@ -14,16 +14,29 @@ inside ``jit``:
    diagonal: edge ``(C(i), C(j))`` for every fine edge across components,
    with duplicates masked.
 
-Gradients. The merge decision is discrete (no gradient through the
-threshold). So that the embedding network still learns *which* regions to
-merge, the pooling weights carry a straight-through gate: member ``i`` of a
-merged node is weighted by ``area_i * (1 + g_i - stop_gradient(g_i))`` with
-``g_i = mean over i's kept edges of sigmoid((s_ij - threshold) / tau)``. The
-forward value is exactly the area-weighted mean; the backward pass tells the
-embeddings whether pulling a region into (or out of) its neighbour's node
-would lower the loss. A soft assignment (DiffPool-style) was not chosen: it
-needs a fixed number of clusters, and the method's point is a data-dependent
-number of nodes.
+Gradients (a straight-through estimator). The merge decision is discrete,
+so the forward pass is exactly the hard partition above. The backward pass is
+that of a *soft merge* driven by ``p_ij = sigmoid((s_ij - threshold) / tau)``
+on every real edge, kept or not:
+
+  x~_c = (sum_{i in c} w_i a_i x_i + sum_{(j -> i), i in c, j not in c} p_ij a_j x_j)
+         / (the same sums without x)
+
+with ``w_i = 1`` for the component's representative and ``w_i`` = the mean
+``p`` over ``i``'s kept edges for the other members. Raising ``p_ij`` on an
+edge that crosses components pulls ``j`` into ``i``'s node (the first-order
+effect of merging them); lowering ``w_i`` of a merged member pushes it out
+(the first-order effect of a split, seen from the node that stays). The
+pooled features are ``x_c + x~_c - stop_gradient(x~_c)`` with ``x~`` built from
+``stop_gradient(x)``: the forward value and the gradient with respect to
+``x`` are the hard partition's; the embeddings ``z`` receive the soft merge's
+gradient, which is nonzero both for an unmerged pair whose merge would lower
+the loss (sign: towards merging) and for a merged pair whose split would.
+(An earlier gate ``area_i * (1 + g_i - stop_gradient(g_i))`` scaled both
+members of a merged pair equally, so the component mean, and with it every
+gradient to ``z``, was exactly zero.) A DiffPool-style soft assignment was
+not chosen: it fixes the number of clusters, and the method's point is a
+data-dependent number of nodes.
 """
 
 from __future__ import annotations
@@ -74,22 +87,23 @@ def coarsen(x, area, pos, z, senders, receivers, node_mask, edge_mask, *, thresh
 
   ``keep`` ``[E]``: reuse the merge decisions of an earlier call (``Coarse.keep``)
   instead of thresholding ``z``, e.g. to hold the partition fixed along an
-  Integrated-Gradients path.
+  Integrated-Gradients path; the merge estimator is then off, so every
+  gradient is the exact one of the fixed partition.
   """
   n = x.shape[0]
   sim = edge_similarity(z, senders, receivers)
   real = edge_mask & node_mask[senders] & node_mask[receivers]
-  keep = real & (sim > threshold) if keep is None else real & keep
+  fixed = keep is not None
+  keep = real & (keep if fixed else sim > threshold)
   comp = connected_components(senders, receivers, keep, n)
-  gate_e = jnp.where(keep, jax.nn.sigmoid((sim - threshold) / tau), 0.0)
-  kept_in = jax.ops.segment_sum(keep.astype(x.dtype), receivers, n)
-  gate = jax.ops.segment_sum(gate_e, receivers, n) / jnp.maximum(kept_in, 1.0)
-  w = jnp.where(node_mask, area, 0.0) * (1.0 + gate - jax.lax.stop_gradient(gate))
-  total = jax.ops.segment_sum(w, comp, n)
+  area_m = jnp.where(node_mask, area, 0.0)
+  total = jax.ops.segment_sum(area_m, comp, n)
   denom = jnp.where(total > 0, total, 1.0)[:, None]
-  xc = jax.ops.segment_sum(w[:, None] * x, comp, n) / denom
-  posc = jax.ops.segment_sum(w[:, None] * pos, comp, n) / denom
-  area_c = jax.ops.segment_sum(jnp.where(node_mask, area, 0.0), comp, n)
+  xc = jax.ops.segment_sum(area_m[:, None] * x, comp, n) / denom
+  posc = jax.ops.segment_sum(area_m[:, None] * pos, comp, n) / denom
+  if not fixed:  # a given partition is not a function of z: the exact gradient is the hard one (IG needs that)
+    xc = xc + _soft_merge_delta(x, area_m, sim, keep, real, comp, senders, receivers, threshold, tau)
+  area_c = total
   live = node_mask & (comp == jnp.arange(n))
   cs, cr = comp[senders], comp[receivers]
   cross = real & (cs != cr)
@@ -100,3 +114,21 @@ def coarsen(x, area, pos, z, senders, receivers, node_mask, edge_mask, *, thresh
   first = jnp.concatenate([jnp.ones((1,), bool), sorted_key[1:] != sorted_key[:-1]]) & (sorted_key < n * n)
   unique = jnp.zeros_like(cross).at[order].set(first)
   return Coarse(xc, area_c, posc, live, cs, cr, unique, comp, keep)
+
+
+def _soft_merge_delta(x, area, sim, keep, real, comp, senders, receivers, threshold, tau):
+  """``x~ - stop_gradient(x~)`` of the soft merge in the module docstring: zero forward, the estimator backward."""
+  n = x.shape[0]
+  xs = jax.lax.stop_gradient(x)
+  p = jax.nn.sigmoid((sim - threshold) / tau)
+  kept_in = jax.ops.segment_sum(keep.astype(x.dtype), receivers, n)
+  member = jax.ops.segment_sum(jnp.where(keep, p, 0.0), receivers, n) / jnp.maximum(kept_in, 1.0)
+  w_self = area * jnp.where(comp == jnp.arange(n), 1.0, member)
+  cross = real & (comp[senders] != comp[receivers])
+  w_edge = jnp.where(cross, p * area[senders], 0.0)  # j = sender pulled into the receiver's component
+  target = comp[receivers]
+  num = jax.ops.segment_sum(w_self[:, None] * xs, comp, n) + jax.ops.segment_sum(w_edge[:, None] * xs[senders],
+                                                                                target, n)
+  den = jax.ops.segment_sum(w_self, comp, n) + jax.ops.segment_sum(w_edge, target, n)
+  soft = num / jnp.where(den > 0, den, 1.0)[:, None]
+  return soft - jax.lax.stop_gradient(soft)
