@@ -126,23 +126,47 @@ def write_pyramidal_tiff(path: str, image: np.ndarray, *, levels: int = 3, tile:
   level-0 pixel) is stored as the TIFF resolution in centimetres, which
   openslide reports as ``openslide.mpp-x/y``. Returns the written levels.
   """
-  import tifffile
-
   image = np.asarray(image)
   if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
     raise ValueError(f"write_pyramidal_tiff({path}): expected an RGB uint8 image [H, W, 3], got "
                      f"{image.dtype} {image.shape}")
-  if tile % 16:
-    raise ValueError(f"write_pyramidal_tiff({path}): tile must be a multiple of 16 (TIFF), got {tile}")
   pyramid = [image]
   for _ in range(levels - 1):
     pyramid.append(downsample2(pyramid[-1]))
-  with tifffile.TiffWriter(path, bigtiff=image.nbytes > 2**31) as tif:
-    for i, level in enumerate(pyramid):
+  write_pyramidal_tiff_tiles(path, image.shape[:2], lambda k, r, c, h, w: pyramid[k][r:r + h, c:c + w],
+                             levels=levels, tile=tile, mpp=mpp, compression=compression)
+  return pyramid
+
+
+def write_pyramidal_tiff_tiles(path: str, shape: tuple[int, int], tile_fn, *, levels: int, tile: int = 256,
+                               mpp: float | None = None, compression: str = "zlib", glass: int = 242) -> None:
+  """Streams a pyramidal TIFF of level-0 ``shape = (H, W)`` tile by tile; memory is one tile, not one level.
+
+  ``tile_fn(level, row, col, h, w)`` returns RGB uint8 ``[h, w, 3]`` of that
+  level (``(H, W) // 2**level``); edge tiles are padded with ``glass``. Level
+  ``k`` is what the caller renders at ``2**k`` times the level-0 pixel size.
+  """
+  import tifffile
+
+  if tile % 16:
+    raise ValueError(f"write_pyramidal_tiff({path}): tile must be a multiple of 16 (TIFF), got {tile}")
+  H, W = (int(v) for v in shape)
+
+  def tiles(k, h, w):
+    for r in range(0, h, tile):
+      for c in range(0, w, tile):
+        th, tw = min(tile, h - r), min(tile, w - c)
+        out = np.full((tile, tile, 3), glass, np.uint8)
+        out[:th, :tw] = tile_fn(k, r, c, th, tw)
+        yield out
+
+  big = H * W * 3 * 4 // 3 > 2**31
+  with tifffile.TiffWriter(path, bigtiff=big) as tif:
+    for k in range(levels):
+      h, w = H >> k, W >> k
       kw: dict[str, Any] = {}
       if mpp:
-        res = 1e4 / (mpp * 2**i)  # pixels per centimetre
+        res = 1e4 / (mpp * 2**k)  # pixels per centimetre
         kw = dict(resolution=(res, res), resolutionunit="CENTIMETER")
-      tif.write(level, photometric="rgb", tile=(tile, tile), compression=compression,
-                subfiletype=0 if i == 0 else 1, metadata=None, **kw)
-  return pyramid
+      tif.write(tiles(k, h, w), shape=(h, w, 3), dtype=np.uint8, photometric="rgb", tile=(tile, tile),
+                compression=compression, subfiletype=0 if k == 0 else 1, metadata=None, **kw)
