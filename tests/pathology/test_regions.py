@@ -37,17 +37,24 @@ def test_regions_and_adjacency(slide):
 
 
 def test_named_features_separate_tumour_from_stroma(slide):
-  rgb, info = slide
-  labels = P.slic_regions(rgb, P.tissue_mask(rgb), n_segments=200)
-  feats, extra = P.region_features(rgb, labels)
+  rgb, info = slide  # 384 px at 0.5 um/px; 50 regions of ~500 um^2, a few nuclei each
+  labels = P.slic_regions(rgb, P.tissue_mask(rgb), n_segments=50)
+  feats, extra = P.region_features(rgb, labels, mpp=0.5)
   assert feats.shape == (labels.max(), len(P.FEATURE_NAMES)) and np.isfinite(feats).all()
-  np.testing.assert_allclose(extra["area"].sum(), (labels > 0).sum())
-  np.testing.assert_allclose(feats[:, P.FEATURE_NAMES.index("morphology/log_area")], np.log1p(extra["area"]),
+  np.testing.assert_allclose(extra["area_um2"].sum(), (labels > 0).sum() * 0.25)
+  np.testing.assert_allclose(feats[:, P.FEATURE_NAMES.index("morphology/log_area_um2")], np.log(extra["area_um2"]),
                              rtol=1e-5)
   majority = np.asarray([np.bincount(info["tissue"][labels == k], minlength=len(TISSUES)).argmax()
                          for k in range(1, labels.max() + 1)])
-  density = feats[:, P.FEATURE_NAMES.index("nuclei/h_fraction")]
-  tumour, stroma = density[majority == TISSUES.index("tumour")], density[majority == TISSUES.index("stroma")]
-  assert len(tumour) and len(stroma) and np.median(tumour) > 3 * np.median(stroma)
+  for name in ("nuclei/h_fraction", "nuclei/density_per_mm2"):
+    v = feats[:, P.FEATURE_NAMES.index(name)]
+    tumour, stroma = v[majority == TISSUES.index("tumour")], v[majority == TISSUES.index("stroma")]
+    assert len(tumour) and len(stroma) and tumour.mean() > 2 * stroma.mean(), name
+  # tumour nuclei (radius 4.5 um, 64 um^2) are larger than stromal ones (2 x 5 um, 31 um^2)
+  area = feats[:, P.FEATURE_NAMES.index("nuclei/mean_area_um2")]
+  count = feats[:, P.FEATURE_NAMES.index("nuclei/count")]
+  mean_area = {t: (area * count)[majority == TISSUES.index(t)].sum() / count[majority == TISSUES.index(t)].sum()
+               for t in ("tumour", "stroma")}
+  assert mean_area["tumour"] > 1.3 * mean_area["stroma"], mean_area
   lbp = feats[:, [P.FEATURE_NAMES.index(f"texture/lbp_{k}") for k in range(10)]]
   np.testing.assert_allclose(lbp.sum(1), 1.0, atol=1e-5)
