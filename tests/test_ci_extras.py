@@ -22,3 +22,11 @@ def test_fastmri_and_ismrmrd_import_under_ci():
   gt = np.ones((1, 4, 4))
   assert float(fastmri.evaluate.nmse(gt, gt)) == 0.0
   assert callable(ismrmrd.Dataset) and hasattr(ismrmrd, "ACQ_IS_NOISE_MEASUREMENT")
+
+
+def test_torchstain_imports_under_ci():
+  """The Macenko oracle (torchstain's numpy backend, parity extra) for jaxmed.pathology.stain."""
+  if os.environ.get("CI") != "true":
+    pytest.skip("only CI (CI=true) must have the parity extra; locally it is optional")
+  from torchstain.numpy.normalizers.macenko import NumpyMacenkoNormalizer
+  assert NumpyMacenkoNormalizer().maxCRef.shape == (2,)
