@@ -7,10 +7,10 @@ microns or square microns, mapped to pyramid levels per slide, so the same
 settings read a 20x and a 40x scan alike.
 
 Presets:
-  tiny  - 20 small synthetic slides, 2-fold CV, a few steps: a CI smoke run.
+  tiny  - 20 small synthetic slides, one 2-fold CV, a few steps: a CI smoke run.
   demo  - 128 synthetic H&E slides from ~96 patients (1024 px at 0.5 um/px,
           4-level pyramidal TIFF), features at 1 um/px, regions of ~600 um^2;
-          patient-grouped 5-fold CV of four models.
+          patient-grouped 5-fold CV of four models, repeated 3 times.
   paper - point ``data.slide_dir`` at real slides with a ``labels.csv``
           (``slide,stage,time,event`` and optionally ``patient``); features at
           1 um/px, regions of ~20,000 um^2 on an 8 um/px label map, the tissue
@@ -37,8 +37,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict(dict(hidden=64, heads=4, coarsen_rounds=1, threshold=0.9, embed_dim=16))
   c.train = ml_collections.ConfigDict(dict(steps=300, batch_size=16, lr=2e-3, weight_decay=1e-4, cox_weight=1.0,
                                            log_every=50, save_every=300, keep=1))
-  # patient-grouped, stage-stratified k-fold cross-validation
-  c.cv = ml_collections.ConfigDict(dict(folds=5))
+  # patient-grouped, stage-stratified k-fold cross-validation, repeated with new splits and seeds
+  c.cv = ml_collections.ConfigDict(dict(folds=5, repeats=3))
   c.ig = ml_collections.ConfigDict(dict(steps=64, num_slides=4))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
   if preset == "tiny":
@@ -46,7 +46,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.wsi.update(dict(region_um2=400.0, tile=128))
     c.model.update(dict(hidden=16, heads=2))
     c.train.update(dict(steps=6, batch_size=8, log_every=2, save_every=6))
-    c.cv.update(dict(folds=2))
+    c.cv.update(dict(folds=2, repeats=1))
     c.ig.update(dict(steps=16, num_slides=2))
   elif preset == "paper":
     c.data.update(dict(num_slides=0))

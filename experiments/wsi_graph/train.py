@@ -11,7 +11,8 @@
    ``<workdir>/graphs/<slide>-<settings key>.npz`` (a rerun skips finished
    slides); training reads only the graph arrays. An unreadable slide is
    skipped with its error, listed in ``skipped_slides.txt`` and in the log.
-3. Patient-grouped, stage-stratified k-fold CV (``cv.folds``). Per fold,
+3. Patient-grouped, stage-stratified k-fold CV (``cv.folds``), repeated
+   ``cv.repeats`` times with new splits and initialisations. Per fold,
    features are standardised with the training slides' statistics, and four
    models train with the same loss (cross-entropy on stage + ``cox_weight``
    x Cox partial likelihood) and steps: the region graph with learned
@@ -269,14 +270,18 @@ def oracle(slides, splits, labels, num_classes) -> dict[str, float]:
   """Ceiling and floor on the same folds: logistic models on the true generating variables (all, burden alone);
   the C-index of the true risk; the training folds' majority stage."""
   from sklearn.linear_model import LogisticRegression
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
 
   z = np.asarray([[s["latent"][k] for k in synth.LATENTS] for s in slides])
   res: dict[str, list] = {}
   for tr, te in splits:
     for name, cols in (("oracle", [0, 1, 2]), ("oracle_burden_only", [0])):
-      clf = LogisticRegression(max_iter=2000).fit(z[tr][:, cols], labels["stage"][tr])
+      # standardised inputs and weak regularisation: the ceiling should not be held back by the penalty
+      clf = make_pipeline(StandardScaler(), LogisticRegression(C=100.0, max_iter=5000))
+      clf.fit(z[tr][:, cols], labels["stage"][tr])
       prob = np.zeros((len(te), num_classes))
-      prob[:, clf.classes_] = clf.predict_proba(z[te][:, cols])
+      prob[:, clf[-1].classes_] = clf.predict_proba(z[te][:, cols])
       risk = np.asarray([synth.risk_score(slides[i]["latent"]) for i in te])
       for k, v in scores(prob, risk, labels["stage"][te], labels["time"][te], labels["event"][te],
                          num_classes).items():
@@ -298,24 +303,26 @@ def train_and_evaluate(config, workdir: str) -> dict:
   labels = {"stage": np.asarray([s["stage"] for s in slides], np.int32),
             "time": np.asarray([s["time"] for s in slides], np.float32),
             "event": np.asarray([s["event"] for s in slides], np.float32)}
-  splits = folds(slides, config.cv.folds, config.seed)
+  splits = [split for rep in range(config.cv.repeats)
+            for split in folds(slides, config.cv.folds, config.seed + rep)]  # repeated k-fold, new splits each time
   results: dict = {"num_slides": len(slides), "num_patients": len({s["patient"] for s in slides}),
-                   "slides/skipped": len(skipped), "cv/folds": len(splits),
+                   "slides/skipped": len(skipped), "cv/folds": config.cv.folds, "cv/repeats": config.cv.repeats,
                    "nodes/mean_regions": float(np.mean([len(g["region/x"]) for g in graphs])),
                    "nodes/mean_patches": float(np.mean([len(g["patch/x"]) for g in graphs]))}
   if build_s == build_s:  # a rerun reads the cached graphs; only a run that built them reports the time
     results["graph_build_s_per_slide"] = build_s
   fold_scores: dict[str, list[dict]] = {m: [] for m in MODELS}
-  oof = {m: {"prob": np.zeros((len(slides), num_classes)), "risk": np.zeros(len(slides))} for m in MODELS}
+  correct = {m: np.zeros(len(slides)) for m in MODELS}  # out-of-fold correctness, summed over repeats
   nodes_after: list[float] = []
   last = None
-  for k, (tr, te) in enumerate(splits):
+  for j, (tr, te) in enumerate(splits):
+    rep, k = divmod(j, config.cv.folds)
     for name in MODELS:
       train_data, test_data = fold_data(name, graphs, tr, te, labels)
-      model, params = train_model(name, config, os.path.join(workdir, f"fold{k}", name), mesh, train_data,
-                                  num_classes, config.seed + k)
+      model, params = train_model(name, config, os.path.join(workdir, run_name(rep, k, name)), mesh, train_data,
+                                  num_classes, config.seed + 100 * rep + k)
       p = predict(name, model, params, test_data)
-      oof[name]["prob"][te], oof[name]["risk"][te] = p["prob"], p["risk"]
+      correct[name][te] += p["prob"].argmax(-1) == labels["stage"][te]
       fold_scores[name].append(scores(p["prob"], p["risk"], labels["stage"][te], labels["time"][te],
                                       labels["event"][te], num_classes))
       if name == "region_graph":
@@ -327,7 +334,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results[f"cv/{name}/{metric}"] = float(np.nanmean(v))
       results[f"cv_sd/{name}/{metric}"] = float(np.nanstd(v))
   results["nodes/mean_after_coarsening"] = float(np.mean(nodes_after))
-  results.update(paired_gains(slides, oof, labels["stage"]))
+  results.update(paired_gains(slides, {m: c / config.cv.repeats for m, c in correct.items()}))
   if all("latent" in s for s in slides):
     results.update(oracle(slides, splits, labels, num_classes))
 
@@ -338,12 +345,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"ig/top_feature/{name}"] = value
   shown = [int(i) for i in te[:len(ig["node_attr"])]]
   plot_ig([paths[i] for i in shown], ig, [slides[i] for i in shown], os.path.join(workdir, "ig.png"))
-  core.gather_run_metrics(workdir, [f"fold{k}/{m}" for k in range(len(splits)) for m in MODELS])
+  core.gather_run_metrics(workdir, [run_name(*divmod(j, config.cv.folds), m) for j in range(len(splits))
+                                    for m in MODELS])
   return core.write_results(workdir, results)
 
 
-def paired_gains(slides, oof, stage) -> dict[str, float]:
-  """Out-of-fold accuracy of the region graph minus each other model's: patient-averaged, bootstrap 95% CI."""
+def run_name(rep: int, fold: int, model: str) -> str:
+  """``cv<rep>/fold<k>/<model>``: one training run's directory under the workdir."""
+  return f"cv{rep}/fold{fold}/{model}"
+
+
+def paired_gains(slides, correct) -> dict[str, float]:
+  """Out-of-fold accuracy of the region graph minus each other model's, from each slide's correctness averaged
+  over the CV repeats, then over the patient's slides; percentile-bootstrap 95% CI over patients."""
   patients = sorted({s["patient"] for s in slides})
   index = {p: i for i, p in enumerate(patients)}
   pid = np.asarray([index[s["patient"]] for s in slides])
@@ -352,10 +366,10 @@ def paired_gains(slides, oof, stage) -> dict[str, float]:
   def per_patient(correct):
     return np.bincount(pid, weights=correct.astype(np.float64), minlength=len(patients)) / counts
 
-  ref = per_patient(oof["region_graph"]["prob"].argmax(-1) == stage)
+  ref = per_patient(correct["region_graph"])
   out = {}
   for name in MODELS[1:]:
-    other = per_patient(oof[name]["prob"].argmax(-1) == stage)
+    other = per_patient(correct[name])
     mean, lo, hi = core.paired_bootstrap(ref, other)
     out[f"paired_gain/stage_acc/region_graph_vs_{name}"] = mean
     out[f"paired_gain_ci/stage_acc/region_graph_vs_{name}"] = [lo, hi]

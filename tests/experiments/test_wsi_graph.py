@@ -26,7 +26,7 @@ def test_wsi_graph_tiny_end_to_end(tmp_path):
         assert key in results and (math.isfinite(results[key]) or metric == "stage_auroc"), key
     assert 0 <= results[f"cv/{name}/stage_acc"] <= 1
     for k in range(config.cv.folds):
-      assert os.path.isdir(tmp_path / f"fold{k}" / name / "checkpoints")
+      assert os.path.isdir(tmp_path / wsi_train.run_name(0, k, name) / "checkpoints")
   for key in ("oracle/stage_acc", "oracle/cindex", "oracle_burden_only/stage_acc", "floor/stage_acc",
               "paired_gain/stage_acc/region_graph_vs_abmil"):
     assert key in results, key
@@ -37,7 +37,7 @@ def test_wsi_graph_tiny_end_to_end(tmp_path):
   for f in ("config.json", "metrics.jsonl", "results.json", "ig.png", "slides/labels.csv", "skipped_slides.txt"):
     assert os.path.exists(tmp_path / f), f
   runs = {json.loads(line)["run"] for line in open(tmp_path / "metrics.jsonl")}
-  assert runs == {f"fold{k}/{m}" for k in range(config.cv.folds) for m in wsi_train.MODELS}
+  assert runs == {wsi_train.run_name(0, k, m) for k in range(config.cv.folds) for m in wsi_train.MODELS}
   # slides are real pyramidal TIFFs, graphs cached once per slide; a cached graph holds no label map in training
   assert len([f for f in os.listdir(tmp_path / "slides") if f.endswith(".tiff")]) == 20
   assert len(os.listdir(tmp_path / "graphs")) == 20
