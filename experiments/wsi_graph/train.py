@@ -345,6 +345,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"ig/top_feature/{name}"] = value
   shown = [int(i) for i in te[:len(ig["node_attr"])]]
   plot_ig([paths[i] for i in shown], ig, [slides[i] for i in shown], os.path.join(workdir, "ig.png"))
+  plot_cv(results, os.path.join(workdir, "cv.png"))
   core.gather_run_metrics(workdir, [run_name(*divmod(j, config.cv.folds), m) for j in range(len(splits))
                                     for m in MODELS])
   return core.write_results(workdir, results)
@@ -374,6 +375,37 @@ def paired_gains(slides, correct) -> dict[str, float]:
     out[f"paired_gain/stage_acc/region_graph_vs_{name}"] = mean
     out[f"paired_gain_ci/stage_acc/region_graph_vs_{name}"] = [lo, hi]
   return out
+
+
+def plot_cv(results: dict, path: str) -> None:
+  """Bars of mean ± sd over CV folds per model and metric, with the oracle (ceiling) and floor where known."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+
+  shown = ("stage_acc", "stage_auroc", "cindex")
+  fig, ax = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6))
+  for a, metric in zip(ax, shown):
+    means = [results[f"cv/{m}/{metric}"] for m in MODELS]
+    sds = [results[f"cv_sd/{m}/{metric}"] for m in MODELS]
+    a.bar(range(len(MODELS)), means, yerr=sds, capsize=4, color=["C0", "C9", "C1", "C2"])
+    a.set_xticks(range(len(MODELS)), [m.replace("region_graph_", "region\n").replace("_", "\n") for m in MODELS],
+                 fontsize=8)
+    if f"oracle/{metric}" in results:
+      a.axhline(results[f"oracle/{metric}"], color="k", ls="--", lw=1, label="oracle (true variables)")
+    if metric == "stage_acc" and "oracle_burden_only/stage_acc" in results:
+      a.axhline(results["oracle_burden_only/stage_acc"], color="grey", ls="-.", lw=1, label="oracle, burden only")
+    if metric == "stage_acc" and "floor/stage_acc" in results:
+      a.axhline(results["floor/stage_acc"], color="r", ls=":", lw=1, label="floor (majority stage)")
+    a.set_ylim(0.3 if metric == "stage_acc" else 0.5, 1.0)
+    a.set_title(metric.replace("_", " "))
+    if metric == "stage_acc":
+      a.legend(fontsize=7, loc="upper right")
+  fig.suptitle(f"patient-grouped {results['cv/folds']}-fold CV x {results['cv/repeats']}: mean ± sd over folds",
+               fontsize=9)
+  fig.tight_layout()
+  core.save_figure(fig, path, dpi=100)
+  plt.close(fig)
 
 
 # ---- Integrated Gradients ----

@@ -34,7 +34,8 @@ def test_wsi_graph_tiny_end_to_end(tmp_path):
   assert lo <= results["paired_gain/stage_acc/region_graph_vs_patch_graph"] <= hi
   assert 0 < results["nodes/mean_after_coarsening"] <= results["nodes/mean_regions"]
   assert results["ig/completeness_rel_err"] < 0.01 and results["slides/skipped"] == 0
-  for f in ("config.json", "metrics.jsonl", "results.json", "ig.png", "slides/labels.csv", "skipped_slides.txt"):
+  for f in ("config.json", "metrics.jsonl", "results.json", "ig.png", "cv.png", "slides/labels.csv",
+            "skipped_slides.txt"):
     assert os.path.exists(tmp_path / f), f
   runs = {json.loads(line)["run"] for line in open(tmp_path / "metrics.jsonl")}
   assert runs == {wsi_train.run_name(0, k, m) for k in range(config.cv.folds) for m in wsi_train.MODELS}
