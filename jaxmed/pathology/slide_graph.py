@@ -66,6 +66,9 @@ def size_at_mpp(slide: Slide, mpp: float, slide_mpp: float = 0.0) -> tuple[int, 
   return int(h0 * scale), int(w0 * scale)
 
 
+MAX_READ_PX = 1 << 24  # level pixels per openslide read (64 MB of RGBA)
+
+
 def read_at_mpp(slide: Slide, mpp: float, box: tuple[int, int, int, int] | None = None, *,
                 slide_mpp: float = 0.0) -> np.ndarray:
   """RGB ``[h, w, 3]`` uint8 of ``box = (row, col, h, w)`` in pixels at ``mpp`` um/px (whole slide by default).
@@ -73,13 +76,19 @@ def read_at_mpp(slide: Slide, mpp: float, box: tuple[int, int, int, int] | None 
   Reads the level from :func:`level_for_mpp`; an integer factor ``k`` between
   it and ``mpp`` is a k x k box average, any other factor samples the
   nearest level pixel. Both are the same whether a region is read whole or
-  in tiles.
+  in tiles. A request that spans more than ``MAX_READ_PX`` level pixels is
+  read in row strips, so a shallow pyramid (no level near ``mpp``) costs
+  memory for the output, not for the level.
   """
   if box is None:
     box = (0, 0, *size_at_mpp(slide, mpp, slide_mpp))
   r, c, h, w = (int(v) for v in box)
   level, level_mpp = level_for_mpp(slide, mpp, slide_mpp)
   s = mpp / level_mpp
+  rows = max(1, int(MAX_READ_PX // max(w * s * s, 1.0)))
+  if h > rows:
+    return np.concatenate([read_at_mpp(slide, mpp, (r + i, c, min(rows, h - i), w), slide_mpp=slide_mpp)
+                           for i in range(0, h, rows)])
   down = slide.level_downsamples[level]
   lw, lh = slide.level_dimensions[level]
   k = int(round(s))

@@ -71,3 +71,14 @@ def test_min_tissue_is_in_square_microns_and_blank_slides_fail_clearly(tmp_path,
       P.slide_graphs(s, **KW)
     out = P.slide_graphs(s, slide_mpp=0.5, **KW)  # the fallback resolution
     assert out["region/x"].shape[0] > 0
+
+
+def test_large_reads_go_in_strips_with_the_same_pixels(slide_path, monkeypatch):
+  from jaxmed.pathology import slide_graph
+
+  path, _ = slide_path
+  with open_slide(path) as s:
+    whole = {mpp: P.read_at_mpp(s, mpp) for mpp in (0.5, 2.0, 3.0)}
+    monkeypatch.setattr(slide_graph, "MAX_READ_PX", 5000)  # forces many strips
+    for mpp, ref in whole.items():
+      np.testing.assert_array_equal(P.read_at_mpp(s, mpp), ref)
