@@ -1,7 +1,10 @@
 """Nucleus segmentation on the haematoxylin channel: threshold, distance transform, marker watershed.
 
-1. ``h`` is the haematoxylin concentration of a stain-normalised tile
-   (:mod:`jaxmed.pathology.stain`, reference units), smoothed by a Gaussian of
+1. ``h`` is the haematoxylin concentration of a tile, deconvolved with the
+   slide's own Macenko vectors and rescaled to the reference
+   (:mod:`jaxmed.pathology.stain`); ``skimage.color.rgb2hed`` would deconvolve
+   with fixed Ruifrok-Johnston vectors, which is the stain variation that
+   normalisation removes. It is smoothed by a Gaussian of
    ``sigma`` px; foreground is ``h > threshold``, with holes filled and blobs
    under ``min_area`` px dropped.
 2. Touching nuclei are split by a watershed of the negated Euclidean distance
