@@ -4,8 +4,13 @@ Encoder: linear patch embedding, the fixed 5-D position embedding, random
 masking (ratio 0.7), a CLS token, transformer blocks. Decoder: a linear map
 to the decoder width, mask tokens put back with ``ids_restore``, the
 decoder's own position embedding, blocks, and a linear map to patch pixels.
-The loss is the mean squared error on the masked patches only, optionally
-against per-patch normalised targets (``norm_pix``).
+The loss is the mean squared error on the masked patches only (He et al.),
+or on every patch as the official ViTa code does (``mask_loss=False`` in
+``configs/imaging_model/pretraining_reconstruction_mae.yaml``, read by
+``utils/losses.py`` ``ReconstructionCriterion``), optionally against
+per-patch normalised targets (``norm_pix``). The official decoder ends in a
+sigmoid (``networks/imaging_decoders.py``, "scale x to [0, 1]"), which
+``CineDecoder.sigmoid`` turns on; it suits cine scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -50,13 +55,14 @@ class CineEncoder(nn.Module):
 
 
 class CineDecoder(nn.Module):
-  """``(tokens [B, 1 + K, D], ids_restore [B, L]) -> patch pixels [B, L, t*h*w]``."""
+  """``(tokens [B, 1 + K, D], ids_restore [B, L]) -> patch pixels [B, L, t*h*w]`` (in (0, 1) with ``sigmoid``)."""
   shape: Sequence[int]
   num_lax: int = 3
   patch: Sequence[int] = (5, 8, 8)
   dim: int = 32
   depth: int = 2
   heads: int = 4
+  sigmoid: bool = False
 
   @nn.compact
   def __call__(self, tokens: jax.Array, ids_restore: jax.Array) -> jax.Array:
@@ -69,7 +75,8 @@ class CineDecoder(nn.Module):
     pos = position_embedding_5d(self.num_lax, s - self.num_lax, (gt, gh, gw), self.dim)
     x = jnp.concatenate([x[:, :1], patches + jnp.asarray(pos)[None]], axis=1)
     x = Transformer(self.depth, self.heads, name="blocks")(x)
-    return nn.Dense(int(self.patch[0] * self.patch[1] * self.patch[2]), name="pred")(x[:, 1:])
+    out = nn.Dense(int(self.patch[0] * self.patch[1] * self.patch[2]), name="pred")(x[:, 1:])
+    return jax.nn.sigmoid(out) if self.sigmoid else out
 
 
 class CineMAE(nn.Module):
@@ -82,11 +89,12 @@ class CineMAE(nn.Module):
   heads: int = 4
   decoder_dim: int = 32
   decoder_depth: int = 2
+  sigmoid: bool = False
 
   def setup(self):
     self.encoder = CineEncoder(self.shape, self.num_lax, self.patch, self.dim, self.depth, self.heads)
     self.decoder = CineDecoder(self.shape, self.num_lax, self.patch, self.decoder_dim, self.decoder_depth,
-                               self.heads)
+                               self.heads, self.sigmoid)
 
   def __call__(self, cine: jax.Array, key: jax.Array, mask_ratio: float = 0.7):
     tokens, mask, ids_restore, _ = self.encoder(cine, key, mask_ratio)
@@ -97,12 +105,17 @@ class CineMAE(nn.Module):
     return self.decoder(tokens, ids_restore), mask
 
 
-def mae_loss(pred: jax.Array, cine: jax.Array, mask: jax.Array, patch, norm_pix: bool = False) -> jax.Array:
-  """Mean over masked patches of the per-patch MSE (targets normalised per patch with ``norm_pix``)."""
+def mae_loss(pred: jax.Array, cine: jax.Array, mask: jax.Array, patch, norm_pix: bool = False,
+             mask_loss: bool = True) -> jax.Array:
+  """MSE of ``pred [B, L, P]`` against ``cine``'s patches: over the masked patches (``mask [B, L]``, 1 = masked)
+  with ``mask_loss``, else over every patch (the official ViTa setting); targets normalised per patch with
+  ``norm_pix``."""
   target = patchify(cine, tuple(patch)).astype(jnp.float32)
   if norm_pix:
     mean = target.mean(-1, keepdims=True)
     var = target.var(-1, keepdims=True)
     target = (target - mean) / jnp.sqrt(var + 1e-6)
   per_patch = jnp.mean((pred.astype(jnp.float32) - target) ** 2, axis=-1)
+  if not mask_loss:
+    return jnp.mean(per_patch)
   return jnp.sum(per_patch * mask) / jnp.maximum(jnp.sum(mask), 1.0)

@@ -66,3 +66,32 @@ def test_unetr_decoder_shape_and_losses():
   y = jnp.array([1.0, 0.0, 0.0, 0.0])
   assert np.isclose(float(cardiac.weighted_bce(jnp.zeros(4), y, 3.0)), np.log(2) * (3 * 0.25 + 0.75))
   assert np.isclose(float(cardiac.huber_loss(jnp.array([0.5, 3.0]), jnp.zeros(2))), (0.125 + 2.5) / 2)
+
+
+def test_mae_loss_equals_its_numpy_reference_in_both_modes():
+  rng = np.random.default_rng(0)
+  shape, patch = (2, 3, 10, 16, 16), (5, 8, 8)  # B, S, T, H, W -> L = 3 * 2 * 2 * 2 = 24 patches of 320 pixels
+  cine = rng.uniform(0, 1, shape).astype(np.float32)
+  pred = rng.uniform(0, 1, (2, 24, 320)).astype(np.float32)
+  mask = (rng.uniform(size=(2, 24)) < 0.7).astype(np.float32)
+  # independent patch extraction: token (s, t, h, w) in that order, pixels (dt, dh, dw) in that order
+  target = np.stack([np.stack([cine[b, s, t * 5:(t + 1) * 5, h * 8:(h + 1) * 8, w * 8:(w + 1) * 8].reshape(-1)
+                               for s in range(3) for t in range(2) for h in range(2) for w in range(2)])
+                     for b in range(2)])
+  err = (pred - target) ** 2  # [B, L, P]
+  masked_ref = err[mask == 1].mean()  # the official ReconstructionCriterion with mask_loss=True
+  all_ref = err.mean()  # mask_loss=False (the official default): every patch, every pixel
+  np.testing.assert_allclose(float(cardiac.mae_loss(pred, cine, mask, patch)), masked_ref, rtol=1e-5)
+  np.testing.assert_allclose(float(cardiac.mae_loss(pred, cine, mask, patch, mask_loss=False)), all_ref, rtol=1e-5)
+  assert abs(masked_ref - all_ref) > 1e-4  # the two modes differ on these inputs
+
+
+def test_official_decoder_output_is_a_sigmoid():
+  x = jnp.asarray(np.random.default_rng(1).uniform(0, 1, (2, 3, 10, 16, 16)), jnp.float32)
+  plain = cardiac.CineMAE(x.shape[1:], patch=(5, 8, 8), dim=16, depth=1, heads=2, decoder_dim=16, decoder_depth=1)
+  official = cardiac.CineMAE(x.shape[1:], patch=(5, 8, 8), dim=16, depth=1, heads=2, decoder_dim=16,
+                             decoder_depth=1, sigmoid=True)
+  params = plain.init(jax.random.PRNGKey(0), x, jax.random.PRNGKey(1))  # the same parameters serve both
+  a, _ = plain.apply(params, x, jax.random.PRNGKey(2))
+  b, _ = official.apply(params, x, jax.random.PRNGKey(2))
+  np.testing.assert_allclose(np.asarray(b), np.asarray(jax.nn.sigmoid(a)), rtol=1e-5, atol=1e-6)
