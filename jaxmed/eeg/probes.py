@@ -4,8 +4,8 @@ The third protocol, full fine-tuning, trains the encoder with a linear head
 end to end (``experiments/eeg_fm``), with the same loss as the MLP head
 (:func:`jaxmed.eeg.tasks.task_loss`).
 
-``linear_probe`` standardises the features with training statistics and
-fits L2-regularised logistic regression (balanced class weights) or ridge
+``linear_probe`` is :mod:`jaxmed.core.probes` per task: standardised
+L2-regularised logistic regression (balanced class weights) or ridge
 regression with the penalty chosen by leave-one-out (``RidgeCV``), i.e. the
 usual linear-probe protocol of foundation-model papers.
 """
@@ -15,10 +15,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import numpy as np
-from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
+from jaxmed.core.probes import logistic_probe, ridge_probe
 from jaxmed.eeg.tasks import TASKS
 
 
@@ -26,13 +24,8 @@ def linear_probe(task: str, f_train: np.ndarray, y_train: np.ndarray, f_test: np
                  c: float = 1.0) -> np.ndarray:
   """Test scores: age in years (regression) or class probabilities ``[N, K]`` (all K classes as columns)."""
   if TASKS[task]["kind"] == "regression":
-    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-2, 4, 13)))
-    return model.fit(f_train, y_train).predict(f_test)
-  model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000, class_weight="balanced"))
-  model.fit(f_train, y_train)
-  probs = np.zeros((len(f_test), TASKS[task]["outputs"]))
-  probs[:, model.classes_] = model.predict_proba(f_test)
-  return probs
+    return ridge_probe(f_train, y_train, f_test)
+  return logistic_probe(f_train, y_train, f_test, num_classes=TASKS[task]["outputs"], c=c, balanced=True)
 
 
 class MLPHead(nn.Module):
