@@ -38,7 +38,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.train = ml_collections.ConfigDict(dict(steps=300, batch_size=16, lr=2e-3, weight_decay=1e-4, cox_weight=1.0,
                                            log_every=50, save_every=300, keep=1))
   # patient-grouped, stage-stratified k-fold cross-validation, repeated with new splits and seeds
-  c.cv = ml_collections.ConfigDict(dict(folds=5, repeats=3))
+  # (`models`: the arms to train; a subset, e.g. for a sensitivity run of the region graph alone)
+  c.cv = ml_collections.ConfigDict(dict(folds=5, repeats=3, models=("region_graph", "region_graph_nocoarsen",
+                                                                    "patch_graph", "abmil")))
   c.ig = ml_collections.ConfigDict(dict(steps=64, num_slides=4))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
   if preset == "tiny":

@@ -295,6 +295,10 @@ def oracle(slides, splits, labels, num_classes) -> dict[str, float]:
 # ---- 4-5. the experiment ----
 
 def train_and_evaluate(config, workdir: str) -> dict:
+  models = tuple(config.cv.models)
+  unknown = set(models) - set(MODELS)
+  if unknown or "region_graph" not in models:
+    raise ValueError(f"cv.models = {models}: expected 'region_graph' and any of {MODELS}, got unknown {unknown}")
   core.open_workdir(workdir, config)
   mesh = core.make_mesh(config.mesh)
   slides, paths, skipped, build_s = build_graphs(config, make_slides(config, workdir), workdir)
@@ -311,13 +315,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    "nodes/mean_patches": float(np.mean([len(g["patch/x"]) for g in graphs]))}
   if build_s == build_s:  # a rerun reads the cached graphs; only a run that built them reports the time
     results["graph_build_s_per_slide"] = build_s
-  fold_scores: dict[str, list[dict]] = {m: [] for m in MODELS}
-  correct = {m: np.zeros(len(slides)) for m in MODELS}  # out-of-fold correctness, summed over repeats
+  fold_scores: dict[str, list[dict]] = {m: [] for m in models}
+  correct = {m: np.zeros(len(slides)) for m in models}  # out-of-fold correctness, summed over repeats
   nodes_after: list[float] = []
   last = None
   for j, (tr, te) in enumerate(splits):
     rep, k = divmod(j, config.cv.folds)
-    for name in MODELS:
+    for name in models:
       train_data, test_data = fold_data(name, graphs, tr, te, labels)
       model, params = train_model(name, config, os.path.join(workdir, run_name(rep, k, name)), mesh, train_data,
                                   num_classes, config.seed + 100 * rep + k)
@@ -328,7 +332,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       if name == "region_graph":
         nodes_after.extend(p["num_nodes"].tolist())
         last = (model, params, test_data, te)
-  for name in MODELS:
+  for name in models:
     for metric in METRICS:
       v = np.asarray([f[metric] for f in fold_scores[name]])
       results[f"cv/{name}/{metric}"] = float(np.nanmean(v))
@@ -347,7 +351,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   plot_ig([paths[i] for i in shown], ig, [slides[i] for i in shown], os.path.join(workdir, "ig.png"))
   plot_cv(results, os.path.join(workdir, "cv.png"))
   core.gather_run_metrics(workdir, [run_name(*divmod(j, config.cv.folds), m) for j in range(len(splits))
-                                    for m in MODELS])
+                                    for m in models])
   return core.write_results(workdir, results)
 
 
@@ -369,7 +373,7 @@ def paired_gains(slides, correct) -> dict[str, float]:
 
   ref = per_patient(correct["region_graph"])
   out = {}
-  for name in MODELS[1:]:
+  for name in [m for m in MODELS[1:] if m in correct]:
     other = per_patient(correct[name])
     mean, lo, hi = core.paired_bootstrap(ref, other)
     out[f"paired_gain/stage_acc/region_graph_vs_{name}"] = mean
@@ -386,10 +390,13 @@ def plot_cv(results: dict, path: str) -> None:
   shown = ("stage_acc", "stage_auroc", "cindex")
   fig, ax = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.6))
   for a, metric in zip(ax, shown):
-    means = [results[f"cv/{m}/{metric}"] for m in MODELS]
-    sds = [results[f"cv_sd/{m}/{metric}"] for m in MODELS]
-    a.bar(range(len(MODELS)), means, yerr=sds, capsize=4, color=["C0", "C9", "C1", "C2"])
-    a.set_xticks(range(len(MODELS)), [m.replace("region_graph_", "region\n").replace("_", "\n") for m in MODELS],
+    shown_models = [m for m in MODELS if f"cv/{m}/{metric}" in results]
+    means = [results[f"cv/{m}/{metric}"] for m in shown_models]
+    sds = [results[f"cv_sd/{m}/{metric}"] for m in shown_models]
+    a.bar(range(len(shown_models)), means, yerr=sds, capsize=4,
+          color=[f"C{'0912'[MODELS.index(m)]}" for m in shown_models])
+    a.set_xticks(range(len(shown_models)),
+                 [m.replace("region_graph_", "region\n").replace("_", "\n") for m in shown_models],
                  fontsize=8)
     if f"oracle/{metric}" in results:
       a.axhline(results[f"oracle/{metric}"], color="k", ls="--", lw=1, label="oracle (true variables)")

@@ -142,3 +142,12 @@ def test_graph_cache_is_rebuilt_when_settings_or_the_slide_change(tmp_path):
   with open(slide["path"], "wb") as f:  # the slide file replaced
     f.write(b"y" * 11)
   assert wsi_train.graph_cache_path(config, slide, str(tmp_path)) != path
+
+
+def test_unknown_or_incomplete_model_lists_are_refused_before_any_work(tmp_path):
+  config = wsi_config.get_config("tiny")
+  for models in (("region_graph", "gcn"), ("abmil",)):
+    config.cv.models = models
+    with pytest.raises(ValueError, match="cv.models"):
+      wsi_train.train_and_evaluate(config, str(tmp_path))
+  assert not os.listdir(tmp_path)
