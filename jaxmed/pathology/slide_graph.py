@@ -128,11 +128,12 @@ def fit_stains(slide: Slide, mask: np.ndarray, mask_mpp: float, mpp: float, *, w
   tissue-rich others, so a small slide or a thin section still gets a fit.
   """
   H, W = size_at_mpp(slide, mpp, slide_mpp)
+  mask = mask.astype(np.int32)
   cands = []
   for r in range(0, H, size):
     for c in range(0, W, size):
       box = (r, c, min(size, H - r), min(size, W - c))
-      frac = (_resample_labels(mask.astype(np.int32), mask_mpp, mpp, box) > 0).mean()
+      frac = (_resample_labels(mask, mask_mpp, mpp, box) > 0).mean()
       if frac > 0:
         cands.append((frac > 0.5, frac, box))
   if not cands:
@@ -143,7 +144,7 @@ def fit_stains(slide: Slide, mask: np.ndarray, mask_mpp: float, mpp: float, *, w
   for i in sorted(order):
     box = cands[i][2]
     tiles.append(read_at_mpp(slide, mpp, box, slide_mpp=slide_mpp).reshape(-1, 3))
-    masks.append(_resample_labels(mask.astype(np.int32), mask_mpp, mpp, box).reshape(-1) > 0)
+    masks.append(_resample_labels(mask, mask_mpp, mpp, box).reshape(-1) > 0)
   return stain_lib.macenko_stains(np.concatenate(tiles)[:, None], np.concatenate(masks)[:, None])
 
 
@@ -184,8 +185,8 @@ def slide_graphs(slide: Slide, *, graph_mpp: float = 2.0, region_mpp: float = 8.
   stains = fit_stains(slide, mask, mask_mpp, graph_mpp, windows=stain_windows, slide_mpp=slide_mpp)
   shape = size_at_mpp(slide, graph_mpp, slide_mpp)
   sums = {k: F.empty_sums(int(v.max())) for k, v in label_maps.items()}
-  boxes = [b for b in tile_grid(shape, tile) if _resample_labels(label_maps["region"] + label_maps["patch"],
-                                                                 region_mpp, graph_mpp, b).any()]
+  labelled = ((label_maps["region"] > 0) | (label_maps["patch"] > 0)).astype(np.int8)  # once, not per tile
+  boxes = [b for b in tile_grid(shape, tile) if _resample_labels(labelled, region_mpp, graph_mpp, b).any()]
   t0, mpx = time.time(), 0.0
   bar = core.progress_bar(len(boxes), desc=f"{slide.path.rsplit('/', 1)[-1]} tiles") if progress else None
   for r, c, h, w in boxes:
