@@ -13,10 +13,14 @@ change, and ``s_es`` is solved from the subject's ejection fraction; every
 volume is therefore closed-form.
 
 Causal links (with noise): age, BMI and sex set the blood pressure and the
-ventricle size; blood pressure and sex the wall thickness (mass); age,
-blood pressure, smoking and diabetes the disease, which lowers both
-ejection fractions and dilates the LV. Labels: 0 background, 1 LV blood
-pool, 2 LV myocardium, 3 RV blood pool.
+ventricle size; blood pressure, sex and an image-only hypertrophy factor
+the wall thickness (mass). The disease has tabular-only causes (age, BMI,
+blood pressure, diabetes, smoking) and image-only ones (hypertrophy and a
+regional wall-motion abnormality), plus label noise, so the image, the table
+and their fusion have different ceilings (:func:`oracle_disease_auroc`).
+LVEF, LVEDV and LVSV come from the geometry; LVCO also needs the heart rate,
+which only the table holds. Labels: 0 background, 1 LV blood pool, 2 LV
+myocardium, 3 RV blood pool.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ NUMERICAL = ("age", "bmi", "sbp", "dbp", "heart_rate")
 BINARY = ("sex", "diabetes")
 CATEGORICAL = {"smoking": ("never", "former", "current")}
 LONG_AXIS_SHARE = 0.3
-LAX_ANGLES_DEG = (0.0, 60.0, 120.0)   # 4-chamber-like (through the RV), then two more planes about the axis
+LAX_ANGLES_DEG = (0.0, 60.0, 120.0)
+WMA_SECTOR_RAD = 2 * np.pi / 3   # the anterior sector a wall-motion abnormality affects   # 4-chamber-like (through the RV), then two more planes about the axis
 
 
 def half_ellipsoid_ml(a: float, b: float, c: float) -> float:
@@ -67,8 +72,31 @@ def _wall_for_volume(a: float, c: float, volume_ml: float) -> float:
   return (lo + hi) / 2
 
 
+def lv_volume_ml(a: float, c: float, a_sector: float, sector_rad: float = WMA_SECTOR_RAD) -> float:
+  """Half-ellipsoid cavity whose radius is ``a_sector`` in a sector of ``sector_rad`` and ``a`` elsewhere:
+  ``c/3 ((2 pi - w) a^2 + w a_sector^2) / 1000`` ml (radii in mm)."""
+  return c / 3.0 * ((2 * np.pi - sector_rad) * a ** 2 + sector_rad * a_sector ** 2) / 1000.0
+
+
+def _sector_factor(s: float, severity: float) -> float:
+  """Radial factor inside the abnormal sector: it contracts ``1 - severity`` as much as the rest."""
+  return 1.0 - (1.0 - s) * (1.0 - severity)
+
+
 def draw_subject(rng: np.random.Generator) -> dict:
-  """Tabular factors, disease, geometry and the analytic phenotypes of one subject."""
+  """Tabular factors, image-only morphology, disease, geometry and the analytic phenotypes of one subject.
+
+  The table holds :data:`NUMERICAL`, :data:`BINARY` and :data:`CATEGORICAL`.
+  Two morphology factors reach only the images: ``hypertrophy`` (a standard
+  normal that thickens the wall by 2 mm per unit) and a regional
+  wall-motion abnormality (``wma`` in [0, 1]: how much a 120 degree anterior
+  sector fails to contract; 0 in 65% of subjects). The disease logit sums a
+  tabular part, an image part and logistic noise (label noise):
+  ``risk = -1.1 + risk_tab + risk_img + Logistic(0, 0.6)``. LVEF comes from
+  the geometry (a global contraction plus the abnormal sector); LVCO needs the
+  heart rate, which only the table holds. ``latent`` keeps the generating
+  variables for the oracles (:func:`oracle_features`).
+  """
   age = rng.uniform(40, 80)
   sex = float(rng.uniform() < 0.5)                      # 1 = male
   bmi = float(np.clip(rng.normal(27, 4), 17, 45))
@@ -76,39 +104,91 @@ def draw_subject(rng: np.random.Generator) -> dict:
   dbp = 0.6 * sbp + rng.normal(5, 5)
   smoking = int(rng.choice(3, p=[0.5, 0.3, 0.2]))
   hr = float(np.clip(rng.normal(70, 10), 45, 110))
-  diabetes = float(rng.uniform() < 1 / (1 + np.exp(-(-2.5 + 0.15 * (bmi - 27) + 0.03 * (age - 60)))))
-  risk = (-0.7 + 0.05 * (age - 60) + 0.035 * (sbp - 135) + 0.9 * (smoking == 2) + 0.4 * (smoking == 1)
-          + 0.8 * diabetes + rng.normal(0, 0.8))
-  disease = float(risk > 0)
-  a = (24 * (1 + 0.08 * sex) * (1 + 0.01 * (bmi - 27)) + rng.normal(0, 1.2)) * (1 + 0.15 * disease)
+  diabetes = float(rng.uniform() < 1 / (1 + np.exp(-(-2.0 + 0.15 * (bmi - 27) + 0.03 * (age - 60)))))
+  hypertrophy = rng.normal()
+  wma = float(rng.uniform(0.4, 1.0)) if rng.uniform() < 0.35 else 0.0
+  risk_tab = (0.08 * (age - 60) + 0.03 * (sbp - 135) + 0.08 * (bmi - 27) + 1.0 * diabetes + 1.0 * (smoking == 2)
+              + 0.5 * (smoking == 1))
+  risk_img = 1.0 * hypertrophy + 2.4 * wma
+  u = rng.uniform(1e-9, 1 - 1e-9)
+  disease = float(-1.1 + risk_tab + risk_img + 0.6 * np.log(u / (1 - u)) > 0)
+  a = 24 * (1 + 0.08 * sex) * (1 + 0.01 * (bmi - 27)) + rng.normal(0, 2.0)
   c = 3.4 * a * (1 + rng.normal(0, 0.04))
-  wall = 7.5 + 0.03 * (sbp - 125) + 0.8 * sex + rng.normal(0, 0.6)
-  lv_ef = float(np.clip(0.62 - 0.17 * disease - 0.002 * (age - 60) + rng.normal(0, 0.04), 0.2, 0.8))
-  rv_ef = float(np.clip(0.56 - 0.10 * disease + rng.normal(0, 0.04), 0.25, 0.75))
+  wall = 7.0 + 0.02 * (sbp - 125) + 0.8 * sex + 2.0 * hypertrophy + rng.normal(0, 0.3)
+  wall = float(np.clip(wall, 3.5, 16.0))
+  global_ef = float(np.clip(0.62 - 0.002 * (age - 60) + rng.normal(0, 0.06), 0.3, 0.8))
+  s_lv = _solve_s_es(global_ef)
+  rv_ef = float(np.clip(0.56 + rng.normal(0, 0.05), 0.25, 0.75))
   rv = np.array([0.95 * a, 0.65 * a, 0.85 * c]) * (1 + rng.normal(0, 0.05))
-  geom = {"a": a, "c": c, "wall": wall, "s_lv": _solve_s_es(lv_ef), "s_rv": _solve_s_es(rv_ef), "rv": rv}
+  geom = {"a": a, "c": c, "wall": wall, "s_lv": s_lv, "s_rv": _solve_s_es(rv_ef), "rv": rv, "wma": wma}
   lv_edv = half_ellipsoid_ml(a, a, c)
+  lv_esv = lv_volume_ml(a * s_lv, c * (1 - LONG_AXIS_SHARE * (1 - s_lv)), a * _sector_factor(s_lv, wma))
+  lv_ef = 1.0 - lv_esv / lv_edv
   myo = half_ellipsoid_ml(a + wall, a + wall, c + wall) - lv_edv
   rv_edv = half_ellipsoid_ml(*rv)
-  pheno = {"LVEDV": lv_edv, "LVESV": lv_edv * (1 - lv_ef), "LVSV": lv_edv * lv_ef, "LVEF": 100 * lv_ef,
-           "LVCO": lv_edv * lv_ef * hr / 1000.0, "LVM": 1.05 * myo, "RVEDV": rv_edv, "RVESV": rv_edv * (1 - rv_ef),
-           "RVSV": rv_edv * rv_ef, "RVEF": 100 * rv_ef}
+  pheno = {"LVEDV": lv_edv, "LVESV": lv_esv, "LVSV": lv_edv - lv_esv, "LVEF": 100 * lv_ef,
+           "LVCO": (lv_edv - lv_esv) * hr / 1000.0, "LVM": 1.05 * myo, "RVEDV": rv_edv,
+           "RVESV": rv_edv * (1 - rv_ef), "RVSV": rv_edv * rv_ef, "RVEF": 100 * rv_ef}
   tab = {"age": age, "bmi": bmi, "sbp": sbp, "dbp": dbp, "heart_rate": hr, "sex": sex, "diabetes": diabetes,
          "smoking": smoking}
-  return {"tabular": tab, "disease": disease, "geometry": geom, "phenotypes": pheno, "myo_ml": myo}
+  latent = {"hypertrophy": hypertrophy, "wma": wma, "wall": wall, "risk_tab": risk_tab, "risk_img": risk_img}
+  return {"tabular": tab, "disease": disease, "geometry": geom, "phenotypes": pheno, "myo_ml": myo,
+          "latent": latent}
+
+
+def oracle_features(subjects: list[dict]) -> dict[str, np.ndarray]:
+  """The generating variables each modality sees, for the oracle bounds: ``image`` = wall thickness,
+  wall-motion abnormality and the LV volumes and EF; ``tabular`` = the full table (no missing values, smoking
+  one-hot); ``joint`` = both. Each ``[N, F]``."""
+  img = np.array([[s["latent"]["wall"], s["latent"]["wma"], s["latent"]["wma"] > 0, s["phenotypes"]["LVEDV"],
+                   s["phenotypes"]["LVEF"]] for s in subjects], np.float64)
+  tab = np.array([[s["tabular"][k] for k in NUMERICAL + BINARY]
+                  + [s["tabular"]["smoking"] == 1, s["tabular"]["smoking"] == 2] for s in subjects], np.float64)
+  return {"image": img, "tabular": tab, "joint": np.concatenate([img, tab], 1)}
+
+
+def oracle_disease_auroc(test_subjects: list[dict], *, num_fit: int = 20000, seed: int = 12345) -> dict[str, float]:
+  """Disease AUROC on ``test_subjects`` of logistic regressions fitted on ``num_fit`` fresh subjects' generating
+  variables (:func:`oracle_features`), per modality: the ceiling each arm can reach."""
+  from sklearn.linear_model import LogisticRegression
+  from sklearn.metrics import roc_auc_score
+  from sklearn.pipeline import make_pipeline
+  from sklearn.preprocessing import StandardScaler
+
+  rng = np.random.default_rng(seed)
+  fit = [draw_subject(rng) for _ in range(num_fit)]
+  f_fit, f_test = oracle_features(fit), oracle_features(test_subjects)
+  y_fit = np.array([s["disease"] for s in fit])
+  y_test = np.array([s["disease"] for s in test_subjects])
+  out = {}
+  for k in ("image", "tabular", "joint"):
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(f_fit[k], y_fit)
+    out[k] = float(roc_auc_score(y_test, model.predict_proba(f_test[k])[:, 1]))
+  return out
 
 
 def labels_at(points: np.ndarray, geom: dict, t: int, frames: int) -> np.ndarray:
-  """Labels (0-3) of heart-frame points ``[..., 3]`` mm at frame ``t``."""
+  """Labels (0-3) of heart-frame points ``[..., 3]`` mm at frame ``t``.
+
+  The LV cavity radius is ``a s(t)`` except in the anterior sector (centred on
+  ``+y``, :data:`WMA_SECTOR_RAD` wide), where it follows the weaker
+  contraction :func:`_sector_factor`; in each part the wall thickness
+  ``d(t)`` keeps that part's share of the myocardial volume.
+  """
   s = _radial_factor(t, frames, geom["s_lv"])
   a, c = geom["a"] * s, geom["c"] * (1 - LONG_AXIS_SHARE * (1 - s))
-  d = _wall_for_volume(a, c, half_ellipsoid_ml(geom["a"] + geom["wall"], geom["a"] + geom["wall"],
-                                               geom["c"] + geom["wall"]) - half_ellipsoid_ml(geom["a"], geom["a"],
-                                                                                             geom["c"]))
+  shell = (half_ellipsoid_ml(geom["a"] + geom["wall"], geom["a"] + geom["wall"], geom["c"] + geom["wall"])
+           - half_ellipsoid_ml(geom["a"], geom["a"], geom["c"]))
+  a_sector = geom["a"] * _sector_factor(s, geom.get("wma", 0.0))
+  d, d_sector = _wall_for_volume(a, c, shell), _wall_for_volume(a_sector, c, shell)
   x, y, z = points[..., 0], points[..., 1], points[..., 2]
+  phi = np.arctan2(y, x)
+  in_sector = np.abs(np.angle(np.exp(1j * (phi - np.pi / 2)))) < WMA_SECTOR_RAD / 2
+  a_phi, d_phi = np.where(in_sector, a_sector, a), np.where(in_sector, d_sector, d)
+  r2 = x ** 2 + y ** 2
   below = z <= 0
-  cavity = below & ((x / a) ** 2 + (y / a) ** 2 + (z / c) ** 2 <= 1)
-  outer = below & ((x / (a + d)) ** 2 + (y / (a + d)) ** 2 + (z / (c + d)) ** 2 <= 1)
+  cavity = below & (r2 / a_phi ** 2 + (z / c) ** 2 <= 1)
+  outer = below & (r2 / (a_phi + d_phi) ** 2 + (z / (c + d_phi)) ** 2 <= 1)
   sr = _radial_factor(t, frames, geom["s_rv"])
   rx, ry, rz = geom["rv"][0] * sr, geom["rv"][1] * sr, geom["rv"][2] * (1 - LONG_AXIS_SHARE * (1 - sr))
   cx = geom["a"] + geom["wall"] + geom["rv"][0] + 2.0          # beside the end-diastolic LV wall
@@ -120,14 +200,8 @@ def labels_at(points: np.ndarray, geom: dict, t: int, frames: int) -> np.ndarray
   return out
 
 
-def render_views(geom: dict, rng: np.random.Generator, *, size: int = 32, frames: int = 10, num_sax: int = 6,
-                 fov_mm: float = 150.0, noise: float = 0.03) -> dict:
-  """``lax [3, T, H, W]``, ``sax [S, T, H, W]`` images (float32, about [0, 1]) and their labels.
-
-  SAX slices are planes ``z = const`` evenly from just below the base to
-  85% of the way to the apex, centred between LV and RV; LAX views are
-  planes containing the long axis at :data:`LAX_ANGLES_DEG`.
-  """
+def _view_points(geom: dict, size: int, num_sax: int, fov_mm: float) -> tuple[np.ndarray, np.ndarray]:
+  """Heart-frame points ``[S, size, size, 3]`` of the SAX planes and ``[3, size, size, 3]`` of the LAX planes."""
   u = (np.arange(size) - (size - 1) / 2) * fov_mm / size
   uu, vv = np.meshgrid(u, u, indexing="ij")
   centre_x = 0.5 * (geom["a"] + geom["wall"] + geom["rv"][0])
@@ -141,17 +215,36 @@ def render_views(geom: dict, rng: np.random.Generator, *, size: int = 32, frames
   for ang in np.deg2rad(LAX_ANGLES_DEG):
     q = vv + (centre_x if ang == 0 else 0.0)        # columns across the long axis
     lax_pts.append(np.stack([q * np.cos(ang), q * np.sin(ang), z], -1))
-  lax_pts = np.stack(lax_pts)
+  return sax_pts, np.stack(lax_pts)
+
+
+def render_views(geom: dict, rng: np.random.Generator, *, size: int = 32, frames: int = 10, num_sax: int = 6,
+                 fov_mm: float = 130.0, noise: float = 0.03, supersample: int = 2) -> dict:
+  """``lax [3, T, H, W]``, ``sax [S, T, H, W]`` images (float32, about [0, 1]) and their labels.
+
+  SAX slices are planes ``z = const`` evenly from just below the base to
+  85% of the way to the apex, centred between LV and RV; LAX views are
+  planes containing the long axis at :data:`LAX_ANGLES_DEG`. Each pixel's
+  intensity averages ``supersample^2`` sub-pixel samples (partial volume, so
+  a wall thinner than a pixel still changes the image); labels are those of
+  the pixel centres.
+  """
+  sax_pts, lax_pts = _view_points(geom, size, num_sax, fov_mm)
   seg_sax = np.stack([labels_at(sax_pts, geom, t, frames) for t in range(frames)], 1)
   seg_lax = np.stack([labels_at(lax_pts, geom, t, frames) for t in range(frames)], 1)
   intensity = np.array([0.35, 1.0, 0.15, 0.9], np.float32)
+  fine_sax, fine_lax = _view_points(geom, size * supersample, num_sax, fov_mm)
 
-  def image(seg):
-    bg = 0.35 + 0.08 * np.sin(seg.shape[-1] / 7.0 + np.arange(seg.shape[-1]) / 3.0)[None, None, None, :]
+  def image(fine_pts, shape):
+    seg = np.stack([labels_at(fine_pts, geom, t, frames) for t in range(frames)], 1)
+    w = seg.shape[-1]
+    bg = 0.35 + 0.08 * np.sin(w / 7.0 + np.arange(w) / (3.0 * supersample))[None, None, None, :]
     img = np.where(seg == 0, bg, intensity[seg])
-    return (img + rng.normal(0, noise, seg.shape)).astype(np.float32)
+    img = img.reshape(*shape[:2], size, supersample, size, supersample).mean((3, 5))
+    return (img + rng.normal(0, noise, shape)).astype(np.float32)
 
-  return {"sax": image(seg_sax), "lax": image(seg_lax), "seg_sax": seg_sax, "seg_lax": seg_lax}
+  return {"sax": image(fine_sax, seg_sax.shape), "lax": image(fine_lax, seg_lax.shape), "seg_sax": seg_sax,
+          "seg_lax": seg_lax}
 
 
 def cardiac_cohort(num: int, seed: int = 0, *, size: int = 32, frames: int = 10, num_sax: int = 6,
@@ -178,4 +271,4 @@ def cardiac_cohort(num: int, seed: int = 0, *, size: int = 32, frames: int = 10,
   return {"cine": cine, "seg": seg, "phenotypes": np.array([[s["phenotypes"][k] for k in PHENOTYPES]
                                                             for s in subjects], np.float32),
           "disease": np.array([s["disease"] for s in subjects], np.float32), "numerical": num_, "binary": bin_,
-          "categorical": cat_, "num_lax": 3, "num_sax": num_sax}
+          "categorical": cat_, "num_lax": 3, "num_sax": num_sax, "subjects": subjects}
