@@ -46,17 +46,21 @@ def unpatchify(p: jax.Array, shape: tuple[int, int, int, int], patch: tuple[int,
 def position_embedding_5d(num_lax: int, num_sax: int, grid: tuple[int, int, int], dim: int) -> np.ndarray:
   """The fixed "5-D" embedding ``[L, dim]``: view flag, slice index, t, h, w.
 
-  Column 0 is the view flag (1 for a long-axis view, 0 for a short-axis
-  slice); then four sin-cos blocks of ``k`` columns each for the slice index
-  within its view, t, h and w, so ``dim = 1 + 4k`` (``k`` even). Columns past
-  ``1 + 4k`` (when ``dim - 1`` is not a multiple of 8) are zero. Rows follow
-  :func:`patchify`'s token order.
+  Column 0 is the view flag, 0 for a long-axis view and 1 for a short-axis
+  slice (the official polarity: ``utils/imaging_model_related.py``,
+  ``sincos_pos_embed``, line 48 of Yundi-Zhang/ViTa); then four sin-cos
+  blocks of ``k`` columns each for the slice index within its view, t, h and
+  w, so ``dim = 1 + 4k`` (``k`` even; the official code asserts
+  ``(dim - 1) % 8 == 0``, e.g. 1025). Columns past ``1 + 4k`` (when
+  ``dim - 1`` is not a multiple of 8) are zero. Rows follow
+  :func:`patchify`'s token order. The official CLS row is zero, which is
+  why the encoders add nothing to their CLS token.
   """
   k = (dim - 1) // 4 // 2 * 2
   if k < 2:
     raise ValueError(f"position_embedding_5d: dim {dim} too small (need 1 + 4k with k >= 2)")
   gt, gh, gw = grid
-  view = np.concatenate([np.ones(num_lax), np.zeros(num_sax)])
+  view = np.concatenate([np.zeros(num_lax), np.ones(num_sax)])
   index = np.concatenate([np.arange(num_lax), np.arange(num_sax)])
   s_, t_, h_, w_ = np.meshgrid(np.arange(num_lax + num_sax), np.arange(gt), np.arange(gh), np.arange(gw),
                                indexing="ij")

@@ -21,12 +21,39 @@ def test_patchify_round_trip_is_exact_and_orders_tokens_slice_t_h_w():
     grid_shape((9, 12, 16, 24), (5, 8, 8))
 
 
-def test_position_embedding_view_column_and_distinct_rows():
-  pe = position_embedding_5d(3, 6, (2, 2, 3), 65)
-  assert pe.shape == (9 * 12, 65)
-  view = pe[:, 0].reshape(9, 12)
-  assert (view[:3] == 1).all() and (view[3:] == 0).all()
+def _official_embedding(num_lax, num_sax, grid, dim):
+  """The official construction written out independently: per view, a meshgrid of (slice, t, h, w) positions;
+  each axis gets (dim - 1) / 4 columns, sin(p w) then cos(p w) with w_i = 10000^(-i / (k / 2)); LAX rows
+  first with view column 0, then SAX rows with 1."""
+  k = (dim - 1) // 4
+
+  def axis(pos):
+    omega = 10000.0 ** -(np.arange(k // 2) / (k / 2))
+    ang = np.outer(pos, omega)
+    return np.concatenate([np.sin(ang), np.cos(ang)], 1)
+
+  rows = []
+  for flag, count in ((0.0, num_lax), (1.0, num_sax)):
+    mesh = np.meshgrid(np.arange(count), *[np.arange(g) for g in grid], indexing="ij")
+    cols = [axis(m.reshape(-1).astype(float)) for m in mesh]
+    rows.append(np.concatenate([np.full((cols[0].shape[0], 1), flag)] + cols, 1))
+  return np.concatenate(rows, 0)
+
+
+@pytest.mark.parametrize("num_lax,num_sax,grid,dim", [(3, 6, (2, 2, 3), 65), (3, 6, (5, 16, 16), 1025),
+                                                      (3, 2, (1, 2, 2), 33)])
+def test_position_embedding_equals_the_official_construction(num_lax, num_sax, grid, dim):
+  pe = position_embedding_5d(num_lax, num_sax, grid, dim)
+  ref = _official_embedding(num_lax, num_sax, grid, dim)
+  np.testing.assert_allclose(pe, ref, atol=2e-6)
+  per_slice = int(np.prod(grid))
+  view = pe[:, 0].reshape(num_lax + num_sax, per_slice)
+  assert (view[:num_lax] == 0).all() and (view[num_lax:] == 1).all()     # LAX = 0, SAX = 1
   assert len(np.unique(np.round(pe, 6), axis=0)) == len(pe)
+
+
+def test_position_embedding_pads_a_width_that_is_not_1_plus_8m():
+  pe = position_embedding_5d(3, 6, (2, 2, 3), 65)
   # long-axis view 0 and short-axis slice 0 share the slice index: only the view flag tells them apart
   assert np.allclose(pe[0, 1:], pe[3 * 12, 1:]) and pe[0, 0] != pe[3 * 12, 0]
   padded = position_embedding_5d(3, 6, (2, 2, 3), 70)   # 70 = 1 + 4 * 16 + 5 zero columns
