@@ -38,6 +38,7 @@ class CineEncoder(nn.Module):
   dim: int = 64
   depth: int = 4
   heads: int = 4
+  ln_epsilon: float = 1e-6    # the official timm blocks use torch's 1e-5
 
   @nn.compact
   def __call__(self, cine: jax.Array, key: jax.Array | None = None, mask_ratio: float = 0.0):
@@ -50,7 +51,7 @@ class CineEncoder(nn.Module):
       x, mask, ids_restore = random_masking(key, x, mask_ratio)
     cls = self.param("cls_token", nn.initializers.normal(0.02), (1, 1, self.dim))
     x = jnp.concatenate([jnp.broadcast_to(cls, (x.shape[0], 1, self.dim)), x], axis=1)
-    x, hidden = Transformer(self.depth, self.heads, name="blocks")(x, return_hidden=True)
+    x, hidden = Transformer(self.depth, self.heads, epsilon=self.ln_epsilon, name="blocks")(x, return_hidden=True)
     return x, mask, ids_restore, [h[:, 1:] for h in hidden]
 
 

@@ -30,13 +30,14 @@ class TransformerBlock(nn.Module):
   """``x + MHSA(LN(x))``, then ``x + MLP(LN(x))``: ``[B, L, D] -> [B, L, D]`` (LN and softmax in float32)."""
   num_heads: int
   mlp_ratio: float = 4.0
+  epsilon: float = 1e-6     # LayerNorm; torch.nn.LayerNorm's default (timm's Block) is 1e-5
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     d = x.shape[-1]
-    h = nn.LayerNorm(epsilon=1e-6)(x.astype(jnp.float32)).astype(x.dtype)
+    h = nn.LayerNorm(epsilon=self.epsilon)(x.astype(jnp.float32)).astype(x.dtype)
     x = x + nn.MultiHeadDotProductAttention(num_heads=self.num_heads, qkv_features=d, out_features=d)(h, h)
-    h = nn.LayerNorm(epsilon=1e-6)(x.astype(jnp.float32)).astype(x.dtype)
+    h = nn.LayerNorm(epsilon=self.epsilon)(x.astype(jnp.float32)).astype(x.dtype)
     return x + MLP(int(d * self.mlp_ratio), d)(h)
 
 
@@ -45,12 +46,13 @@ class Transformer(nn.Module):
   depth: int
   num_heads: int
   mlp_ratio: float = 4.0
+  epsilon: float = 1e-6
 
   @nn.compact
   def __call__(self, x: jax.Array, return_hidden: bool = False):
     hidden = []
     for _ in range(self.depth):
       hidden.append(x)
-      x = TransformerBlock(self.num_heads, self.mlp_ratio)(x)
-    x = nn.LayerNorm(epsilon=1e-6)(x.astype(jnp.float32))
+      x = TransformerBlock(self.num_heads, self.mlp_ratio, self.epsilon)(x)
+    x = nn.LayerNorm(epsilon=self.epsilon)(x.astype(jnp.float32))
     return (x, hidden) if return_hidden else x
