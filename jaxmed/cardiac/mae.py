@@ -91,9 +91,11 @@ class CineMAE(nn.Module):
   decoder_dim: int = 32
   decoder_depth: int = 2
   sigmoid: bool = False
+  ln_epsilon: float = 1e-6
 
   def setup(self):
-    self.encoder = CineEncoder(self.shape, self.num_lax, self.patch, self.dim, self.depth, self.heads)
+    self.encoder = CineEncoder(self.shape, self.num_lax, self.patch, self.dim, self.depth, self.heads,
+                               self.ln_epsilon)
     self.decoder = CineDecoder(self.shape, self.num_lax, self.patch, self.decoder_dim, self.decoder_depth,
                                self.heads, self.sigmoid)
 

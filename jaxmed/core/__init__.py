@@ -22,7 +22,7 @@ from jaxmed.core.metrics import (MetricWriter, device_kind, gather_run_metrics, 
 from jaxmed.core.probes import logistic_probe, ridge_probe
 from jaxmed.core.progress import progress_bar, update_progress
 from jaxmed.core.stage import atomic_file, atomic_stage, save_figure, settings_key, stage_done
-from jaxmed.core.stats import paired_bootstrap
+from jaxmed.core.stats import bootstrap_metric, paired_bootstrap
 from jaxmed.core.state import TrainState, create_train_state, make_train_step, step_rng
 from jaxmed.core.workdir import config_changes, open_workdir, result_settings
 
@@ -31,7 +31,7 @@ __all__ = [
     "check_finite", "check_preset", "logistic_probe", "ridge_probe", "checkpoint_manager", "CheckpointError", "config_changes", "ConfigError",
     "count_compiles", "create_train_state", "device_kind", "gather_run_metrics", "host_local_batch",
     "make_mesh", "make_train_step", "MESH_AXES", "MetricWriter", "NonFiniteError", "open_workdir", "PRESETS",
-    "paired_bootstrap", "progress_bar", "read_metrics", "reading_checkpoint", "replicated", "restore_latest", "result_float",
+    "bootstrap_metric", "paired_bootstrap", "progress_bar", "read_metrics", "reading_checkpoint", "replicated", "restore_latest", "result_float",
     "result_settings", "run_main", "save", "save_figure", "settings_key", "shard_batch", "stage_done",
     "step_batches", "step_rng", "to_host", "train_loop", "TrainState", "tree_shardings", "update_progress",
     "write_json", "write_results",

@@ -32,15 +32,20 @@ def ridge_probe(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, *,
 
 
 def logistic_probe(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray, *, num_classes: int,
-                   c: float = 1.0, balanced: bool = False) -> np.ndarray:
-  """Test class probabilities ``[N, num_classes]`` of a standardised L2 logistic regression."""
-  from sklearn.linear_model import LogisticRegression
+                   c: float | tuple[float, ...] = 1.0, balanced: bool = False, cv: int = 5) -> np.ndarray:
+  """Test class probabilities ``[N, num_classes]`` of a standardised L2 logistic regression; a tuple ``c`` picks
+  the inverse penalty by ``cv``-fold cross-validated log-loss on the training rows (``LogisticRegressionCV``)."""
+  from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
   from sklearn.pipeline import make_pipeline
   from sklearn.preprocessing import StandardScaler
 
-  model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000,
-                                                             class_weight="balanced" if balanced else None))
+  weight = "balanced" if balanced else None
+  if isinstance(c, (tuple, list)):
+    clf = LogisticRegressionCV(Cs=list(c), cv=cv, max_iter=3000, class_weight=weight, scoring="neg_log_loss")
+  else:
+    clf = LogisticRegression(C=c, max_iter=3000, class_weight=weight)
+  model = make_pipeline(StandardScaler(), clf)
   model.fit(np.asarray(f_train, np.float64), np.asarray(y_train))
   probs = np.zeros((len(f_test), num_classes))
-  probs[:, model[-1].classes_] = model.predict_proba(np.asarray(f_test, np.float64))
+  probs[:, model[-1].classes_.astype(int)] = model.predict_proba(np.asarray(f_test, np.float64))
   return probs

@@ -22,3 +22,24 @@ def paired_bootstrap(a, b, *, num_resamples: int = 10_000, level: float = 0.95, 
   means = d[idx].mean(1)
   tail = 100 * (1 - level) / 2
   return float(d.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def bootstrap_metric(metric, y, preds, *, num_resamples: int = 1000, level: float = 0.95, seed: int = 0
+                     ) -> tuple[float, float, float]:
+  """``(value, lo, hi)`` of ``mean_s metric(y, preds[s])`` (e.g. AUROC or R^2 averaged over training seeds) with
+  the percentile bootstrap over items: each resample draws ``n`` rows with replacement, the same rows for every
+  seed. ``y [n, ...]``; ``preds``: a list of ``[n, ...]`` arrays. Resamples where ``metric`` is undefined (one
+  class only) are skipped."""
+  y = np.asarray(y)
+  preds = [np.asarray(p) for p in preds]
+  value = float(np.mean([metric(y, p) for p in preds]))
+  rng = np.random.default_rng(seed)
+  stats = []
+  for _ in range(num_resamples):
+    idx = rng.integers(0, len(y), len(y))
+    try:
+      stats.append(np.mean([metric(y[idx], p[idx]) for p in preds]))
+    except ValueError:
+      continue
+  tail = 100 * (1 - level) / 2
+  return value, float(np.percentile(stats, tail)), float(np.percentile(stats, 100 - tail))

@@ -1,4 +1,4 @@
-"""The ViTa experiment's tiny preset end to end: every stage, the results keys, the figures, resume."""
+"""The ViTa experiment's tiny preset end to end: every stage and arm, the results keys, the figures, resume."""
 
 import math
 import os
@@ -6,23 +6,28 @@ import os
 from experiments import vita as vita_experiment
 from experiments.vita import config as vita_config
 from experiments.vita import train as vita_train
-from jaxmed.synth.heart import PHENOTYPES
+
+ARMS = ("image_only", "aligned_image_only", "aligned_fused", "tabular_only", "tabular_logreg", "scratch")
 
 
 def test_vita_tiny_end_to_end(tmp_path):
   config = vita_config.get_config("tiny")
+  config.data.update({"num_train": 24, "num_test": 16})
   results = vita_train.train_and_evaluate(config, str(tmp_path))
-  assert math.isfinite(results["mae/recon_mse"])
-  for p in PHENOTYPES:
-    for s in ("vita", "image_only", "scratch"):
-      assert math.isfinite(results[f"pheno/mae/{p}/{s}"]) and f"pheno/r2/{p}/{s}" in results
-  for s in ("vita", "image_only", "tabular_only", "scratch"):
-    assert f"disease/auroc/{s}" in results and 0.0 <= results[f"disease/accuracy/{s}"] <= 1.0
-  assert 0.0 <= results["seg/dice/vita"] <= 1.0 and 0.0 <= results["seg/dice/scratch"] <= 1.0
-  for f in ("config.json", "results.json", "mae_reconstruction.png", "phenotypes.png", "retrieval.png", "mae",
-            "clip", "seg_vita"):
+  for k in ("image", "tabular", "joint"):
+    assert 0.0 <= results[f"oracle/disease_auroc/{k}"] <= 1.0
+  for arm in ARMS + ("aligned_finetuned", "random_init"):
+    lo, hi = results[f"disease/auroc/{arm}_ci"]
+    assert lo <= results[f"disease/auroc/{arm}"] <= hi
+    for p in ("LVEF", "LVCO"):
+      assert math.isfinite(results[f"pheno/r2/{p}/{arm}"]) and len(results[f"pheno/r2/{p}/{arm}_ci"]) == 2
+  assert "disease/auroc_mlp/aligned_fused" in results and "pheno/r2_mlp/LVEF/image_only" in results
+  assert 0.0 <= results["seg/dice/frozen"] <= 1.0 and 0.0 <= results["seg/dice/finetuned"] <= 1.0
+  assert results["mae/mse_all"] < results["mae/mean_baseline_mse_all"] * 5
+  for f in ("config.json", "results.json", "mae_reconstruction.png", "ablation.png", "seed0/mae", "seed0/clip",
+            "seed0/seg_frozen", "seed0/scratch/finetune_disease"):
     assert os.path.exists(tmp_path / f), f
   again = vita_train.train_and_evaluate(config, str(tmp_path))   # every stage resumes from its checkpoint
-  assert again["mae/recon_mse"] == results["mae/recon_mse"]
-  assert again["pheno/mae/LVEF/vita"] == results["pheno/mae/LVEF/vita"]
-  assert "| LVEF (%) |" in vita_experiment.results_table(results)
+  assert again["mae/mse_all"] == results["mae/mse_all"]
+  assert again["disease/auroc/aligned_finetuned"] == results["disease/auroc/aligned_finetuned"]
+  assert "| aligned_fused |" in vita_experiment.results_table(results)
