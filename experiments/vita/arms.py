@@ -180,6 +180,13 @@ def reconstruction_metrics(config, stage1, data, results) -> dict:
   return {"pred": np.asarray(pred[0]), "mask": np.asarray(mask[0])}
 
 
+def seed_line(out: dict, data) -> str:
+  """One seed's disease AUROC and LVEF R^2 per arm, for the log."""
+  te, j = data["test"], heart.PHENOTYPES.index("LVEF")
+  return ", ".join(f"{arm} AUROC {roc_auc_score(te['disease'], r['disease']):.3f} / LVEF R^2 "
+                   f"{r2_score(te['phenotypes_z'][:, j], r['pheno'][:, j]):.3f}" for arm, r in out["probe"].items())
+
+
 def _r2(j):
   return lambda y, p: r2_score(y[:, j], p[:, j])
 

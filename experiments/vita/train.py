@@ -157,13 +157,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   data = make_data(config)
   tr, te = data["train"], data["test"]
   results: dict = {f"oracle/disease_auroc/{k}": v for k, v in heart.oracle_disease_auroc(te["subjects"]).items()}
-  print("vita: oracle disease AUROC " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()), flush=True)
+  for name, by_modality in heart.oracle_phenotype_r2(te["subjects"]).items():
+    results.update({f"oracle/pheno_r2/{name}/{k}": v for k, v in by_modality.items()})
+  print("vita: oracles " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()), flush=True)
   per_seed, recon = [], None
   for seed in config.seeds:
     run_dir = os.path.join(workdir, f"seed{seed}")
     stage1 = pretrain_mae(config, run_dir, data, mesh, seed)
     aligned = align(config, run_dir, data, stage1["encoder"], mesh, seed)
     per_seed.append(arms.run_arms(config, run_dir, data, stage1["encoder"], aligned, mesh, seed))
+    print(f"vita: seed {seed}: " + arms.seed_line(per_seed[-1], data), flush=True)
     if recon is None:
       recon = arms.reconstruction_metrics(config, stage1, data, results)
       for name, finetune in (("frozen", False), ("finetuned", True)):

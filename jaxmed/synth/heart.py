@@ -155,9 +155,7 @@ def oracle_disease_auroc(test_subjects: list[dict], *, num_fit: int = 20000, see
   from sklearn.pipeline import make_pipeline
   from sklearn.preprocessing import StandardScaler
 
-  rng = np.random.default_rng(seed)
-  fit = [draw_subject(rng) for _ in range(num_fit)]
-  f_fit, f_test = oracle_features(fit), oracle_features(test_subjects)
+  fit, f_fit, f_test = _oracle_split(test_subjects, num_fit, seed)
   y_fit = np.array([s["disease"] for s in fit])
   y_test = np.array([s["disease"] for s in test_subjects])
   out = {}
@@ -165,6 +163,29 @@ def oracle_disease_auroc(test_subjects: list[dict], *, num_fit: int = 20000, see
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(f_fit[k], y_fit)
     out[k] = float(roc_auc_score(y_test, model.predict_proba(f_test[k])[:, 1]))
   return out
+
+
+def oracle_phenotype_r2(test_subjects: list[dict], names=("LVEF", "LVCO"), *, num_fit: int = 20000,
+                        seed: int = 12345) -> dict[str, dict[str, float]]:
+  """``{phenotype: {modality: R^2}}`` on ``test_subjects`` of least squares on the same generating variables:
+  what a linear read-out of each modality can reach (LVEF is an image variable; LVCO needs the heart rate)."""
+  from sklearn.linear_model import LinearRegression
+  from sklearn.metrics import r2_score
+
+  fit, f_fit, f_test = _oracle_split(test_subjects, num_fit, seed)
+  out = {}
+  for name in names:
+    y_fit = np.array([s["phenotypes"][name] for s in fit])
+    y_test = np.array([s["phenotypes"][name] for s in test_subjects])
+    out[name] = {k: float(r2_score(y_test, LinearRegression().fit(f_fit[k], y_fit).predict(f_test[k])))
+                 for k in ("image", "tabular", "joint")}
+  return out
+
+
+def _oracle_split(test_subjects, num_fit, seed):
+  rng = np.random.default_rng(seed)
+  fit = [draw_subject(rng) for _ in range(num_fit)]
+  return fit, oracle_features(fit), oracle_features(test_subjects)
 
 
 def labels_at(points: np.ndarray, geom: dict, t: int, frames: int) -> np.ndarray:

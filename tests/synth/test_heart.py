@@ -49,6 +49,9 @@ def test_oracle_bounds_leave_room_for_fusion():
   o = heart.oracle_disease_auroc(subs, num_fit=6000)
   assert 0.7 < o["image"] < 0.9 and 0.7 < o["tabular"] < 0.9
   assert o["joint"] > max(o["image"], o["tabular"]) + 0.05
+  r2 = heart.oracle_phenotype_r2(subs[:1000], num_fit=3000)
+  assert r2["LVEF"]["image"] > 0.99 and r2["LVEF"]["tabular"] < 0.2        # LVEF is in the image
+  assert r2["LVCO"]["joint"] > r2["LVCO"]["image"] + 0.1                    # LVCO also needs the heart rate
 
 
 def test_cohort_layout_and_missing_values():
