@@ -40,7 +40,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.heads = ml_collections.ConfigDict({"steps": 300, "batch_size": 32, "lr": 1e-3, "huber_delta": 1.0})
   c.finetune = ml_collections.ConfigDict({"steps": 150, "batch_size": 16, "lr": 1e-4, "huber_delta": 1.0,
                                           "augment": False})
-  c.seg = ml_collections.ConfigDict({"steps": 150, "batch_size": 4, "lr": 1e-3, "finetune_lr": 1e-4})
+  # one lr for decoder and encoder in both arms, as the official segmentation config has (5e-4)
+  c.seg = ml_collections.ConfigDict({"steps": 150, "batch_size": 4, "lr": 1e-3})
   c.eval = ml_collections.ConfigDict({"bootstrap": 1000})
   c.train = ml_collections.ConfigDict({"save_every": 250, "keep": 1, "log_every": 50, "weight_decay": 1e-4})
   if preset == "tiny":
@@ -62,6 +63,6 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.clip.update({"steps": 50000, "batch_size": 256, "lr": 3e-3, "augment": True})
     c.heads.update({"steps": 20000, "batch_size": 64})
     c.finetune.update({"steps": 20000, "batch_size": 8, "lr": 1e-6, "augment": True})
-    c.seg.update({"steps": 20000, "batch_size": 1, "lr": 5e-4, "finetune_lr": 5e-4})
+    c.seg.update({"steps": 20000, "batch_size": 1, "lr": 5e-4})
     c.train.update({"save_every": 2000, "keep": 3, "log_every": 100})
   return c

@@ -64,10 +64,10 @@ def tabular_encoder(config) -> cardiac.TabularEncoder:
                                 tuple(len(v) for v in heart.CATEGORICAL.values()), m.tab_dim, m.tab_depth, m.heads)
 
 
-def fit(config, run_dir, init_fn, loss_fn, arrays, stage, mesh, seed, lr=None) -> dict:
+def fit(config, run_dir, init_fn, loss_fn, arrays, stage, mesh, seed) -> dict:
   """One stage through :func:`jaxmed.core.train_loop` (resumable); ``arrays``: the training rows."""
   s, t = config[stage], config.train
-  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, lr or s.lr, max(1, s.steps // 10), s.steps),
+  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, s.lr, max(1, s.steps // 10), s.steps),
                    weight_decay=t.weight_decay)
   ds = core.step_batches(core.ArraySource(arrays), batch_size=s.batch_size, seed=seed)
   state, sharding = core.create_train_state(init_fn, tx, jax.random.PRNGKey(seed), mesh)
@@ -142,10 +142,10 @@ def train_segmentation(config, run_dir, data, mesh, encoder_params, finetune: bo
   def loss_fn(params, batch, rng):
     return dice_ce_loss(forward(params, batch["cine"]), batch["seg"], 4)
 
-  lr = config.seg.finetune_lr if finetune else config.seg.lr
-  params = fit(config, run_dir, init, loss_fn, {"cine": tr["cine"], "seg": tr["seg"]}, "seg", mesh, seed + 4, lr)
+  params = fit(config, run_dir, init, loss_fn, {"cine": tr["cine"], "seg": tr["seg"]}, "seg", mesh, seed + 4)
   f = jax.jit(forward)
-  pred = np.concatenate([np.asarray(f(params, te["cine"][i:i + 4])).argmax(-1) for i in range(0, len(te["cine"]), 4)])
+  pred = np.concatenate([np.asarray(f(params, te["cine"][i:i + 16])).argmax(-1)
+                         for i in range(0, len(te["cine"]), 16)])
   dice = [2 * ((pred == c) & (te["seg"] == c)).sum() / max((pred == c).sum() + (te["seg"] == c).sum(), 1)
           for c in (1, 2, 3)]
   return float(np.mean(dice)), [float(x) for x in dice]

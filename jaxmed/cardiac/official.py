@@ -90,7 +90,8 @@ def encoder_from_official(state: dict[str, np.ndarray], *, num_lax: int, grid: t
     attn = {name: {"kernel": qkv_w[j * dim:(j + 1) * dim].T.reshape(dim, num_heads, hd),
                    "bias": qkv_b[j * dim:(j + 1) * dim].reshape(num_heads, hd)}
             for j, name in enumerate(("query", "key", "value"))}
-    attn["out"] = {"kernel": get(b + "attn.proj.weight").T.reshape(num_heads, hd, dim), "bias": get(b + "attn.proj.bias")}
+    attn["out"] = {"kernel": get(b + "attn.proj.weight").T.reshape(num_heads, hd, dim),
+                   "bias": get(b + "attn.proj.bias")}
     blocks[f"TransformerBlock_{i}"] = {
         "LayerNorm_0": {"scale": get(b + "norm1.weight"), "bias": get(b + "norm1.bias")},
         "LayerNorm_1": {"scale": get(b + "norm2.weight"), "bias": get(b + "norm2.bias")},

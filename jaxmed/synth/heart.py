@@ -34,8 +34,8 @@ NUMERICAL = ("age", "bmi", "sbp", "dbp", "heart_rate")
 BINARY = ("sex", "diabetes")
 CATEGORICAL = {"smoking": ("never", "former", "current")}
 LONG_AXIS_SHARE = 0.3
-LAX_ANGLES_DEG = (0.0, 60.0, 120.0)
-WMA_SECTOR_RAD = 2 * np.pi / 3   # the anterior sector a wall-motion abnormality affects   # 4-chamber-like (through the RV), then two more planes about the axis
+LAX_ANGLES_DEG = (0.0, 60.0, 120.0)   # 4-chamber-like (through the RV), then two more planes about the axis
+WMA_SECTOR_RAD = 2 * np.pi / 3        # the anterior sector a wall-motion abnormality affects
 
 
 def half_ellipsoid_ml(a: float, b: float, c: float) -> float:
