@@ -14,6 +14,8 @@ convex models:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 ALPHAS = tuple(np.logspace(-2, 4, 13))
@@ -45,7 +47,9 @@ def logistic_probe(f_train: np.ndarray, y_train: np.ndarray, f_test: np.ndarray,
   else:
     clf = LogisticRegression(C=c, max_iter=3000, class_weight=weight)
   model = make_pipeline(StandardScaler(), clf)
-  model.fit(np.asarray(f_train, np.float64), np.asarray(y_train))
+  with warnings.catch_warnings():   # scikit-learn's notices of LogisticRegressionCV's future attributes
+    warnings.simplefilter("ignore", FutureWarning)
+    model.fit(np.asarray(f_train, np.float64), np.asarray(y_train))
   probs = np.zeros((len(f_test), num_classes))
   probs[:, model[-1].classes_.astype(int)] = model.predict_proba(np.asarray(f_test, np.float64))
   return probs

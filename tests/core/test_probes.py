@@ -31,3 +31,16 @@ def test_logistic_probe_separates_and_keeps_every_class_column():
   assert probs.shape == (100, 3) and np.all(probs[:, 2] == 0)  # class 2 never seen in training
   np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-9)
   assert roc_auc_score(label[300:], probs[:, 1]) > 0.97
+
+
+def test_logistic_probe_with_a_c_grid_picks_the_penalty_by_cross_validation():
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(300, 200))                       # one informative feature among 200
+  y = (x[:, 0] + 0.5 * rng.normal(size=300) > 0).astype(float)
+  grid = core.logistic_probe(x[:200], y[:200], x[200:], num_classes=2, c=(1e-3, 1e-2, 1e-1, 1.0))
+  loose = core.logistic_probe(x[:200], y[:200], x[200:], num_classes=2, c=100.0)
+  np.testing.assert_allclose(grid.sum(1), 1.0)
+  from sklearn.metrics import log_loss
+  # C = 100 nearly interpolates 200 rows with 200 features: confident and wrong on new rows; the CV grid is not
+  assert log_loss(y[200:], grid[:, 1]) < 0.8 * log_loss(y[200:], loose[:, 1])
+  assert roc_auc_score(y[200:], grid[:, 1]) > 0.6
