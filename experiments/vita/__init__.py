@@ -19,7 +19,9 @@ def results_table(results: dict) -> str:
     return f"{g(k):.3f} [{lo:.3f}, {hi:.3f}]"
 
   lines = [f"Oracle disease AUROC from the generating variables: image {g('oracle/disease_auroc/image'):.3f}, "
-           f"tabular {g('oracle/disease_auroc/tabular'):.3f}, joint {g('oracle/disease_auroc/joint'):.3f}. "
+           f"tabular {g('oracle/disease_auroc/tabular'):.3f}, joint {g('oracle/disease_auroc/joint'):.3f}; LVCO R^2 "
+           f"image {g('oracle/pheno_r2/LVCO/image'):.3f}, tabular {g('oracle/pheno_r2/LVCO/tabular'):.3f}, joint "
+           f"{g('oracle/pheno_r2/LVCO/joint'):.3f}. "
            f"Test positives: {g('disease/positives/test'):.0f}; seeds: {g('num_seeds'):.0f}.", "",
            "| arm | disease AUROC | LVEF R^2 | LVCO R^2 | LVEDV R^2 | AUROC, MLP head | LVEF R^2, MLP head |",
            "|---|---|---|---|---|---|---|"]
