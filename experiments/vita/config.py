@@ -5,7 +5,7 @@
 Presets:
   tiny  - 24 synthetic subjects, 16^2 px, 5 frames, a 1-block encoder, a few steps per stage: a CI smoke run.
   demo  - 420 train / 250 test subjects (>= 100 test positives), 32^2 px, 10 of 20 rendered frames, 3 LAX +
-          6 SAX, a 65-wide 4-block encoder, 3 training seeds; CPU, about 35 min.
+          6 SAX, a 65-wide 4-block encoder, 3 training seeds; CPU, about 61 min (20 of them segmentation).
   paper - the official sizes (Yundi-Zhang/ViTa configs): 128^2 px, 25 of 50 frames, encoder 1025 x 6 blocks with 5
           heads, decoder 1025 x 2 with 5 heads, tabular encoder 1025 x 2, projection 128; fine-tuning lr 1e-6;
           augmentation on. For GPU/TPU.
