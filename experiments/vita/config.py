@@ -42,7 +42,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           "augment": False})
   # one lr for decoder and encoder in both arms, as the official segmentation config has (5e-4)
   c.seg = ml_collections.ConfigDict({"steps": 150, "batch_size": 4, "lr": 1e-3})
-  c.eval = ml_collections.ConfigDict({"bootstrap": 1000})
+  # oracle_fit: fresh subjects the oracle regressions are fitted on (the ceilings need a large sample)
+  c.eval = ml_collections.ConfigDict({"bootstrap": 1000, "oracle_fit": 20000})
   c.train = ml_collections.ConfigDict({"save_every": 250, "keep": 1, "log_every": 50, "weight_decay": 1e-4})
   if preset == "tiny":
     c.seeds = (0,)
@@ -52,7 +53,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                     "tab_depth": 1, "proj_dim": 16, "seg_width": 4})
     for stage in ("mae", "clip", "heads", "finetune", "seg"):
       c[stage].update({"steps": 4, "batch_size": 8})
-    c.eval.bootstrap = 50
+    c.eval.update({"bootstrap": 50, "oracle_fit": 1000})
     c.train.update({"save_every": 4, "log_every": 2})
   elif preset == "paper":
     c.data.update({"num_train": 40000, "num_test": 2000, "size": 128, "render_frames": 50, "frames": 25,

@@ -156,8 +156,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   mesh = core.make_mesh(config.mesh)
   data = make_data(config)
   tr, te = data["train"], data["test"]
-  results: dict = {f"oracle/disease_auroc/{k}": v for k, v in heart.oracle_disease_auroc(te["subjects"]).items()}
-  for name, by_modality in heart.oracle_phenotype_r2(te["subjects"]).items():
+  n_fit = config.eval.oracle_fit
+  results: dict = {f"oracle/disease_auroc/{k}": v
+                   for k, v in heart.oracle_disease_auroc(te["subjects"], num_fit=n_fit).items()}
+  for name, by_modality in heart.oracle_phenotype_r2(te["subjects"], num_fit=n_fit).items():
     results.update({f"oracle/pheno_r2/{name}/{k}": v for k, v in by_modality.items()})
   print("vita: oracles " + ", ".join(f"{k} {v:.3f}" for k, v in results.items()), flush=True)
   per_seed, recon = [], None
