@@ -17,7 +17,7 @@ def plot_ablation(results: dict, path: str) -> None:
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  panels = (("disease/auroc/{}", "disease AUROC"), ("pheno/r2/LVEF/{}", "LVEF R^2 (ridge probe)"),
+  panels = (("disease/auroc/{}", "disease AUROC (logistic probe)"), ("pheno/r2/LVEF/{}", "LVEF R^2 (ridge probe)"),
             ("pheno/r2/LVCO/{}", "LVCO R^2 (ridge probe)"))
   fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
   y = np.arange(len(ARMS))
@@ -32,9 +32,11 @@ def plot_ablation(results: dict, path: str) -> None:
         o = result_float(results.get(f"oracle/disease_auroc/{name}", np.nan))
         ax.axvline(o, color=color, ls="--", lw=1, label=f"oracle {name} {o:.2f}")
       ax.set_xlim(0.4, 1.0)
-      ax.legend(fontsize=7, loc="lower right")
+      ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.08), ncol=3)
     else:
       ax.set_xlim(min(-0.1, np.nanmin(v) - 0.05), 1.0)
+  fig.suptitle("mean over seeds, 95% bootstrap CI; aligned_finetuned and scratch are trained end to end with their "
+               "own linear head, not probed", fontsize=8)
   fig.tight_layout()
   core.save_figure(fig, path, dpi=100)
   plt.close(fig)
