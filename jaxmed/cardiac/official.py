@@ -25,31 +25,23 @@ official                               ours (``params/...``)
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from jaxmed.cardiac.tokens import position_embedding_5d
+from jaxmed.io import load_torch_checkpoint
 
 PREFIX = "encoder_imaging."
 
 
-def _np(t) -> np.ndarray:
-  return t.detach().cpu().float().numpy() if hasattr(t, "detach") else np.asarray(t, np.float32)
-
-
 def read_state_dict(path: str) -> dict[str, np.ndarray]:
-  """A Lightning ``.ckpt`` (``{"state_dict": ...}``) or a bare state dict file, as NumPy arrays."""
-  import torch
-
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path}: no such ViTa checkpoint")
-  obj = torch.load(path, map_location="cpu", weights_only=True)
+  """A Lightning ``.ckpt`` (``{"state_dict": ...}``) or a bare state dict file, as float32 NumPy arrays (read by
+  :func:`jaxmed.io.load_torch_checkpoint`, without torch)."""
+  obj = load_torch_checkpoint(path)
   state = obj.get("state_dict", obj) if isinstance(obj, dict) else None
   if not isinstance(state, dict):
     raise ValueError(f"{path}: expected a state dict or a Lightning checkpoint with 'state_dict', got "
                      f"{type(obj).__name__}")
-  return {k: _np(v) for k, v in state.items()}
+  return {k: np.asarray(v, np.float32) for k, v in state.items() if isinstance(v, np.ndarray)}
 
 
 def encoder_from_official(state: dict[str, np.ndarray], *, num_lax: int, grid: tuple[int, int, int, int],

@@ -11,9 +11,10 @@ from jaxmed.io.nifti import (NiftiError, axcodes, load_image_label, load_learn2r
                              reorient, save_nifti)
 from jaxmed.io.slide import Slide, SlideError, open_slide, write_pyramidal_tiff
 from jaxmed.io.stacks import load_stacks
+from jaxmed.io.torch_checkpoint import load_torch_checkpoint
 from jaxmed.io.vqa import load_vqa_jsonl
 
-__all__ = ["load_cine", "load_cmrxrecon", "load_dynamic_h5", "load_ismrmrd", "MONTAGES", "REFERENTIAL_19", "TCP_NAMES", "TCP_PAIRS", "EEGDataError", "EEGRecording", "load_eeg",
+__all__ = ["load_torch_checkpoint", "load_cine", "load_cmrxrecon", "load_dynamic_h5", "load_ismrmrd", "MONTAGES", "REFERENTIAL_19", "TCP_NAMES", "TCP_PAIRS", "EEGDataError", "EEGRecording", "load_eeg",
            "montage_data", "normalise_channel_names", "preprocess", "read_raw", "standard_channel_name", "write_edf",
            "event_windows", "fixed_windows", "window_labels", "CardiacDataError", "load_cine_nifti", "load_tabular_csv", "load_vita_npz", "load_stacks", "KSpaceError", "load_kspace_h5", "MCQAError", "NiftiError", "R1_INSTRUCTION", "MEDVLM_R1_TASK", "medvlm_r1_prompt", "Slide", "SlideError", "load_image_label",
            "load_learn2reg_subjects", "load_mcqa_jsonl", "load_nifti", "load_spine_ct", "reorient", "save_nifti", "axcodes", "open_slide", "r1_prompt", "write_pyramidal_tiff",
