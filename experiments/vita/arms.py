@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from sklearn.metrics import r2_score, roc_auc_score
 
+from experiments.vita.models import fit, image_encoder, maybe_augment, tab_inputs, tabular_encoder
 from jaxmed import cardiac, core
 from jaxmed.synth import heart
 
@@ -42,13 +43,8 @@ MLP_ARMS = ("image_only", "aligned_image_only", "aligned_fused", "tabular_only")
 REPORTED_PHENO = ("LVEF", "LVCO", "LVEDV", "LVSV")
 
 
-def tab_inputs(part, idx=slice(None)):
-  return part["numerical_z"][idx], part["binary"][idx], part["categorical"][idx]
-
-
 def image_tokens(config, params, cine, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
   """``(all patch tokens flattened [N, L*D], mean of all tokens [N, D])`` of an unmasked encoder."""
-  from experiments.vita.train import image_encoder
   enc = image_encoder(config, cine.shape[1:])
   f = jax.jit(lambda p, x: enc.apply(p, x)[0])
   toks = np.concatenate([np.asarray(f(params, cine[i:i + batch])) for i in range(0, len(cine), batch)])
@@ -56,7 +52,6 @@ def image_tokens(config, params, cine, batch: int = 16) -> tuple[np.ndarray, np.
 
 
 def tabular_tokens(config, params, part) -> tuple[np.ndarray, np.ndarray]:
-  from experiments.vita.train import tabular_encoder
   toks = np.asarray(jax.jit(tabular_encoder(config).apply)(params, *tab_inputs(part))[1])
   return toks.reshape(len(toks), -1), toks.mean(1)
 
@@ -81,7 +76,6 @@ def probe(f_tr, data, f_te) -> dict:
 
 def mlp_head(config, run_dir, x_tr, data, x_te, mesh, seed) -> dict:
   """MLP heads (phenotypes: Huber on z-scores; disease: weighted BCE) on frozen mean tokens."""
-  from experiments.vita.train import fit
   tr, out = data["train"], {}
   pos_weight = float((1 - tr["disease"]).sum() / max(tr["disease"].sum(), 1))
   for task, y in (("pheno", tr["phenotypes_z"]), ("disease", tr["disease"])):
@@ -112,7 +106,6 @@ class TokenHead(nn.Module):
 def finetune(config, run_dir, data, encoder_params, mesh, seed) -> dict:
   """The encoder (from ``encoder_params``, or random init when ``None``) and a :class:`TokenHead`, trained end to
   end per task (Huber on z-scored phenotypes; BCE with pos_weight for the disease)."""
-  from experiments.vita.train import fit, image_encoder, maybe_augment
   tr, te = data["train"], data["test"]
   enc = image_encoder(config, tr["cine"].shape[1:])
   pos_weight = float((1 - tr["disease"]).sum() / max(tr["disease"].sum(), 1))
@@ -144,7 +137,6 @@ def finetune(config, run_dir, data, encoder_params, mesh, seed) -> dict:
 
 def run_arms(config, run_dir, data, mae_encoder, aligned, mesh, seed) -> dict:
   """``{"probe": {arm: {"disease": [N], "pheno": [N, 10]}}, "mlp": {...}}`` on the test subjects."""
-  from experiments.vita.train import image_encoder
   tr, te = data["train"], data["test"]
   random_params = image_encoder(config, tr["cine"].shape[1:]).init(jax.random.PRNGKey(10_000 + seed),
                                                                     tr["cine"][:1])
@@ -196,14 +188,13 @@ def summarise(per_seed: list[dict], data, num_boot: int) -> dict:
   te, res = data["test"], {}
   y_d = te["disease"]
   y_p = te["phenotypes_z"]
-  auroc = lambda y, s: roc_auc_score(y, s)  # noqa: E731
   for kind, arms_ in (("probe", PROBE_ARMS + TRAINED_ARMS), ("mlp", MLP_ARMS)):
     for arm in arms_:
       runs = [s[kind][arm] for s in per_seed]
       suffix = "" if kind == "probe" else "_mlp"
-      v, lo, hi = core.bootstrap_metric(auroc, y_d, [r["disease"] for r in runs], num_resamples=num_boot)
+      v, lo, hi = core.bootstrap_metric(roc_auc_score, y_d, [r["disease"] for r in runs], num_resamples=num_boot)
       res[f"disease/auroc{suffix}/{arm}"], res[f"disease/auroc{suffix}/{arm}_ci"] = v, [lo, hi]
-      res[f"disease/auroc{suffix}_sd/{arm}"] = float(np.std([auroc(y_d, r["disease"]) for r in runs]))
+      res[f"disease/auroc{suffix}_sd/{arm}"] = float(np.std([roc_auc_score(y_d, r["disease"]) for r in runs]))
       for name in REPORTED_PHENO:
         j = heart.PHENOTYPES.index(name)
         v, lo, hi = core.bootstrap_metric(_r2(j), y_p, [r["pheno"] for r in runs], num_resamples=num_boot)

@@ -23,9 +23,9 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from experiments.vita import arms, figures
+from experiments.vita.models import fit, image_encoder, maybe_augment, tab_inputs, tabular_encoder
 from jaxmed import cardiac, core
 from jaxmed.cardiac import preprocess
 from jaxmed.nn import dice_ce_loss
@@ -53,35 +53,6 @@ def make_data(config) -> dict:
   return {"train": train, "test": test, "pheno_mean": pm, "pheno_std": ps}
 
 
-def image_encoder(config, shape) -> cardiac.CineEncoder:
-  m = config.model
-  return cardiac.CineEncoder(shape, 3, tuple(m.patch), m.dim, m.depth, m.heads, m.ln_epsilon)
-
-
-def tabular_encoder(config) -> cardiac.TabularEncoder:
-  m = config.model
-  return cardiac.TabularEncoder(len(heart.NUMERICAL), len(heart.BINARY),
-                                tuple(len(v) for v in heart.CATEGORICAL.values()), m.tab_dim, m.tab_depth, m.heads)
-
-
-def fit(config, run_dir, init_fn, loss_fn, arrays, stage, mesh, seed) -> dict:
-  """One stage through :func:`jaxmed.core.train_loop` (resumable); ``arrays``: the training rows."""
-  s, t = config[stage], config.train
-  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, s.lr, max(1, s.steps // 10), s.steps),
-                   weight_decay=t.weight_decay)
-  ds = core.step_batches(core.ArraySource(arrays), batch_size=s.batch_size, seed=seed)
-  state, sharding = core.create_train_state(init_fn, tx, jax.random.PRNGKey(seed), mesh)
-  step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
-  state = core.train_loop(state, step, lambda i: ds[i], mesh=mesh, run_dir=run_dir, steps=s.steps,
-                          save_every=t.save_every, keep=t.keep, log_every=t.log_every,
-                          desc=os.path.basename(run_dir))
-  return jax.device_get(state.params)
-
-
-def maybe_augment(flag, rng, cine):
-  return preprocess.augment_batch(rng, cine) if flag else cine
-
-
 def pretrain_mae(config, run_dir, data, mesh, seed) -> dict:
   m, tr, s = config.model, data["train"], config.mae
   mae = cardiac.CineMAE(tr["cine"].shape[1:], 3, tuple(m.patch), m.dim, m.depth, m.heads, m.decoder_dim,
@@ -106,7 +77,7 @@ def align(config, run_dir, data, encoder_params, mesh, seed) -> dict:
 
   def init(r):
     k = jax.random.split(r, 3)
-    return {"image": encoder_params, "tab": tab.init(k[0], *arms.tab_inputs(tr, slice(0, 1))),
+    return {"image": encoder_params, "tab": tab.init(k[0], *tab_inputs(tr, slice(0, 1))),
             "proj_i": proj_i.init(k[1], jnp.zeros((1, m.dim))), "proj_t": proj_t.init(k[2], jnp.zeros((1, m.tab_dim)))}
 
   def loss_fn(params, batch, rng):

@@ -25,6 +25,8 @@ myocardium, 3 RV blood pool.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 PHENOTYPES = ("LVEDV", "LVESV", "LVSV", "LVEF", "LVCO", "LVM", "RVEDV", "RVESV", "RVSV", "RVEF")
@@ -182,10 +184,17 @@ def oracle_phenotype_r2(test_subjects: list[dict], names=("LVEF", "LVCO"), *, nu
   return out
 
 
-def _oracle_split(test_subjects, num_fit, seed):
+@functools.lru_cache(maxsize=2)
+def _oracle_fit_draw(num_fit: int, seed: int) -> tuple[tuple[dict, ...], dict[str, np.ndarray]]:
+  """The fresh subjects both oracles fit on (drawn once per ``(num_fit, seed)``) and their features."""
   rng = np.random.default_rng(seed)
-  fit = [draw_subject(rng) for _ in range(num_fit)]
-  return fit, oracle_features(fit), oracle_features(test_subjects)
+  fit = tuple(draw_subject(rng) for _ in range(num_fit))
+  return fit, oracle_features(list(fit))
+
+
+def _oracle_split(test_subjects, num_fit, seed):
+  fit, f_fit = _oracle_fit_draw(num_fit, seed)
+  return fit, f_fit, oracle_features(test_subjects)
 
 
 def labels_at(points: np.ndarray, geom: dict, t: int, frames: int) -> np.ndarray:
