@@ -9,6 +9,8 @@
   description)`` annotations: the class whose annotations cover the largest
   part of the window when that part is at least ``min_overlap`` of it, else
   ``background``.
+- :func:`channel_window_labels`: the same from channel-wise annotations
+  (TUSZ / TUEV), per channel and per window.
 """
 
 from __future__ import annotations
@@ -67,3 +69,30 @@ def window_labels(starts_s: np.ndarray, window_s: float, annotations: Sequence[t
       if cover[best] >= min_overlap * window_s:
         labels[i] = best
   return labels
+
+
+def channel_window_labels(starts_s: np.ndarray, window_s: float, events: Sequence, channels: Sequence[str],
+                          classes: Mapping[str, int], *, background: int = 0, min_overlap: float = 0.5,
+                          path: str = "") -> tuple[np.ndarray, np.ndarray]:
+  """Window labels from channel-wise annotations (TUSZ ``.csv``, TUEV ``.rec``: :mod:`jaxmed.io.eeg_labels`).
+
+  ``events``: ``(channel, start, stop, label)`` tuples; channel ``"TERM"`` covers every channel. Returns
+  ``[N, C]`` per-channel labels (:func:`window_labels`' overlap rule on each channel's events) and ``[N]`` window
+  labels: the non-background class found on the most channels (ties: the lower class index), else background.
+  A channel or label outside ``channels`` / ``classes`` is an error naming it (and ``path``).
+  """
+  index = {c: i for i, c in enumerate(channels)}
+  unknown = sorted({e[0] for e in events if e[0] != "TERM" and e[0] not in index})
+  if unknown:
+    raise EEGDataError(f"{path}: annotation channels {unknown} are not in the montage {list(channels)}")
+  per_channel: list[list] = [[] for _ in channels]
+  for ch, start, stop, label, *_ in events:
+    for c in (range(len(channels)) if ch == "TERM" else (index[ch],)):
+      per_channel[c].append((start, stop - start, label))
+  labels = np.stack([window_labels(starts_s, window_s, ann, classes, background=background,
+                                   min_overlap=min_overlap, path=path) for ann in per_channel], 1)
+  k = max(classes.values()) + 1
+  counts = np.stack([(labels == j).sum(1) for j in range(k)], 1)
+  counts[:, background] = 0
+  window = np.where(counts.max(1) > 0, counts.argmax(1), background)
+  return window.astype(np.int64), labels
