@@ -39,7 +39,7 @@ def test_stft_magnitude_peaks_at_the_tone():
 
 def test_biot_is_invariant_to_channel_gain():
   x = jnp.asarray(np.random.default_rng(2).standard_normal((2, 19, 500)), jnp.float32)
-  model = eeg.BIOT(6, n_fft=100, hop=50, dim=16, depth=1, heads=2)
+  model = eeg.BIOT(6, n_fft=100, hop=50, dim=16, depth=1, heads=2, num_channels=19)
   v = model.init(jax.random.PRNGKey(0), x)
   gains = jnp.asarray(np.linspace(0.5, 50, 19), jnp.float32)[None, :, None]
   np.testing.assert_allclose(np.asarray(model.apply(v, x * gains)), np.asarray(model.apply(v, x)), atol=1e-4)
