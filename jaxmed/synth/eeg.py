@@ -3,19 +3,27 @@
 One recording is the sum of (all in volts, on the 19 referential 10-20
 channels, :data:`jaxmed.io.eeg.REFERENTIAL_19`):
 
-- **background**: per-source 1/f^beta noise (beta ~ U(1.2, 1.8), ~15 uV rms)
-  mixed across channels with the spatial correlation ``exp(-d / 4 cm)`` of
-  the electrode distances ``d`` (MNE's template 10-20 positions);
+- **background**: per-source 1/f^beta noise mixed across channels with the
+  spatial correlation ``exp(-d / 4 cm)`` of the electrode distances ``d``
+  (MNE's template 10-20 positions); the subject's rms ``background_uv``
+  (U(10, 20) uV) and aperiodic exponent ``beta = 1.9 - 0.008 (age - 20) +
+  N(0, 0.12)`` (the spectrum flattens with age), +-0.1 per source;
 - **occipital alpha**: a waxing and waning rhythm weighted towards O1/O2/Pz
   whose peak frequency falls with age, ``f_alpha = 10.8 - 0.025 (age - 20)
-  + N(0, 0.2)`` Hz (the posterior dominant rhythm slows with age: about
-  10.5 Hz in young adults, below 9.5 Hz beyond 70), amplitude 20-35 uV;
-- **eye blinks**: ~0.3 s monophasic positive deflections, 80-200 uV at
-  Fp1/Fp2, attenuated over F3/F4/F7/F8/Fz, at ~0.2 blinks/s;
-- **seizures** (``seizures=[(onset_s, duration_s, focus)]``): 3 Hz
-  spike-and-wave (a 40 ms spike, then a 200 ms slow wave, the rate slowing
-  from 3.5 to 2.5 Hz) or rhythmic 4-6 Hz sharp bursts, 100-200 uV, only on
-  the focus channels (:data:`FOCI`); the ground truth channel set comes back;
+  + N(0, 0.5)`` Hz (the posterior dominant rhythm slows by ~0.2-0.3 Hz per
+  decade, with a between-subject SD near 0.5-1 Hz), amplitude
+  ``U(15, 30) (1 - 0.006 (age - 20))`` uV;
+- **artefacts**: eye blinks (~0.3 s, 80-200 uV at Fp1/Fp2, attenuated over
+  the frontal row, ~0.2/s), temporal muscle bursts (20-40 Hz, 0.5-2 s,
+  ``muscle_rate``/s) and electrode pops (``pop_rate``/s);
+- **seizures** (``seizures=[(onset_s, duration_s, focus)]``): a rhythmic
+  discharge whose frequency evolves from U(5, 8) Hz down to U(2.5, 3.5) Hz,
+  sharpened (spike-like peaks) in 60% of seizures, at an rms of ``U(1, 3)``
+  times the background's on the focus channels (:data:`FOCI`), ramping up
+  over 2 s; after ``U(2, 5)`` s it spreads at half amplitude to the channels
+  within 9 cm of the focus centroid (focal onset and spread). The ground truth channel
+  set (focus) comes back, and ``seizure_power [T]``: the injected signal's
+  power summed over channels (the oracle's score);
 - **events** (``events=[(onset_s, class)]``, 1 s each, :data:`EVENT_CLASSES`):
   ``spsw`` a focal spike (or sharp wave) and slow wave, ``gped`` generalised
   periodic sharp discharges at ~2 Hz, ``pled`` periodic sharp discharges over
@@ -82,19 +90,30 @@ def _spike_wave(t, t0, spike_ms=40.0, wave_ms=200.0, spike_amp=1.0, wave_amp=0.6
 
 
 def _seizure(rng, t, onset, duration) -> np.ndarray:
-  """``[T]`` one seizure waveform (unit peak), zero outside ``[onset, onset + duration]``."""
-  out = np.zeros_like(t)
-  if rng.random() < 0.6:                                   # 3 Hz spike-and-wave, slowing 3.5 -> 2.5 Hz
-    tk = onset
-    while tk < onset + duration:
-      out += _spike_wave(t, tk)
-      tk += 1.0 / (3.5 - (tk - onset) / duration)
-  else:                                                    # rhythmic sharp bursts
-    f = rng.uniform(4.0, 6.0)
-    phase = 2 * np.pi * f * (t - onset)
-    out += np.sign(np.sin(phase)) * np.abs(np.sin(phase)) ** 0.5
-  envelope = np.clip((t - onset) / 0.5, 0, 1) * np.clip((onset + duration - t) / 0.5, 0, 1)
-  return out * envelope / (np.abs(out * envelope).max() + 1e-12)
+  """``[T]`` one seizure waveform (unit rms inside), zero outside ``[onset, onset + duration]``.
+
+  The instantaneous frequency glides from U(5, 8) Hz to U(2.5, 3.5) Hz; 60% of seizures are sharpened
+  (``sign(s) |s|^0.4`` plus a spike at each peak), the rest sinusoidal; 2 s ramp in, 1 s ramp out.
+  """
+  inside = (t >= onset) & (t < onset + duration)
+  f0, f1 = rng.uniform(5.0, 8.0), rng.uniform(2.5, 3.5)
+  frac = np.clip((t - onset) / duration, 0, 1)
+  freq = f0 + (f1 - f0) * frac
+  phase = 2 * np.pi * np.cumsum(freq) * (t[1] - t[0]) + rng.uniform(0, 2 * np.pi)
+  s = np.sin(phase)
+  if rng.random() < 0.6:
+    s = np.sign(s) * np.abs(s) ** 0.4 + 0.8 * np.cos(phase / 2) ** 40
+  envelope = np.clip((t - onset) / 2.0, 0, 1) * np.clip((onset + duration - t) / 1.0, 0, 1) * inside
+  out = s * envelope
+  return out / (np.sqrt((out[inside] ** 2).mean()) + 1e-12)
+
+
+def _spread_channels(focus: tuple[str, ...], radius: float = 0.09) -> np.ndarray:
+  """Indices of the non-focus channels within ``radius`` metres of the focus centroid."""
+  pos = electrode_positions()
+  centre = pos[_index(focus)].mean(0)
+  near = np.flatnonzero(np.linalg.norm(pos - centre, axis=1) < radius)
+  return np.setdiff1d(near, _index(focus))
 
 
 def _event(rng, t, onset, cls) -> np.ndarray:
@@ -138,49 +157,68 @@ def _event(rng, t, onset, cls) -> np.ndarray:
 
 
 def eeg_recording(seed: int, *, duration_s: float = 30.0, sfreq: float = 200.0, age: float = 50.0,
-                  seizures=(), events=(), blink_rate: float = 0.2) -> dict:
+                  seizures=(), events=(), blink_rate: float = 0.2, muscle_rate: float = 0.03,
+                  pop_rate: float = 0.01) -> dict:
   """One recording; returns ``data [19, T]`` volts, ``sfreq``, ``ch_names``, ``annotations``, ground truth.
 
   ``seizures``: ``(onset_s, duration_s, focus_name)``; ``events``: ``(onset_s, class)``.
-  Ground truth: ``age``, ``alpha_hz`` (this subject's alpha peak),
-  ``seizure_channels`` (list of channel-name tuples, one per seizure).
+  Ground truth: ``age``, the subject's ``alpha_hz``, ``alpha_uv``, ``aperiodic_exponent``, ``background_uv``;
+  ``seizure_channels`` (one focus tuple per seizure) and ``seizure_power [T]`` (V^2, summed over channels).
   """
   rng = np.random.default_rng(seed)
   n = int(round(duration_s * sfreq))
   t = np.arange(n) / sfreq
+  c = len(CHANNELS)
   pos = electrode_positions()
   d = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-  mix = np.linalg.cholesky(np.exp(-d / 0.04) + 1e-6 * np.eye(len(CHANNELS)))
-  x = 15 * UV * mix @ pink_noise(rng, (len(CHANNELS), n), sfreq, rng.uniform(1.2, 1.8, len(CHANNELS)))
-  x /= np.sqrt((mix ** 2).sum(1, keepdims=True))
+  mix = np.linalg.cholesky(np.exp(-d / 0.04) + 1e-6 * np.eye(c))
+  background_uv = float(rng.uniform(10.0, 20.0))
+  exponent = float(1.9 - 0.008 * (age - 20.0) + rng.normal(0, 0.12))
+  x = mix @ pink_noise(rng, (c, n), sfreq, exponent + rng.uniform(-0.1, 0.1, c))
+  x *= background_uv * UV / np.sqrt((mix ** 2).sum(1, keepdims=True))
   # occipital alpha: frequency drifts slowly around the subject's peak
-  f_alpha = float(alpha_frequency(age) + rng.normal(0, 0.2))
+  f_alpha = float(alpha_frequency(age) + rng.normal(0, 0.5))
+  alpha_uv = float(rng.uniform(15, 30) * max(1 - 0.006 * (age - 20.0), 0.3))
   drift = 0.1 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n)
   phase = 2 * np.pi * np.cumsum(f_alpha + drift) / sfreq + rng.uniform(0, 2 * np.pi)
   envelope = 1 + 0.4 * np.sin(2 * np.pi * rng.uniform(0.1, 0.3) * t + rng.uniform(0, 2 * np.pi))
   occ = (pos[_index(["O1"])] + pos[_index(["O2"])]) / 2
   w_alpha = np.exp(-0.5 * (np.linalg.norm(pos - occ, axis=-1) / 0.05) ** 2)
-  x += rng.uniform(20, 35) * UV * w_alpha[:, None] * (envelope * np.sin(phase))[None]
-  # eye blinks
-  w_blink = np.zeros(len(CHANNELS))
+  x += alpha_uv * UV * w_alpha[:, None] * (envelope * np.sin(phase))[None]
+  # artefacts: blinks, muscle bursts, electrode pops
+  w_blink = np.zeros(c)
   w_blink[_index(["Fp1", "Fp2"])] = 1.0
   w_blink[_index(["F3", "F4", "F7", "F8", "Fz"])] = 0.35
   for tb in np.sort(rng.uniform(0, duration_s, rng.poisson(blink_rate * duration_s))):
     dt = np.maximum(t - tb, 0.0)
     shape = (dt / 0.1) ** 2 * np.exp(-dt / 0.05)
     x += rng.uniform(80, 200) * UV * w_blink[:, None] * (shape * np.e ** 2)[None]
+  for tm in rng.uniform(0, duration_s, rng.poisson(muscle_rate * duration_s)):
+    inside = (t >= tm) & (t < tm + rng.uniform(0.5, 2.0))
+    burst = sum(np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in rng.uniform(20, 40, size=6))
+    side = ["F7", "T7", "P7"] if rng.random() < 0.5 else ["F8", "T8", "P8"]
+    x[_index(side)] += rng.uniform(10, 40) * UV * burst / 2.5 * inside
+  for tp in rng.uniform(0, duration_s, rng.poisson(pop_rate * duration_s)):
+    x[rng.integers(c)] += rng.uniform(100, 300) * UV * np.where(t >= tp, np.exp(-(t - tp) / 0.2), 0.0)
   annotations, seizure_channels = [], []
+  seizure = np.zeros((c, n))
   for onset, duration, focus in seizures:
     chans = FOCI[focus]
-    x[_index(chans)] += rng.uniform(100, 200) * UV * _seizure(rng, t, onset, duration)[None]
+    wave = rng.uniform(1.0, 3.0) * background_uv * UV * _seizure(rng, t, onset, duration)
+    seizure[_index(chans)] += wave[None]
+    delay = int(round(rng.uniform(2.0, 5.0) * sfreq))
+    spread = np.concatenate([np.zeros(delay), wave[:n - delay]]) if delay < n else np.zeros(n)
+    seizure[_spread_channels(chans)] += 0.5 * spread * (t < onset + duration)[None]
     annotations.append((float(onset), float(duration), "seizure"))
     seizure_channels.append(chans)
+  x += seizure
   for onset, cls in events:
     x += _event(rng, t, onset, cls)
     annotations.append((float(onset), 1.0, cls))
   return {"data": x.astype(np.float32), "sfreq": float(sfreq), "ch_names": CHANNELS,
-          "annotations": sorted(annotations), "age": float(age), "alpha_hz": f_alpha,
-          "seizure_channels": seizure_channels}
+          "annotations": sorted(annotations), "age": float(age), "alpha_hz": f_alpha, "alpha_uv": alpha_uv,
+          "aperiodic_exponent": exponent, "background_uv": background_uv, "seizure_channels": seizure_channels,
+          "seizure_power": (seizure ** 2).sum(0).astype(np.float32)}
 
 
 def seizure_plan(rng: np.random.Generator, duration_s: float, count: int) -> list[tuple[float, float, str]]:
