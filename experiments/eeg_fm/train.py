@@ -98,7 +98,7 @@ def pretrain(config, workdir, name, mesh) -> dict:
     v = config.otis.num_variates
     usable = (len(series) // v) * v
     arrays = {"x": series[:usable].reshape(-1, v, p.length)}        # independent series as "variates"
-    pretrainer = eeg.OTiSPretrainer(model)
+    pretrainer = eeg.OTiSPretrainer(model, mask_ratio=config.otis.mask_ratio)
 
     def loss_fn(params, batch, rng):
       mask = eeg.random_patch_mask(rng, (batch["x"].shape[0], v, p.length // config.otis.patch),

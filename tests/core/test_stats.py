@@ -23,3 +23,20 @@ def test_paired_bootstrap_width_matches_the_normal_approximation():
 def test_paired_bootstrap_rejects_unpaired_input():
   with pytest.raises(ValueError, match="equal-length"):
     paired_bootstrap(np.zeros(3), np.zeros(4))
+
+
+def test_cluster_bootstrap_is_wider_than_the_row_bootstrap_for_clustered_rows():
+  """Rows that repeat a subject's value carry one subject's information: resampling subjects widens the CI to
+  what the subjects alone give, while resampling rows pretends there are 20x more subjects."""
+  import numpy as np
+  from jaxmed.core.stats import bootstrap_metric
+  rng = np.random.default_rng(0)
+  subject_values = rng.standard_normal(10)
+  y = np.repeat(subject_values, 20)
+  groups = np.repeat(np.arange(10), 20)
+  mean = lambda yy, pp: float(np.mean(yy - pp))  # noqa: E731
+  _, lo_rows, hi_rows = bootstrap_metric(mean, y, [np.zeros_like(y)], num_resamples=400)
+  _, lo_subj, hi_subj = bootstrap_metric(mean, y, [np.zeros_like(y)], num_resamples=400, groups=groups)
+  _, lo_ref, hi_ref = bootstrap_metric(mean, subject_values, [np.zeros(10)], num_resamples=400)
+  assert hi_subj - lo_subj > 2.5 * (hi_rows - lo_rows)
+  assert (hi_subj - lo_subj) == pytest.approx(hi_ref - lo_ref, rel=0.35)
