@@ -94,7 +94,7 @@ class OTiSEncoder(nn.Module):
                 approximate=False)
     ids = jnp.arange(1, c + 1) if variate_ids is None else jnp.asarray(variate_ids)
     table = self.param("pos_embed_y", nn.initializers.truncated_normal(0.02), (self.num_variates + 1, self.dim // 2))
-    table = table.at[0].set(0.0)                                                        # the padding row
+    table = jnp.asarray(table).at[0].set(0.0)                                           # the padding row
     pos_x = jnp.asarray(temporal_embedding(self.max_patches, self.dim))
     pos = jnp.concatenate([jnp.broadcast_to(table[ids][:, None], (c, p, self.dim // 2)),
                            jnp.broadcast_to(pos_x[1:p + 1][None], (c, p, self.dim // 2))], -1)
