@@ -1,9 +1,11 @@
 """The study's cohorts as files: synthetic EDF+ recordings plus BIDS-like sidecars, read back through jaxmed.io.
 
 ``write_cohorts`` writes ``<workdir>/edf/{age,seizure,events}/{train,test}/*.edf``
-(TUH-style channel labels, 200 Hz), ``participants.tsv`` (age per recording)
-and ``seizures.tsv`` (onset, duration and focus channels per seizure, like
-TUSZ's channel-level labels). ``read_cohorts`` loads every file with
+(TUH-style channel labels, 200 Hz; event annotations in EDF+), TUSZ v2 label
+files for the seizure recordings (``.csv_bi`` term-based, ``.csv`` per TCP
+channel; the seizure windows are labelled from the ``.csv_bi``),
+``participants.tsv`` (age per recording) and ``seizures.tsv`` (onset,
+duration and focus electrodes per seizure, for localisation). ``read_cohorts`` loads every file with
 :func:`jaxmed.io.eeg.load_eeg` (montage, notch, band-pass, resampling), so
 the experiment sees what a user's EDFs would give. A user's own cohort in
 the same layout runs through ``read_cohorts`` unchanged.
@@ -17,7 +19,7 @@ import os
 import numpy as np
 
 from jaxmed.io import eeg as eeg_io
-from jaxmed.io import eeg_windows
+from jaxmed.io import eeg_labels, eeg_windows
 from jaxmed.synth import eeg as synth_eeg
 
 TASK_CLASSES = {"seizure": {"bckg": 0, "seizure": 1},
@@ -28,8 +30,38 @@ def _split_seed(seed: int, task: str, split: str) -> int:
   return seed * 10000 + {"age": 1, "seizure": 2, "events": 3}[task] * 1000 + (0 if split == "train" else 500)
 
 
+def recording(config, task: str, split: str, i: int) -> dict:
+  """The ``i``-th synthetic recording of a task's split (deterministic: the oracle regenerates it).
+
+  Adds ``plan`` (the seizure or event plan) to :func:`jaxmed.synth.eeg.eeg_recording`'s dict.
+  """
+  d = config.data
+  seed = _split_seed(config.seed, task, split) + i
+  rng = np.random.default_rng(seed)
+  age = float(np.round(rng.uniform(20, 80), 1))
+  kw = {"age": age, "sfreq": float(d.file_sfreq)}
+  if task == "age":
+    return synth_eeg.eeg_recording(seed, duration_s=d.age_duration_s, **kw) | {"plan": []}
+  if task == "seizure":
+    plan = synth_eeg.seizure_plan(rng, d.seizure_duration_s, d.seizures_per_recording)
+    return synth_eeg.eeg_recording(seed, duration_s=d.seizure_duration_s, seizures=plan, **kw) | {"plan": plan}
+  plan = synth_eeg.event_plan(rng, d.event_duration_s)
+  return synth_eeg.eeg_recording(seed, duration_s=d.event_duration_s, events=plan, **kw) | {"plan": plan}
+
+
+def _tusz_events(plan) -> list:
+  """A seizure plan as TUSZ v2 channel-wise events: every TCP channel with an electrode in the focus."""
+  events = []
+  for onset, duration, focus in plan:
+    for a, b in eeg_io.TUH_TCP_22:
+      if a in synth_eeg.FOCI[focus] or b in synth_eeg.FOCI[focus]:
+        events.append(eeg_labels.ChannelEvent(f"{a}-{b}", onset, onset + duration, "seiz"))
+  return events
+
+
 def write_cohorts(config, root: str) -> None:
-  """Writes every recording that is not on disk yet (a rerun reuses them)."""
+  """Writes every recording that is not on disk yet (a rerun reuses them). Seizure recordings get TUSZ v2 label
+  files beside them: ``recNNNN.csv_bi`` (term-based) and ``recNNNN.csv`` (channel-wise, TCP channels)."""
   d = config.data
   for task in ("age", "seizure", "events"):
     for split in ("train", "test"):
@@ -40,22 +72,17 @@ def write_cohorts(config, root: str) -> None:
       n = d[f"{'event' if task == 'events' else task}_{split}"]
       rows, seizure_rows = [], []
       for i in range(n):
-        seed = _split_seed(config.seed, task, split) + i
-        rng = np.random.default_rng(seed)
-        age = float(np.round(rng.uniform(20, 80), 1))
-        kw = {"age": age, "sfreq": float(d.file_sfreq)}
-        if task == "age":
-          rec = synth_eeg.eeg_recording(seed, duration_s=d.age_duration_s, **kw)
-        elif task == "seizure":
-          plan = synth_eeg.seizure_plan(rng, d.seizure_duration_s, d.seizures_per_recording)
-          rec = synth_eeg.eeg_recording(seed, duration_s=d.seizure_duration_s, seizures=plan, **kw)
-          seizure_rows += [(f"rec{i:04d}", o, dur, "/".join(synth_eeg.FOCI[f])) for o, dur, f in plan]
-        else:
-          plan = synth_eeg.event_plan(rng, d.event_duration_s)
-          rec = synth_eeg.eeg_recording(seed, duration_s=d.event_duration_s, events=plan, **kw)
-        eeg_io.write_edf(os.path.join(folder, f"rec{i:04d}.edf"), rec["data"], rec["sfreq"], rec["ch_names"],
-                         rec["annotations"], label_style="tuh")
-        rows.append((f"rec{i:04d}", age))
+        rec = recording(config, task, split, i)
+        name = f"rec{i:04d}"
+        if task == "seizure":
+          seizure_rows += [(name, o, dur, "/".join(synth_eeg.FOCI[f])) for o, dur, f in rec["plan"]]
+          duration = rec["data"].shape[1] / rec["sfreq"]
+          eeg_labels.write_tusz_csv(os.path.join(folder, name + ".csv_bi"), [
+              eeg_labels.ChannelEvent("TERM", o, o + dur, "seiz") for o, dur, _ in rec["plan"]], duration)
+          eeg_labels.write_tusz_csv(os.path.join(folder, name + ".csv"), _tusz_events(rec["plan"]), duration)
+        eeg_io.write_edf(os.path.join(folder, name + ".edf"), rec["data"], rec["sfreq"], rec["ch_names"],
+                         [a for a in rec["annotations"] if a[2] != "seizure"], label_style="tuh")
+        rows.append((name, rec["age"]))
       if task == "seizure":
         _write_tsv(os.path.join(folder, "seizures.tsv"), ("recording", "onset", "duration", "channels"), seizure_rows)
       _write_tsv(os.path.join(folder, "participants.tsv"), ("recording", "age"), rows)   # last: marks complete
@@ -95,7 +122,11 @@ def read_cohorts(config, root: str) -> dict:
       for row in people:
         path = os.path.join(folder, row["recording"] + ".edf")
         r = eeg_io.load_eeg(path, montage=d.montage, band=tuple(d.band), notch=d.notch, sfreq=d.sfreq)
-        recs.append({"data": r.data * 1e6, "sfreq": r.sfreq, "ch_names": r.ch_names, "annotations": r.annotations,
+        annotations = r.annotations
+        if task == "seizure":                                 # TUSZ term-based labels, as TUH ships them
+          annotations = annotations + [(e.start, e.stop - e.start, "seizure") for e in eeg_labels.read_tusz_csv(
+              os.path.join(folder, row["recording"] + ".csv_bi")) if e.label == "seiz"]
+        recs.append({"data": r.data * 1e6, "sfreq": r.sfreq, "ch_names": r.ch_names, "annotations": annotations,
                      "age": float(row["age"]), "path": path,
                      "seizures": [(float(s["onset"]), float(s["duration"]), tuple(s["channels"].split("/")))
                                   for s in seizures if s["recording"] == row["recording"]]})

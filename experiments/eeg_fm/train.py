@@ -33,7 +33,7 @@ import numpy as np
 import optax
 
 from experiments.eeg_fm import data as eeg_data
-from experiments.eeg_fm import figures
+from experiments.eeg_fm import figures, oracle
 from jaxmed import core, eeg
 from jaxmed.synth.timeseries import pretraining_corpus
 
@@ -201,9 +201,14 @@ def train_and_evaluate(config, workdir: str) -> dict:
     windows[task]["ch_names"] = ch_names
     for split in ("train", "test"):
       results[f"data/{task}/{split}_windows"] = int(len(windows[task][split]["y"]))
+    if task == "seizure":                                  # the labels the files carry are the generator's
+      assert np.array_equal(oracle.seizure_scores(config, "test", config.data.window_s)[0], windows[task]["test"]["y"])
     chance = eeg.chance_metrics(task, windows[task]["train"]["y"], windows[task]["test"]["y"])
     for k, v in chance.items():
       results[f"{task}/{k}/chance/constant"] = v
+
+  results["seizure/auroc/oracle"] = oracle.seizure_auroc(config, config.data.window_s)
+  results["age/mae/oracle"] = oracle.age_mae(config)
 
   # 2. pretraining
   pretrained = {name: pretrain(config, workdir, name, mesh) for name in GENERAL}

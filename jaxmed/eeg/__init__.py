@@ -1,10 +1,10 @@
 """EEG: general time-series foundation models against specialised EEG models (Turgut et al., 2025).
 
 General models (pretrained on generic series only): :class:`OTiSEncoder`
-(masked-patch reconstruction, channel independent, variate embedding) and
+(the official OTiS: joint attention over variates and time, MAE) and
 :class:`TimesFMDecoder` (RevIN, causal next-patch forecasting, loadable from
 TimesFM's state-dict layout). Specialised baselines trained from scratch:
-:class:`EEGNet` and :class:`BIOT`. Protocols: :func:`linear_probe`,
+:class:`EEGNet` and :class:`BIOT` (linear attention, braindecode's layout). Protocols: :func:`linear_probe`,
 :class:`MLPHead` on frozen features, and full fine-tuning. Localisation:
 Integrated Gradients per channel and topomaps. Readers live in
 ``jaxmed.io.eeg``; synthetic EEG in ``jaxmed.synth.eeg``.

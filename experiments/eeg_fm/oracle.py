@@ -1,0 +1,52 @@
+"""Ceilings from the generator's ground truth (``jaxmed/synth/eeg.py``), on the same test recordings and windows.
+
+- **seizure**: each test window scored by the power of the injected seizure signal inside it
+  (``seizure_power``, noise-free), i.e. a detector that sees the seizure component exactly; its AUROC is the
+  ceiling the window labels allow (windows that overlap a seizure by less than the labelling threshold still
+  carry some seizure power, so it is not exactly 1).
+- **age**: ridge regression of age on each subject's true generating variables (alpha peak frequency and
+  amplitude, aperiodic exponent), fitted on the training subjects; the test MAE (years, one prediction per
+  subject) is the floor the age signal in the data allows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import RidgeCV
+from sklearn.metrics import roc_auc_score
+
+from experiments.eeg_fm import data as eeg_data
+from jaxmed.io import eeg_windows
+
+AGE_TRUTH = ("alpha_hz", "alpha_uv", "aperiodic_exponent")
+
+
+def seizure_scores(config, split: str, window_s: float) -> tuple[np.ndarray, np.ndarray]:
+  """``(labels [N], oracle scores [N])`` over the split's windows, in :func:`data.task_windows`' order."""
+  labels, scores = [], []
+  for i in range(config.data[f"seizure_{split}"]):
+    rec = eeg_data.recording(config, "seizure", split, i)
+    sf, power = rec["sfreq"], rec["seizure_power"]
+    _, starts = eeg_windows.fixed_windows(power[None], sf, window_s, window_s / 2)
+    ann = [a for a in rec["annotations"] if a[2] == "seizure"]
+    labels.append(eeg_windows.window_labels(starts, window_s, ann, eeg_data.TASK_CLASSES["seizure"],
+                                            min_overlap=min(0.5, 2.0 / window_s)))
+    w = int(round(window_s * sf))
+    scores.append(np.array([power[int(round(s * sf)):int(round(s * sf)) + w].mean() for s in starts]))
+  return np.concatenate(labels), np.concatenate(scores)
+
+
+def seizure_auroc(config, window_s: float) -> float:
+  y, s = seizure_scores(config, "test", window_s)
+  return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def age_mae(config) -> float:
+  """Subject-level test MAE (years) of a ridge fit of age on the true generating variables."""
+  def table(split):
+    recs = [eeg_data.recording(config, "age", split, i) for i in range(config.data[f"age_{split}"])]
+    return np.array([[r[k] for k in AGE_TRUTH] for r in recs]), np.array([r["age"] for r in recs])
+  (x_tr, y_tr), (x_te, y_te) = table("train"), table("test")
+  mean, std = x_tr.mean(0), x_tr.std(0) + 1e-12
+  fit = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((x_tr - mean) / std, y_tr)
+  return float(np.abs(fit.predict((x_te - mean) / std) - y_te).mean())
