@@ -12,16 +12,20 @@ Presets:
 import ml_collections
 
 from jaxmed.core import check_preset
+from jaxmed.io import eeg as eeg_io
 
 
 def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   check_preset(preset)
   c = ml_collections.ConfigDict()
   c.seed = 0
+  c.seeds = (0, 1, 2)              # training seeds (pretraining and every stage); the cohort is fixed by c.seed
+  c.eval = ml_collections.ConfigDict({"bootstrap": 1000})   # subject-level bootstrap resamples for the 95% CIs
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "model": 1})
   # recordings are written as EDF at file_sfreq and read back through jaxmed.io.eeg at sfreq
   c.data = ml_collections.ConfigDict({
-      "file_sfreq": 200, "sfreq": 100.0, "montage": "referential", "band": (0.5, 40.0), "notch": 50.0,
+      "file_sfreq": 200, "sfreq": 100.0, "montage": "referential", "band": (0.5, 40.0),
+      "notch": eeg_io.LINE_FREQ["tuh"],                     # the dataset preset's mains frequency (TUH: 60 Hz)
       "window_s": 10.0, "age_train": 60, "age_test": 30, "age_duration_s": 30.0,
       "seizure_train": 24, "seizure_test": 12, "seizure_duration_s": 60.0, "seizures_per_recording": 2,
       "event_train": 16, "event_test": 8, "event_duration_s": 60.0})
@@ -42,6 +46,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.localisation = ml_collections.ConfigDict({"max_windows": 32, "ig_steps": 16, "num_baselines": 4})
   c.train = ml_collections.ConfigDict({"save_every": 200, "keep": 2, "log_every": 50, "weight_decay": 1e-4})
   if preset == "tiny":
+    c.seeds = (0, 1)
+    c.eval.bootstrap = 50
     c.data.update({"age_train": 8, "age_test": 8, "age_duration_s": 20.0, "seizure_train": 4, "seizure_test": 4,
                    "seizure_duration_s": 40.0, "event_train": 2, "event_test": 2, "event_duration_s": 30.0,
                    "window_s": 5.0})

@@ -135,15 +135,17 @@ def read_cohorts(config, root: str) -> dict:
 
 
 def task_windows(task: str, recordings: list[dict], window_s: float) -> dict:
-  """Windows ``x [N, C, T]`` (uV, float32) and targets ``y``; seizure windows also carry ``focus`` channel names.
+  """Windows ``x [N, C, T]`` (uV, float32), targets ``y`` and ``subject [N]`` (the recording's index: one subject
+  per recording); seizure windows also carry ``focus`` channel names.
 
   age: consecutive ``window_s`` windows, target the age; seizure: windows
   every ``window_s / 2``, positive when a seizure covers at least
   ``min(window_s / 2, 2 s)``; events: the TUEV 5 s window around each event
   (windows padded at a recording's edge are dropped).
   """
-  xs, ys, focus = [], [], []
-  for r in recordings:
+  xs, ys, focus, subject = [], [], [], []
+  for k, r in enumerate(recordings):
+    first = sum(len(x) for x in xs)
     sf = r["sfreq"]
     if task == "events":
       onsets = [a[0] for a in r["annotations"] if a[2] in TASK_CLASSES["events"]]
@@ -151,10 +153,12 @@ def task_windows(task: str, recordings: list[dict], window_s: float) -> dict:
       labels = [TASK_CLASSES["events"][a[2]] for a in r["annotations"] if a[2] in TASK_CLASSES["events"]]
       xs.append(w[~padded])
       ys.append(np.asarray(labels)[~padded])
+      subject.append(np.full(sum(len(x) for x in xs) - first, k))
       continue
     stride = window_s if task == "age" else window_s / 2
     w, starts = eeg_windows.fixed_windows(r["data"], sf, window_s, stride)
     xs.append(w)
+    subject.append(np.full(len(w), k))
     if task == "age":
       ys.append(np.full(len(w), r["age"], np.float32))
       continue
@@ -165,7 +169,7 @@ def task_windows(task: str, recordings: list[dict], window_s: float) -> dict:
       cover = [(min(s + window_s, o + dur) - max(s, o), ch) for o, dur, ch in r["seizures"]]
       best = max(cover, default=(0.0, ()))
       focus.append(best[1] if best[0] > 0 else ())
-  out = {"x": np.concatenate(xs).astype(np.float32), "y": np.concatenate(ys)}
+  out = {"x": np.concatenate(xs).astype(np.float32), "y": np.concatenate(ys), "subject": np.concatenate(subject)}
   if task == "seizure":
     out["focus"] = focus
   return out

@@ -1,4 +1,4 @@
-"""The EEG study's figures: relevance topomaps, the context-length curve, event confusion matrices."""
+"""The EEG study's figures: relevance topomaps, context-length curve, headline with CIs, event confusions."""
 
 from __future__ import annotations
 
@@ -18,20 +18,52 @@ def topomaps(maps: dict, path: str) -> None:
   eeg.plot_topomaps(maps, synth_eeg.CHANNELS, path)
 
 
+def _ci(results: dict, key: str) -> tuple[float, float, float]:
+  v = core.result_float(results.get(key, np.nan))
+  lo, hi = results.get(key + "_ci", [np.nan, np.nan])
+  return v, core.result_float(lo), core.result_float(hi)
+
+
 def context_curve(results: dict, seconds, path: str) -> None:
+  """Linear-probe age MAE and seizure AUROC of both general models against context length, with 95% CIs."""
   fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-  for ax, (task, label) in zip(axes, (("age", "age MAE (years), lower is better"),
-                                      ("seizure", "seizure AUROC"))):
-    for model in ("otis", "timesfm"):
-      ys = [results.get(f"context/{task}/{model}/{s:g}", np.nan) for s in seconds]
-      ax.plot(list(seconds), ys, "o-", label=model)
+  for ax, (task, metric, label) in zip(axes, (("age", "mae", "age MAE (years, per subject), lower is better"),
+                                              ("seizure", "auroc", "seizure AUROC"))):
+    for k, model in enumerate(("otis", "timesfm")):
+      v = np.array([_ci(results, f"context/{s:g}/{task}/{metric}/{model}") for s in seconds])
+      x = np.array(seconds, float) * (1 + 0.03 * (k - 0.5))
+      ax.errorbar(x, v[:, 0], yerr=[v[:, 0] - v[:, 1], v[:, 2] - v[:, 0]], fmt="o-", capsize=3, label=model)
     ax.set_xlabel("context (s)")
-    ax.set_ylabel(label)
+    ax.set_ylabel(label, fontsize=8)
     ax.set_xscale("log")
     ax.minorticks_off()
     ax.set_xticks(list(seconds), [f"{s:g}" for s in seconds])
     ax.legend(fontsize=8)
-  fig.suptitle("Linear probe on frozen general-model features vs context length", fontsize=10)
+  fig.suptitle("Linear probe on frozen general-model features vs context length (mean over seeds, 95% CI)",
+               fontsize=9)
+  fig.tight_layout()
+  core.save_figure(fig, path, dpi=110)
+  plt.close(fig)
+
+
+def headline(results: dict, path: str) -> None:
+  """Seizure AUROC and per-subject age MAE of every model x protocol with 95% CIs, between the untrained OTiS
+  floor and the oracle ceiling (the demo's evidence in one picture)."""
+  from experiments.eeg_fm import ROWS
+  rows = [r for r in ROWS if r[0] != "chance"]
+  fig, axes = plt.subplots(1, 2, figsize=(10, 0.32 * len(rows) + 1.6))
+  for ax, (task, metric, label) in zip(axes, (("seizure", "auroc", "seizure AUROC (window, subject bootstrap)"),
+                                              ("age", "mae", "age MAE in years (per subject)"))):
+    v = np.array([_ci(results, f"{task}/{metric}/{m}/{p}") for m, p in rows])
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(v[:, 0], y, xerr=[v[:, 0] - v[:, 1], v[:, 2] - v[:, 0]], fmt="o", capsize=3, color="C0")
+    o = _ci(results, f"{task}/{metric}/oracle")
+    ax.axvspan(o[1], o[2], color="C2", alpha=0.2)
+    ax.axvline(o[0], color="C2", label="oracle (generator truth)")
+    ax.set_yticks(y, [f"{m} / {p}" for m, p in rows], fontsize=8)
+    ax.set_xlabel(label, fontsize=8)
+    ax.legend(fontsize=7, loc="lower left" if metric == "auroc" else "lower right")
+  fig.suptitle("EEG demo: mean over seeds with 95% subject-bootstrap CIs", fontsize=9)
   fig.tight_layout()
   core.save_figure(fig, path, dpi=110)
   plt.close(fig)

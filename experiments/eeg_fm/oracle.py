@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.linear_model import RidgeCV
-from sklearn.metrics import roc_auc_score
 
 from experiments.eeg_fm import data as eeg_data
 from jaxmed.io import eeg_windows
@@ -36,17 +35,12 @@ def seizure_scores(config, split: str, window_s: float) -> tuple[np.ndarray, np.
   return np.concatenate(labels), np.concatenate(scores)
 
 
-def seizure_auroc(config, window_s: float) -> float:
-  y, s = seizure_scores(config, "test", window_s)
-  return float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
-
-
-def age_mae(config) -> float:
-  """Subject-level test MAE (years) of a ridge fit of age on the true generating variables."""
+def age_predictions(config) -> tuple[np.ndarray, np.ndarray]:
+  """``(age [S], prediction [S])`` for the test subjects: a ridge fit of age on the true generating variables."""
   def table(split):
     recs = [eeg_data.recording(config, "age", split, i) for i in range(config.data[f"age_{split}"])]
     return np.array([[r[k] for k in AGE_TRUTH] for r in recs]), np.array([r["age"] for r in recs])
   (x_tr, y_tr), (x_te, y_te) = table("train"), table("test")
   mean, std = x_tr.mean(0), x_tr.std(0) + 1e-12
   fit = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((x_tr - mean) / std, y_tr)
-  return float(np.abs(fit.predict((x_te - mean) / std) - y_te).mean())
+  return y_te, fit.predict((x_te - mean) / std)

@@ -9,7 +9,7 @@
    decoder by next-patch forecasting. Neither sees EEG before evaluation.
 3. Protocols per general model and task: ``linear`` (frozen features,
    scikit-learn probe), ``mlp`` (frozen features, MLP head), ``full``
-   (encoder + linear head fine-tuned). ``otis_random``: the same encoder
+   (encoder + linear head fine-tuned). ``untrained_otis``: the same encoder
    untrained, linear probe (does pretraining matter?).
 4. Specialised baselines from scratch (protocol ``scratch``): EEGNet and BIOT.
 5. Context length: linear probes of both general models on 2-20 s windows
@@ -33,11 +33,15 @@ import numpy as np
 import optax
 
 from experiments.eeg_fm import data as eeg_data
-from experiments.eeg_fm import figures, oracle
+from sklearn.metrics import roc_auc_score
+
+from experiments.eeg_fm import evaluate, figures, oracle
 from jaxmed import core, eeg
+from jaxmed.core.stats import bootstrap_metric
 from jaxmed.synth.timeseries import pretraining_corpus
 
 TASK_NAMES = ("age", "seizure", "events")
+CONTEXT_TASKS = ("age", "seizure")
 GENERAL = ("otis", "timesfm")
 
 
@@ -86,13 +90,14 @@ def batched(fn, x: np.ndarray, batch: int = 32) -> np.ndarray:
 
 # ---- 2. pretraining on generic series ----
 
-def pretrain(config, workdir, name, mesh) -> dict:
+def pretrain(config, workdir, name, mesh, tag: str = "", seed: int | None = None) -> dict:
   p = config.pretrain
-  corpus = pretraining_corpus(p.num_series, p.num_series if p.include_eeg else 0, p.length, seed=config.seed + 7)
+  seed = config.seed if seed is None else seed
+  corpus = pretraining_corpus(p.num_series, p.num_series if p.include_eeg else 0, p.length, seed=seed + 7)
   series = corpus["generic"]
   if p.include_eeg:                                        # interleave the two parts
     series = np.concatenate([series, corpus["eeg"]])
-    series = series[np.random.default_rng(config.seed).permutation(len(series))]
+    series = series[np.random.default_rng(seed).permutation(len(series))]
   model = general_model(config, name)
   if name == "otis":
     v = config.otis.num_variates
@@ -107,12 +112,12 @@ def pretrain(config, workdir, name, mesh) -> dict:
       return eeg.masked_reconstruction_loss(pred, target, mask), {}
 
     init = lambda r: pretrainer.init(r, arrays["x"][:1], jnp.zeros((1, v, p.length // config.otis.patch), bool))  # noqa: E731
-    params = fit(config, workdir, f"pretrain_{name}", init, loss_fn, arrays, "pretrain", mesh, config.seed + 11)
+    params = fit(config, workdir, f"pretrain_{name}{tag}", init, loss_fn, arrays, "pretrain", mesh, seed + 11)
     return {"params": params["params"]["encoder"]}
   arrays = {"x": series[:, :(p.length // model.input_patch) * model.input_patch]}
   loss_fn = lambda params, batch, rng: (eeg.next_patch_loss(model, params, batch["x"]), {})  # noqa: E731
   init = lambda r: model.init(r, arrays["x"][:1])  # noqa: E731
-  return fit(config, workdir, f"pretrain_{name}", init, loss_fn, arrays, "pretrain", mesh, config.seed + 12)
+  return fit(config, workdir, f"pretrain_{name}{tag}", init, loss_fn, arrays, "pretrain", mesh, seed + 12)
 
 
 # ---- 3-4. protocols ----
@@ -156,11 +161,6 @@ def mlp_probe(config, workdir, name, task, f_train, y_train, f_test, mesh, seed)
   return supervised(config, workdir, name, task, head, init, windows, mesh, "mlp", seed)[0]
 
 
-def record(results, task, model, protocol, y_test, scores):
-  for k, v in eeg.task_metrics(task, y_test, scores).items():
-    results[f"{task}/{k}/{model}/{protocol}"] = v
-
-
 # ---- 6. localisation ----
 
 def localise(config, apply_single, windows) -> dict:
@@ -180,6 +180,98 @@ def localise(config, apply_single, windows) -> dict:
   per_electrode = np.mean([eeg.electrode_relevance(r / (r.sum() + 1e-12), names, eeg_data.synth_eeg.CHANNELS)
                            for r in rel["ig"]], 0)
   return {k: eeg.top_k_hit(v, truth) for k, v in rel.items()}, per_electrode
+
+
+# ---- one training seed ----
+
+def run_seed(config, workdir, mesh, seed: int, windows: dict, context: dict) -> tuple[dict, dict]:
+  """Pretraining, the three protocols, the untrained OTiS, the baselines and the context sweep for one seed.
+
+  Returns test scores ``{(task, model, protocol): scores}`` (``("context", seconds, task, model)`` for the
+  sweep) and the seizure/event appliers (for localisation and confusion matrices). Stage directories end in
+  ``_seed{seed}``; the cohort is the same for every seed.
+  """
+  tag = f"_seed{seed}"
+  base = config.seed + 1000 * seed
+  scores, appliers = {}, {}
+  pretrained = {name: pretrain(config, workdir, name, mesh, tag, base) for name in GENERAL}
+  random_vars = general_model(config, "otis").init(jax.random.PRNGKey(base + 99), windows["age"]["train"]["x"][:1])
+  for name in GENERAL + ("untrained_otis",):
+    enc = general_model(config, "otis" if name == "untrained_otis" else name)
+    variables = random_vars if name == "untrained_otis" else pretrained[name]
+    feat = jax.jit(lambda x, v=variables, f=eeg.features_fn(enc): f(v, x))
+    for task in TASK_NAMES:
+      w = windows[task]
+      f_tr, f_te = batched(feat, w["train"]["x"]), batched(feat, w["test"]["x"])
+      scores[(task, name, "linear")] = eeg.linear_probe(task, f_tr, w["train"]["y"], f_te)
+      if name == "untrained_otis":
+        continue
+      y_mlp, _ = targets(task, w["train"]["y"], w["train"]["y"])
+      s = mlp_probe(config, workdir, f"mlp_{name}_{task}{tag}", task, f_tr, y_mlp, f_te, mesh, base + 21)
+      if eeg.TASKS[task]["kind"] == "regression":
+        s = s * w["train"]["y"].std() + w["train"]["y"].mean()
+      scores[(task, name, "mlp")] = s
+      clf = eeg.FoundationClassifier(enc, eeg.TASKS[task]["outputs"])
+
+      def init_full(r, clf=clf, variables=variables, x0=w["train"]["x"][:1]):
+        fresh = clf.init(r, x0)
+        return {"params": {"encoder": variables["params"], "head": fresh["params"]["head"]}}
+
+      scores[(task, name, "full")], _, appliers[(name, task)] = supervised(
+          config, workdir, f"full_{name}_{task}{tag}", task, clf, init_full, w, mesh, "finetune", base + 31)
+  for name in ("eegnet", "biot"):
+    for task in TASK_NAMES:
+      w, model = windows[task], baseline_model(config, name, task)
+      init = lambda r, model=model, x0=w["train"]["x"][:2]: model.init(r, x0)  # noqa: E731
+      scores[(task, name, "scratch")], _, appliers[(name, task)] = supervised(
+          config, workdir, f"scratch_{name}_{task}{tag}", task, model, init, w, mesh, "scratch", base + 41)
+  for seconds, ctx in context.items():
+    for name in GENERAL:
+      feat = jax.jit(lambda x, v=pretrained[name], f=eeg.features_fn(general_model(config, name)): f(v, x))
+      for task in CONTEXT_TASKS:
+        w = ctx[task]
+        scores[("context", seconds, task, name)] = eeg.linear_probe(
+            task, batched(feat, w["train"]["x"]), w["train"]["y"], batched(feat, w["test"]["x"]))
+  return scores, appliers
+
+
+def report(config, results: dict, scores: dict, windows: dict, context: dict) -> None:
+  """Seed means, ``_ci`` companions (subject bootstrap), oracle CIs and paired comparisons into ``results``."""
+  n = config.eval.bootstrap
+  for key, preds in scores.items():
+    if key[0] == "context":
+      _, seconds, task, model = key
+      te = context[seconds][task]["test"]
+      s = evaluate.summarise(task, te["y"], preds, te["subject"], num_resamples=n)
+      metric = evaluate.HEADLINE[task]
+      results[f"context/{seconds:g}/{task}/{metric}/{model}"] = s[metric]
+      results[f"context/{seconds:g}/{task}/{metric}/{model}_ci"] = s[f"{metric}_ci"]
+      continue
+    task, model, protocol = key
+    te = windows[task]["test"]
+    for metric, v in evaluate.summarise(task, te["y"], preds, te["subject"], num_resamples=n).items():
+      name = metric[:-3] if metric.endswith("_ci") else metric
+      results[f"{task}/{name}/{model}/{protocol}" + ("_ci" if metric.endswith("_ci") else "")] = v
+  # oracle ceilings with the same subject bootstrap
+  y, s = oracle.seizure_scores(config, "test", config.data.window_s)
+  auroc = lambda yy, pp: float(roc_auc_score(yy, pp))  # noqa: E731
+  v, lo, hi = bootstrap_metric(auroc, y, [s], num_resamples=n, groups=windows["seizure"]["test"]["subject"])
+  results["seizure/auroc/oracle"], results["seizure/auroc/oracle_ci"] = v, [lo, hi]
+  y_age, pred_age = oracle.age_predictions(config)
+  v, lo, hi = bootstrap_metric(lambda yy, pp: float(np.abs(yy - pp).mean()), y_age, [pred_age], num_resamples=n)
+  results["age/mae/oracle"], results["age/mae/oracle_ci"] = v, [lo, hi]
+  # paired comparisons: the best trained (model, protocol) against every other row, per task
+  for task in ("age", "seizure"):
+    metric, te = evaluate.HEADLINE[task], windows[task]["test"]
+    rows = [k for k in scores if k[0] == task and k[1] != "untrained_otis"]
+    sign = -1.0 if metric == "mae" else 1.0
+    best = max(rows, key=lambda k: sign * results[f"{task}/{metric}/{k[1]}/{k[2]}"])
+    results[f"{task}/{metric}/best"] = f"{best[1]}/{best[2]}"
+    for other in (k for k in scores if k[0] == task and k != best):
+      d, lo, hi = evaluate.paired_difference(task, te["y"], scores[best], scores[other], te["subject"],
+                                             num_resamples=n)
+      results[f"compare/{task}/{metric}/{other[1]}/{other[2]}"] = d
+      results[f"compare/{task}/{metric}/{other[1]}/{other[2]}_ci"] = [lo, hi]
 
 
 # ---- the study ----
@@ -207,64 +299,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
     for k, v in chance.items():
       results[f"{task}/{k}/chance/constant"] = v
 
-  results["seizure/auroc/oracle"] = oracle.seizure_auroc(config, config.data.window_s)
-  results["age/mae/oracle"] = oracle.age_mae(config)
-
-  # 2. pretraining
-  pretrained = {name: pretrain(config, workdir, name, mesh) for name in GENERAL}
-  enc_random = general_model(config, "otis")
-  random_vars = enc_random.init(jax.random.PRNGKey(config.seed + 99), windows["age"]["train"]["x"][:1])
-
-  # 3. protocols for the general models
+  # 2-5. every training seed: pretraining, protocols, baselines, context sweep
+  context = {seconds: {task: {split: eeg_data.task_windows(task, cohorts[task][split], float(seconds))
+                              for split in ("train", "test")} for task in CONTEXT_TASKS}
+             for seconds in config.context_s}
+  scores: dict = {}
   appliers: dict = {}
-  for name in GENERAL + ("otis_random",):
-    enc = general_model(config, "otis" if name == "otis_random" else name)
-    variables = random_vars if name == "otis_random" else pretrained[name]
-    feat = jax.jit(lambda x, v=variables, f=eeg.features_fn(enc): f(v, x))
-    for task in TASK_NAMES:
-      w = windows[task]
-      f_tr, f_te = batched(feat, w["train"]["x"]), batched(feat, w["test"]["x"])
-      record(results, task, name, "linear", w["test"]["y"], eeg.linear_probe(task, f_tr, w["train"]["y"], f_te))
-      if name == "otis_random":
-        continue
-      y_mlp, _ = targets(task, w["train"]["y"], w["train"]["y"])
-      scores = mlp_probe(config, workdir, f"mlp_{name}_{task}", task, f_tr, y_mlp, f_te, mesh, config.seed + 21)
-      if eeg.TASKS[task]["kind"] == "regression":
-        scores = scores * w["train"]["y"].std() + w["train"]["y"].mean()
-      record(results, task, name, "mlp", w["test"]["y"], scores)
-      clf = eeg.FoundationClassifier(enc, eeg.TASKS[task]["outputs"])
-
-      def init_full(r, clf=clf, variables=variables, x0=w["train"]["x"][:1]):
-        fresh = clf.init(r, x0)
-        return {"params": {"encoder": variables["params"], "head": fresh["params"]["head"]}}
-
-      scores, _, apply = supervised(config, workdir, f"full_{name}_{task}", task, clf, init_full, w, mesh,
-                                    "finetune", config.seed + 31)
-      record(results, task, name, "full", w["test"]["y"], scores)
-      appliers[(name, task)] = apply
-
-  # 4. specialised baselines from scratch
-  for name in ("eegnet", "biot"):
-    for task in TASK_NAMES:
-      w, model = windows[task], baseline_model(config, name, task)
-      init = lambda r, model=model, x0=w["train"]["x"][:2]: model.init(r, x0)  # noqa: E731
-      scores, _, apply = supervised(config, workdir, f"scratch_{name}_{task}", task, model, init, w, mesh,
-                                    "scratch", config.seed + 41)
-      record(results, task, name, "scratch", w["test"]["y"], scores)
-      appliers[(name, task)] = apply
-
-  # 5. context length (linear probes)
-  headline = {"age": "mae", "seizure": "auroc"}
-  for seconds in config.context_s:
-    ctx = {task: {split: eeg_data.task_windows(task, cohorts[task][split], float(seconds))
-                  for split in ("train", "test")} for task in headline}
-    for name in GENERAL:
-      feat = jax.jit(lambda x, v=pretrained[name], f=eeg.features_fn(general_model(config, name)): f(v, x))
-      for task, metric in headline.items():
-        w = ctx[task]
-        scores = eeg.linear_probe(task, batched(feat, w["train"]["x"]), w["train"]["y"],
-                                  batched(feat, w["test"]["x"]))
-        results[f"context/{task}/{name}/{seconds:g}"] = eeg.task_metrics(task, w["test"]["y"], scores)[metric]
+  for k, seed in enumerate(config.seeds):
+    seed_scores, seed_appliers = run_seed(config, workdir, mesh, int(seed), windows, context)
+    for key, v in seed_scores.items():
+      scores.setdefault(key, []).append(v)
+    if k == 0:
+      appliers = seed_appliers
+  report(config, results, scores, windows, context)
 
   # 6. localisation on the seizure models
   maps = {}
@@ -284,6 +331,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # 7. report
   figures.topomaps(maps, os.path.join(workdir, "topomaps.png"))
   figures.context_curve(results, config.context_s, os.path.join(workdir, "context.png"))
+  figures.headline(results, os.path.join(workdir, "headline.png"))
   figures.confusions(appliers, windows["events"], os.path.join(workdir, "confusion.png"))
   core.gather_run_metrics(workdir, sorted(d for d in os.listdir(workdir)
                                           if os.path.exists(os.path.join(workdir, d, "metrics.jsonl"))))
