@@ -30,7 +30,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
       "seizure_train": 24, "seizure_test": 12, "seizure_duration_s": 60.0, "seizures_per_recording": 2,
       "event_train": 16, "event_test": 8, "event_duration_s": 60.0})
   c.context_s = (2.0, 5.0, 10.0, 20.0)
-  c.otis = ml_collections.ConfigDict({"patch": 24, "dim": 64, "depth": 3, "heads": 4, "num_variates": 19,
+  # patches of 50 samples (0.5 s at 100 Hz): 19 x 20 tokens per 10 s window for the joint attention on 2 CPU cores
+  c.otis = ml_collections.ConfigDict({"patch": 50, "dim": 64, "depth": 3, "heads": 4, "num_variates": 19,
                                       "mask_ratio": 0.4})
   c.timesfm = ml_collections.ConfigDict({"input_patch": 32, "output_patch": 64, "dim": 64, "depth": 3, "heads": 4,
                                          "num_quantiles": 0})
@@ -38,7 +39,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.biot = ml_collections.ConfigDict({"dim": 64, "depth": 2, "heads": 4})
   # pretraining corpus: generic series only (sines, AR, walks), never EEG; include_eeg=True adds as many
   # unlabelled synthetic EEG channels (a domain-adapted variant, not the study's setting)
-  c.pretrain = ml_collections.ConfigDict({"num_series": 4000, "length": 512, "steps": 600, "batch_size": 16,
+  c.pretrain = ml_collections.ConfigDict({"num_series": 4000, "length": 512, "steps": 1000, "batch_size": 16,
                                           "lr": 1e-3, "include_eeg": False})
   c.mlp = ml_collections.ConfigDict({"steps": 300, "batch_size": 32, "lr": 1e-3, "hidden": 128})
   c.finetune = ml_collections.ConfigDict({"steps": 300, "batch_size": 16, "lr": 3e-4})
@@ -63,7 +64,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   elif preset == "paper":
     c.data.update({"age_train": 2000, "age_test": 500, "seizure_train": 500, "seizure_test": 100,
                    "event_train": 300, "event_test": 60})
-    c.otis.update({"dim": 384, "depth": 6, "heads": 6})
+    c.otis.update({"patch": 24, "dim": 384, "depth": 6, "heads": 6})
     c.timesfm.update({"output_patch": 128, "dim": 1280, "depth": 20, "heads": 16, "num_quantiles": 9})
     c.biot.update({"dim": 256, "depth": 4, "heads": 8})
     c.pretrain.update({"num_series": 200000, "steps": 100000, "batch_size": 64, "lr": 3e-4})

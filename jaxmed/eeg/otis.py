@@ -80,6 +80,7 @@ class OTiSEncoder(nn.Module):
   num_variates: int = 32
   max_patches: int = 512
   norm_mode: str = "sample"
+  variate_init: float = 0.02
 
   @nn.compact
   def __call__(self, x: jax.Array, keep: jax.Array | None = None, variate_ids=None, features: bool = False):
@@ -93,7 +94,7 @@ class OTiSEncoder(nn.Module):
     h = nn.gelu(nn.LayerNorm(1e-5, name="patch_norm")(nn.Dense(self.dim, name="patch_embed")(patches)),
                 approximate=False)
     ids = jnp.arange(1, c + 1) if variate_ids is None else jnp.asarray(variate_ids)
-    table = self.param("pos_embed_y", nn.initializers.truncated_normal(0.02), (self.num_variates + 1, self.dim // 2))
+    table = self.param("pos_embed_y", nn.initializers.truncated_normal(self.variate_init), (self.num_variates + 1, self.dim // 2))
     table = jnp.asarray(table).at[0].set(0.0)                                           # the padding row
     pos_x = jnp.asarray(temporal_embedding(self.max_patches, self.dim))
     pos = jnp.concatenate([jnp.broadcast_to(table[ids][:, None], (c, p, self.dim // 2)),

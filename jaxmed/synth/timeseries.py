@@ -84,3 +84,22 @@ def pretraining_corpus(num_generic: int, num_eeg: int, length: int, *, seed: int
     chans = rng.permutation(per_recording)[:min(per_recording, num_eeg - start)]
     eeg[start:start + len(chans)] = rec["data"][chans, :length] * 1e6
   return {"generic": generic_series(num_generic, length, seed=seed), "eeg": eeg}
+
+
+def multivariate_series(num: int, variates: int, length: int, *, sources: int = 4, noise: float = 0.3,
+                        seed: int = 0) -> np.ndarray:
+  """``[num, variates, length]`` float32 multivariate generic series: each sample mixes ``sources`` generic
+  series (:func:`generic_series`) into ``variates`` channels with a random Gaussian matrix, plus independent
+  noise of ``noise`` times each channel's standard deviation.
+
+  Multivariate pretraining data for OTiS-style models, whose attention runs across variates: with independent
+  series as variates (no shared structure) there is nothing to learn across them. No EEG structure is used
+  (no spectra, montages or electrode geometry), so the general models still see no EEG before evaluation.
+  """
+  rng = np.random.default_rng(seed)
+  latent = generic_series(num * sources, length, seed=seed + 1).reshape(num, sources, length)
+  latent = latent / (latent.std(-1, keepdims=True) + 1e-6)
+  mix = rng.standard_normal((num, variates, sources))
+  x = np.einsum("nvs,nst->nvt", mix, latent)
+  x += noise * x.std(-1, keepdims=True) * rng.standard_normal(x.shape)
+  return x.astype(np.float32)
