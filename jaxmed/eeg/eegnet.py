@@ -40,25 +40,32 @@ class EEGNet(nn.Module):
   f2: int = 16
   dropout: float = 0.25
   bn_momentum: float = 0.99
+  padding: str = "same"                  # "same" (Keras, the paper's code) or "symmetric" (k // 2 each side, braindecode)
+  dense_max_norm: float | None = 0.25    # the paper's max-norm on the classifier; braindecode's conv classifier: None
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
     b, c, t = x.shape
     bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum, epsilon=1e-3)  # noqa: E731
+    if self.padding not in ("same", "symmetric"):
+      raise ValueError(f"EEGNet: padding must be 'same' or 'symmetric'; got {self.padding!r}")
+    pad = (lambda k: "SAME") if self.padding == "same" else (lambda k: [(0, 0), (k // 2, k // 2)])  # noqa: E731
     h = x[..., None]
-    h = bn()(nn.Conv(self.f1, (1, self.kernel_length), padding="SAME", use_bias=False, name="temporal")(h))
+    h = bn()(nn.Conv(self.f1, (1, self.kernel_length), padding=pad(self.kernel_length), use_bias=False,
+                     name="temporal")(h))
     spatial = self.param("spatial", nn.initializers.lecun_normal(), (c, 1, 1, self.f1 * self.depth_multiplier))
     spatial = max_norm(spatial, 1.0, (0, 1, 2))
     h = jax.lax.conv_general_dilated(h, spatial, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
                                      feature_group_count=self.f1)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.avg_pool(nn.elu(bn()(h)), (1, 4), (1, 4)))
     f = self.f1 * self.depth_multiplier
-    h = nn.Conv(f, (1, 16), padding="SAME", feature_group_count=f, use_bias=False, name="separable_depthwise")(h)
+    h = nn.Conv(f, (1, 16), padding=pad(16), feature_group_count=f, use_bias=False, name="separable_depthwise")(h)
     h = nn.Conv(self.f2, (1, 1), use_bias=False, name="separable_pointwise")(h)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.avg_pool(nn.elu(bn()(h)), (1, 8), (1, 8)))
     h = h.reshape(b, -1)
-    w = max_norm(self.param("dense_kernel", nn.initializers.lecun_normal(), (h.shape[-1], self.num_outputs)), 0.25,
-                 (0,))
+    w = self.param("dense_kernel", nn.initializers.lecun_normal(), (h.shape[-1], self.num_outputs))
+    if self.dense_max_norm is not None:
+      w = max_norm(w, self.dense_max_norm, (0,))
     return h @ w + self.param("dense_bias", nn.initializers.zeros, (self.num_outputs,))
 
 
@@ -70,3 +77,29 @@ def precise_batch_stats(model: EEGNet, variables: dict, x: np.ndarray, batch_siz
       [apply(variables, x)]
   mean = jax.tree_util.tree_map(lambda *a: jnp.mean(jnp.stack(a), 0), *stats)
   return {**variables, "batch_stats": mean}
+
+
+def params_from_braindecode_eegnet(state, path: str = "") -> dict:
+  """braindecode ``EEGNet`` state dict (arrays; the default conv classifier) -> :class:`EEGNet` variables for
+  ``EEGNet(..., padding="symmetric", dense_max_norm=None)``. The spatial kernel keeps braindecode's stored
+  (unconstrained) weight; both sides apply the max-norm in the forward pass. ``num_batches_tracked`` is dropped."""
+  def get(key):
+    if key not in state:
+      raise KeyError(f"{path}: braindecode EEGNet tensor {key!r} is missing")
+    return np.asarray(state[key], np.float32)
+
+  spatial = get("conv_spatial.parametrizations.weight.original") if \
+      "conv_spatial.parametrizations.weight.original" in state else get("conv_spatial.weight")
+  w_out = get("final_layer.conv_classifier.weight")                     # [K, F2, 1, T']
+  bn_names = ("bnorm_temporal", "bnorm_1", "bnorm_2")
+  params = {"temporal": {"kernel": get("conv_temporal.weight").transpose(2, 3, 1, 0)},
+            "spatial": spatial.transpose(2, 3, 1, 0),
+            "separable_depthwise": {"kernel": get("conv_separable_depth.weight").transpose(2, 3, 1, 0)},
+            "separable_pointwise": {"kernel": get("conv_separable_point.weight").transpose(2, 3, 1, 0)},
+            "dense_kernel": w_out[:, :, 0, :].transpose(2, 1, 0).reshape(-1, w_out.shape[0]),
+            "dense_bias": get("final_layer.conv_classifier.bias")}
+  stats = {}
+  for i, name in enumerate(bn_names):
+    params[f"BatchNorm_{i}"] = {"scale": get(f"{name}.weight"), "bias": get(f"{name}.bias")}
+    stats[f"BatchNorm_{i}"] = {"mean": get(f"{name}.running_mean"), "var": get(f"{name}.running_var")}
+  return {"params": params, "batch_stats": stats}

@@ -1,4 +1,4 @@
-"""BIOT against braindecode's module (the official architecture, linear attention) with random weights."""
+"""BIOT and EEGNet against braindecode's modules (BIOT: the official architecture with linear attention), random weights."""
 
 import jax
 import jax.numpy as jnp
@@ -46,3 +46,30 @@ def test_braindecode_biot_parity(tmp_path):
   with pytest.raises(KeyError, match=r"broken.safetensors: braindecode BIOT tensor 'encoder.transformer.layers"):
     load_braindecode_biot(str(tmp_path / "broken.safetensors"), heads=4)
   assert eeg.BIOT is type(model)
+
+
+def test_braindecode_eegnet_parity():
+  torch = pytest.importorskip("torch")
+  models = pytest.importorskip("braindecode.models")
+  from jaxmed.eeg.eegnet import params_from_braindecode_eegnet
+  torch.manual_seed(0)
+  ref = models.EEGNet(n_chans=4, n_outputs=3, n_times=256, kernel_length=64, final_layer_with_constraint=False)
+  with torch.no_grad():                                       # non-trivial population statistics
+    for name in ("bnorm_temporal", "bnorm_1", "bnorm_2"):
+      bn = getattr(ref, name)
+      bn.running_mean.normal_(0, 0.3)
+      bn.running_var.uniform_(0.5, 2.0)
+      bn.weight.normal_(1, 0.2)
+      bn.bias.normal_(0, 0.2)
+    ref.conv_spatial.parametrizations.weight.original.mul_(3.0)   # some spatial kernels above the max-norm
+  ref.eval()
+  state = {k: v.detach().numpy() for k, v in ref.state_dict().items()}
+  model = eeg.EEGNet(3, 64, padding="symmetric", dense_max_norm=None)
+  variables = params_from_braindecode_eegnet(state)
+  x = np.random.default_rng(2).standard_normal((2, 4, 256)).astype(np.float32)
+  with torch.no_grad():
+    want = ref(torch.from_numpy(x)).numpy()
+  got = np.asarray(model.apply(variables, jnp.asarray(x), train=False))
+  np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+  fresh = model.init(jax.random.PRNGKey(0), jnp.asarray(x))
+  assert jax.tree_util.tree_structure(fresh) == jax.tree_util.tree_structure(variables)
