@@ -10,7 +10,9 @@ Integrated Gradients per channel and topomaps. Readers live in
 ``jaxmed.io.eeg``; synthetic EEG in ``jaxmed.synth.eeg``.
 """
 
-from jaxmed.eeg.biot import BIOT, stft_magnitude
+from jaxmed.eeg.biot import BIOT, load_braindecode_biot, stft_magnitude
+from jaxmed.eeg.otis_official import load_official_otis
+from jaxmed.eeg.timesfm25 import TimesFM25, load_timesfm25
 from jaxmed.eeg.eegnet import EEGNet, max_norm, precise_batch_stats
 from jaxmed.eeg.finetune import FoundationClassifier, features_fn, foundation_features
 from jaxmed.eeg.localisation import (channel_relevance, electrode_relevance, injected_channels, occlusion_relevance,
@@ -23,7 +25,7 @@ from jaxmed.eeg.tasks import TASKS, beats_chance, chance_metrics, class_weights,
 from jaxmed.eeg.timesfm import (QUANTILES, TimesFMDecoder, load_timesfm_safetensors, next_patch_loss,
                                 params_from_timesfm_state_dict, revin_stats)
 
-__all__ = ["BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
+__all__ = ["load_braindecode_biot", "load_official_otis", "TimesFM25", "load_timesfm25", "BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
            "beats_chance", "channel_features", "channel_relevance", "chance_metrics", "class_weights",
            "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors", "occlusion_relevance",
            "masked_reconstruction_loss", "max_norm", "next_patch_loss", "num_patches", "params_from_timesfm_state_dict",

@@ -29,7 +29,8 @@ arrays (e.g. a safetensors file, :func:`load_timesfm_safetensors`), with
 layers). Not supported: reading the PAX/orbax checkpoint tree directly, left
 padding (RevIN statistics here always come from the first patch; TimesFM
 takes them from the first unpadded one),
-pickled ``.ckpt`` files (no pickle loading), TimesFM 2.5, and the
+pickled ``.ckpt`` files (no pickle loading), TimesFM 2.5 (a different network: see
+:mod:`jaxmed.eeg.timesfm25`), and the
 autoregressive multi-step decoding beyond one output patch. The mapping is
 tested on a state dict built with the published names and shapes, not on
 the downloaded weights (no download here).
