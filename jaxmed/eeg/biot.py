@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.io.torch_checkpoint import tensor_getter
+
 
 def stft_magnitude(x: jax.Array, n_fft: int, hop: int) -> jax.Array:
   """``[..., T] -> [..., S, n_fft // 2 + 1]`` magnitudes, ``S = 1 + (T - n_fft) // hop`` frames (no padding)."""
@@ -103,10 +105,7 @@ class BIOT(nn.Module):
 
 def params_from_braindecode(state: Mapping[str, np.ndarray], depth: int, path: str = "") -> dict:
   """braindecode ``BIOT`` state dict (arrays) -> :class:`BIOT` params; a missing tensor names itself and ``path``."""
-  def get(key):
-    if key not in state:
-      raise KeyError(f"{path}: braindecode BIOT tensor {key!r} is missing")
-    return np.asarray(state[key], np.float32)
+  get = tensor_getter(state, path, "braindecode BIOT")
 
   def dense(prefix, bias=True):
     out = {"kernel": get(prefix + ".weight").T}

@@ -24,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.io.torch_checkpoint import tensor_getter
+
 
 def max_norm(w: jax.Array, bound: float, axes: tuple[int, ...]) -> jax.Array:
   """``w`` rescaled so the L2 norm over ``axes`` is at most ``bound`` (one norm per remaining index)."""
@@ -83,10 +85,7 @@ def params_from_braindecode_eegnet(state, path: str = "") -> dict:
   """braindecode ``EEGNet`` state dict (arrays; the default conv classifier) -> :class:`EEGNet` variables for
   ``EEGNet(..., padding="symmetric", dense_max_norm=None)``. The spatial kernel keeps braindecode's stored
   (unconstrained) weight; both sides apply the max-norm in the forward pass. ``num_batches_tracked`` is dropped."""
-  def get(key):
-    if key not in state:
-      raise KeyError(f"{path}: braindecode EEGNet tensor {key!r} is missing")
-    return np.asarray(state[key], np.float32)
+  get = tensor_getter(state, path, "braindecode EEGNet")
 
   spatial = get("conv_spatial.parametrizations.weight.original") if \
       "conv_spatial.parametrizations.weight.original" in state else get("conv_spatial.weight")

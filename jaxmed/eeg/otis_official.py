@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from jaxmed.eeg.otis import OTiSEncoder, temporal_embedding
+from jaxmed.io.torch_checkpoint import tensor_getter
 
 
 def read_otis_state(path: str) -> dict[str, np.ndarray]:
@@ -43,13 +44,7 @@ def read_otis_state(path: str) -> dict[str, np.ndarray]:
 
 def encoder_from_official(state: dict[str, np.ndarray], *, heads: int, path: str = "") -> tuple[OTiSEncoder, dict]:
   """``(encoder, variables)`` from an official OTiS state dict (module docstring)."""
-  def get(key, shape=None):
-    if key not in state:
-      raise KeyError(f"{path}: OTiS tensor {key!r} is missing")
-    a = np.asarray(state[key], np.float32)
-    if shape is not None and a.shape != tuple(shape):
-      raise ValueError(f"{path}: OTiS tensor {key!r} has shape {a.shape}; expected {tuple(shape)}")
-    return a
+  get = tensor_getter(state, path, "OTiS")
 
   w = get("patch_embed.proj.weight")
   if w.ndim != 4 or w.shape[1:3] != (1, 1):

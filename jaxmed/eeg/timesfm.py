@@ -47,6 +47,7 @@ import numpy as np
 
 from jaxmed.core.checkpoint import reading_checkpoint
 from jaxmed.eeg.normalise import patchify
+from jaxmed.eeg.timesfm25 import ResidualBlock  # out(swish(hidden(z))) + residual(z), as in TimesFM 1.0-2.5
 
 QUANTILES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -60,16 +61,6 @@ class RMSNorm(nn.Module):
     w = self.param("weight", nn.initializers.ones, (x.shape[-1],))
     x32 = x.astype(jnp.float32)
     return (x32 * jax.lax.rsqrt((x32 ** 2).mean(-1, keepdims=True) + self.eps) * w).astype(x.dtype)
-
-
-class ResidualBlock(nn.Module):
-  hidden: int
-  out: int
-
-  @nn.compact
-  def __call__(self, x):
-    h = nn.silu(nn.Dense(self.hidden, name="hidden_layer")(x))
-    return nn.Dense(self.out, name="output_layer")(h) + nn.Dense(self.out, name="residual_layer")(x)
 
 
 class CausalSelfAttention(nn.Module):
@@ -139,13 +130,13 @@ class TimesFMDecoder(nn.Module):
       z = patchify((x - mu) / sigma * (1.0 - padding), self.input_patch)
       pad = patchify(padding, self.input_patch)
       pad_patch = pad.min(-1)                            # a patch is padding only when all its samples are
-    h = ResidualBlock(self.hidden or self.dim, self.dim, name="input_ff_layer")(jnp.concatenate([z, pad], -1))
+    h = ResidualBlock(self.hidden or self.dim, self.dim, True, name="input_ff_layer")(jnp.concatenate([z, pad], -1))
     if self.use_positional_embedding:
       h = h + jnp.asarray(timesfm_positions(h.shape[1], self.dim))[None]
     h = h + nn.Embed(self.num_freq, self.dim, name="freq_emb")(jnp.broadcast_to(jnp.asarray(freq), (x.shape[0], 1)))
     for i in range(self.depth):
       h = DecoderLayer(self.heads, self.hidden or self.dim, name=f"layers_{i}")(h, pad_patch)
-    out = ResidualBlock(self.hidden or self.dim, self.output_patch * (1 + self.num_quantiles),
+    out = ResidualBlock(self.hidden or self.dim, self.output_patch * (1 + self.num_quantiles), True,
                         name="horizon_ff_layer")(h)
     out = out.reshape(*h.shape[:2], self.output_patch, 1 + self.num_quantiles)
     return out * sigma[:, :, None, None] + mu[:, :, None, None], h

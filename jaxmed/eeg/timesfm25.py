@@ -29,6 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.io.torch_checkpoint import tensor_getter
+
 
 class RMSNorm(nn.Module):
   epsilon: float = 1e-6
@@ -127,13 +129,7 @@ class TimesFM25(nn.Module):
 
 def params_from_timesfm25(state: Mapping[str, np.ndarray], path: str = "") -> tuple[TimesFM25, dict]:
   """``(model, variables)`` from a TimesFM 2.5 state dict (sizes from the tensors; each key and shape checked)."""
-  def get(key, shape=None):
-    if key not in state:
-      raise KeyError(f"{path}: TimesFM 2.5 tensor {key!r} is missing")
-    a = np.asarray(state[key], np.float32)
-    if shape is not None and a.shape != tuple(shape):
-      raise ValueError(f"{path}: TimesFM 2.5 tensor {key!r} has shape {a.shape}; expected {tuple(shape)}")
-    return a
+  get = tensor_getter(state, path, "TimesFM 2.5")
 
   d, twice_p = get("tokenizer.hidden_layer.weight").shape
   layers = len({k.split(".")[1] for k in state if k.startswith("stacked_xf.")})

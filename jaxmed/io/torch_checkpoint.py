@@ -92,3 +92,16 @@ def load_torch_checkpoint(path: str):
     prefix = pkl[0][:-len("data.pkl")]
     with archive.open(pkl[0]) as f:
       return _Unpickler(f, archive, prefix, path).load()
+
+
+def tensor_getter(state, path: str, what: str):
+  """``get(key, shape=None)`` over a state dict: ``state[key]`` as float32, or one error naming ``path``, ``what``
+  (the model) and the key, or the shape found and expected."""
+  def get(key: str, shape=None) -> np.ndarray:
+    if key not in state:
+      raise KeyError(f"{path}: {what} tensor {key!r} is missing")
+    a = np.asarray(state[key], np.float32)
+    if shape is not None and a.shape != tuple(shape):
+      raise ValueError(f"{path}: {what} tensor {key!r} has shape {a.shape}; expected {tuple(shape)}")
+    return a
+  return get
