@@ -33,11 +33,14 @@ def test_torchstain_imports_under_ci():
 
 
 def test_eeg_references_import_under_ci():
-  """braindecode (BIOT / EEGNet parity), timesfm (TimesFM 2.5 parity) and eeglabio (EEGLAB .set export)."""
+  """braindecode (BIOT / EEGNet parity), timesfm (TimesFM 2.5), chronos-forecasting (Chronos-Bolt) and eeglabio
+  (EEGLAB .set export)."""
   if os.environ.get("CI") != "true":
     pytest.skip("only CI (CI=true) must have the parity and test extras; locally they are optional")
   import braindecode.models
+  import chronos.chronos_bolt
   import eeglabio
   import timesfm.timesfm_2p5.timesfm_2p5_torch as tfm
   assert hasattr(braindecode.models, "BIOT") and hasattr(braindecode.models, "EEGNet")
   assert hasattr(tfm, "TimesFM_2p5_200M_torch_module") and eeglabio.__name__ == "eeglabio"
+  assert hasattr(chronos.chronos_bolt, "ChronosBoltModelForForecasting")
