@@ -12,6 +12,7 @@ Integrated Gradients per channel and topomaps. Readers live in
 
 from jaxmed.eeg.biot import BIOT, load_braindecode_biot, stft_magnitude
 from jaxmed.eeg.chronos_bolt import ChronosBolt, load_chronos_bolt
+from jaxmed.eeg.labram import LaBraM, load_braindecode_labram
 from jaxmed.eeg.otis_official import load_official_otis
 from jaxmed.eeg.timesfm25 import TimesFM25, load_timesfm25
 from jaxmed.eeg.eegnet import EEGNet, max_norm, precise_batch_stats
@@ -26,7 +27,7 @@ from jaxmed.eeg.tasks import TASKS, beats_chance, chance_metrics, class_weights,
 from jaxmed.eeg.timesfm import (QUANTILES, TimesFMDecoder, load_timesfm_safetensors, next_patch_loss,
                                 params_from_timesfm_state_dict, revin_stats)
 
-__all__ = ["ChronosBolt", "load_chronos_bolt", "load_braindecode_biot", "load_official_otis", "TimesFM25", "load_timesfm25", "BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
+__all__ = ["LaBraM", "load_braindecode_labram", "ChronosBolt", "load_chronos_bolt", "load_braindecode_biot", "load_official_otis", "TimesFM25", "load_timesfm25", "BIOT", "EEGNet", "FoundationClassifier", "features_fn", "foundation_features", "MLPHead", "OTiSEncoder", "OTiSPretrainer", "QUANTILES", "TASKS", "TimesFMDecoder",
            "beats_chance", "channel_features", "channel_relevance", "chance_metrics", "class_weights",
            "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors", "occlusion_relevance",
            "masked_reconstruction_loss", "max_norm", "next_patch_loss", "num_patches", "params_from_timesfm_state_dict",

@@ -25,7 +25,6 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxmed.io.torch_checkpoint import tensor_getter
 
