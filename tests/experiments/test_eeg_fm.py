@@ -35,7 +35,7 @@ def test_eeg_fm_tiny_end_to_end(tmp_path):
   for f in ("config.json", "results.json", "metrics.jsonl", "topomaps.png", "context.png", "confusion.png", "headline.png",
             "edf/age/train/participants.tsv", "edf/seizure/test/seizures.tsv", "edf/seizure/test/rec0000.csv_bi",
             "edf/seizure/train/rec0001.csv", "edf/events/train/rec0000.edf",
-            "pretrain_otis_seed0", "full_timesfm_events_seed1", "scratch_eegnet_seizure_seed0"):
+            "pretrain_otis_seed0", "full_timesfm_events_seed0", "scratch_eegnet_seizure_seed0"):
     assert os.path.exists(tmp_path / f), f
   again = eeg_train.train_and_evaluate(config, str(tmp_path))      # every stage resumes from its checkpoint
   for key in ("age/mae/otis/full", "seizure/auroc/eegnet/scratch", "events/kappa/timesfm/mlp",
