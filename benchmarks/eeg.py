@@ -1,10 +1,12 @@
 """Benchmark: EEG feature-extraction throughput (windows/s) per model, and jitted JAX EEGNet vs PyTorch EEGNet.
 
-  python benchmarks/eeg.py [--batch 32] [--seconds 10] [--dim 64] [--depth 3] [--repeats 5]
+  python benchmarks/eeg.py [--json PATH] [--batch 32] [--seconds 10] [--dim 64] [--depth 3] [--repeats 5]
 
 Every model is the demo-preset width, jitted, on 19-channel windows at
-100 Hz; the general models return frozen features (OTiS-style encoder,
-TimesFM-style decoder over every channel), EEGNet and BIOT their logits.
+100 Hz; the general models return frozen features (OTiS with the demo's
+50-sample patches and joint attention over 19 x 20 tokens, the TimesFM-style
+decoder over every channel), EEGNet and BIOT their logits. ``--json PATH``
+writes ``{model}/windows_per_s`` and ``{model}/ratio_vs_eegnet``.
 The ratio is against EEGNet, the cheapest specialised model. Where torch is
 installed, the same EEGNet-8,2 (our own PyTorch definition below, braindecode's
 layer order: temporal conv, BN, depthwise spatial conv, BN, ELU, pool,
@@ -21,6 +23,7 @@ import time
 import jax
 import numpy as np
 
+from figures import write_figures
 from jaxmed import eeg
 
 
@@ -62,6 +65,7 @@ def torch_eegnet(channels, samples, outputs):
 
 def main() -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("--json", default="", help="write the figures here as JSON")
   ap.add_argument("--batch", type=int, default=32)
   ap.add_argument("--seconds", type=float, default=10.0)
   ap.add_argument("--dim", type=int, default=64)
@@ -76,15 +80,18 @@ def main() -> None:
   for name, m in models.items():
     v = m.init(key, x[:2])
     fns[name] = jax.jit(lambda xb, m=m, v=v: m.apply(v, xb))
-  for name, enc in (("otis", eeg.OTiSEncoder(24, args.dim, args.depth, 4, 19)),
+  for name, enc in (("otis", eeg.OTiSEncoder(50, args.dim, args.depth, 4, 19)),
                     ("timesfm", eeg.TimesFMDecoder(32, 64, args.dim, args.depth, 4, num_quantiles=0))):
     clf = eeg.FoundationClassifier(enc, 2)
     v = clf.init(key, x[:1])
     fns[name] = jax.jit(lambda xb, f=eeg.features_fn(enc), v={"params": v["params"]["encoder"]}: f(v, xb))
   rates = {name: throughput(fn, x, args.repeats) for name, fn in fns.items()}
   print(f"# {jax.devices()[0].device_kind}, batch {args.batch}, {args.seconds:g} s windows, 19 channels, 100 Hz")
+  figures = {}
   for name in ("otis", "timesfm", "eegnet", "biot"):
     print(f"{name}_features: {rates[name]:.1f} windows/s ({rates[name] / rates['eegnet']:.2f}x vs eegnet)")
+    figures.update({f"{name}/windows_per_s": rates[name], f"{name}/ratio_vs_eegnet": rates[name] / rates["eegnet"]})
+  write_figures(args.json, figures)
   try:
     torch_run = torch_eegnet(19, t, 2)
   except ImportError:
@@ -93,6 +100,8 @@ def main() -> None:
   rate_torch = throughput(torch_run, x, args.repeats)
   print(f"eegnet_torch: {rate_torch:.1f} windows/s; eegnet_jax: {rates['eegnet']:.1f} windows/s "
         f"({rates['eegnet'] / rate_torch:.2f}x vs torch)")
+  figures.update({"eegnet_torch/windows_per_s": rate_torch, "eegnet_jax_vs_torch/ratio": rates["eegnet"] / rate_torch})
+  write_figures(args.json, figures)
 
 
 if __name__ == "__main__":
