@@ -16,7 +16,8 @@ Encoder (``models_vit.py`` / ``models_otis.py`` of the official code):
 
 Pretraining (MAE): a random ``mask_ratio`` of the ``C x P`` tokens per sample is dropped before the encoder; a
 lighter decoder (linear in, mask tokens, its own half/half position embeddings, pre-norm blocks) reconstructs the
-normalised patches; the loss is the per-patch MSE on the masked patches (the official ``masked_patch_loss``).
+normalised patches; the loss is the per-patch MSE on the masked patches (the official ``masked_patch_loss``
+option; the official default averages over all patches, visible ones included).
 Deviations, listed in docs/results.md: the decoder's blocks use a GELU MLP and standard attention (official:
 SwiGLU and the double-projection attention); no attention padding mask (every sample here has all its variates).
 """
@@ -80,7 +81,6 @@ class OTiSEncoder(nn.Module):
   num_variates: int = 32
   max_patches: int = 512
   norm_mode: str = "sample"
-  variate_init: float = 0.02
 
   @nn.compact
   def __call__(self, x: jax.Array, keep: jax.Array | None = None, variate_ids=None, features: bool = False):
@@ -94,7 +94,7 @@ class OTiSEncoder(nn.Module):
     h = nn.gelu(nn.LayerNorm(1e-5, name="patch_norm")(nn.Dense(self.dim, name="patch_embed")(patches)),
                 approximate=False)
     ids = jnp.arange(1, c + 1) if variate_ids is None else jnp.asarray(variate_ids)
-    table = self.param("pos_embed_y", nn.initializers.truncated_normal(self.variate_init), (self.num_variates + 1, self.dim // 2))
+    table = self.param("pos_embed_y", nn.initializers.truncated_normal(0.02), (self.num_variates + 1, self.dim // 2))
     table = jnp.asarray(table).at[0].set(0.0)                                           # the padding row
     pos_x = jnp.asarray(temporal_embedding(self.max_patches, self.dim))
     pos = jnp.concatenate([jnp.broadcast_to(table[ids][:, None], (c, p, self.dim // 2)),
