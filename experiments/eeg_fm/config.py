@@ -28,7 +28,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
       "notch": eeg_io.LINE_FREQ["tuh"],                     # the dataset preset's mains frequency (TUH: 60 Hz)
       "window_s": 10.0, "age_train": 60, "age_test": 30, "age_duration_s": 30.0,
       "seizure_train": 24, "seizure_test": 12, "seizure_duration_s": 60.0, "seizures_per_recording": 2,
-      "event_train": 16, "event_test": 8, "event_duration_s": 60.0})
+      "event_train": 16, "event_test": 8, "event_duration_s": 60.0,
+      # benign rhythmic bursts per second in every recording (seizure mimics, jaxmed/synth/eeg.py); chosen on a
+      # separate cohort (seed 7, experiments/eeg_fm/calibrate.py), never on this one's test split
+      "mimic_rate": 0.025})
   c.context_s = (2.0, 5.0, 10.0, 20.0)
   # patches of 50 samples (0.5 s at 100 Hz): 19 x 20 tokens per 10 s window for the joint attention on 2 CPU cores
   c.otis = ml_collections.ConfigDict({"patch": 50, "dim": 64, "depth": 3, "heads": 4, "num_variates": 19,

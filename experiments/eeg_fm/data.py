@@ -36,17 +36,23 @@ def recording(config, task: str, split: str, i: int) -> dict:
   Adds ``plan`` (the seizure or event plan) to :func:`jaxmed.synth.eeg.eeg_recording`'s dict.
   """
   d = config.data
-  seed = _split_seed(config.seed, task, split) + i
-  rng = np.random.default_rng(seed)
+  rng = np.random.default_rng(_split_seed(config.seed, task, split) + i)
   age = float(np.round(rng.uniform(20, 80), 1))
-  kw = {"age": age, "sfreq": float(d.file_sfreq)}
-  if task == "age":
-    return synth_eeg.eeg_recording(seed, duration_s=d.age_duration_s, **kw) | {"plan": []}
   if task == "seizure":
     plan = synth_eeg.seizure_plan(rng, d.seizure_duration_s, d.seizures_per_recording)
-    return synth_eeg.eeg_recording(seed, duration_s=d.seizure_duration_s, seizures=plan, **kw) | {"plan": plan}
-  plan = synth_eeg.event_plan(rng, d.event_duration_s)
-  return synth_eeg.eeg_recording(seed, duration_s=d.event_duration_s, events=plan, **kw) | {"plan": plan}
+  elif task == "events":
+    plan = synth_eeg.event_plan(rng, d.event_duration_s)
+  else:
+    plan = []
+  # the signal gets its own stream: seeding it with the seed that drew the age replays the age's uniform as the
+  # background rms (an earlier version did, and a CNN read age off the amplitude)
+  kw = {"age": age, "sfreq": float(d.file_sfreq), "mimic_rate": float(d.mimic_rate),
+        "duration_s": d[f"{'event' if task == 'events' else task}_duration_s"]}
+  if task == "seizure":
+    kw["seizures"] = plan
+  elif task == "events":
+    kw["events"] = plan
+  return synth_eeg.eeg_recording(int(rng.integers(2 ** 31)), **kw) | {"plan": plan}
 
 
 def _tusz_events(plan) -> list:

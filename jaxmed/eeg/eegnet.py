@@ -57,8 +57,10 @@ class EEGNet(nn.Module):
                      name="temporal")(h))
     spatial = self.param("spatial", nn.initializers.lecun_normal(), (c, 1, 1, self.f1 * self.depth_multiplier))
     spatial = max_norm(spatial, 1.0, (0, 1, 2))
-    h = jax.lax.conv_general_dilated(h, spatial, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                                     feature_group_count=self.f1)
+    # the depthwise spatial conv (kernel [C, 1], groups f1, output channel g * D + d reads input channel g) as
+    # one contraction: XLA's CPU backward of the grouped conv ran 0.46 s per batch of 16, the einsum's is ms
+    d = self.depth_multiplier
+    h = jnp.einsum("bctg,cgd->btgd", h, spatial.reshape(c, self.f1, d)).reshape(b, 1, h.shape[2], self.f1 * d)
     h = nn.Dropout(self.dropout, deterministic=not train)(nn.avg_pool(nn.elu(bn()(h)), (1, 4), (1, 4)))
     f = self.f1 * self.depth_multiplier
     h = nn.Conv(f, (1, 16), padding=pad(16), feature_group_count=f, use_bias=False, name="separable_depthwise")(h)

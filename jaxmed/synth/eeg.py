@@ -29,7 +29,12 @@ channels, :data:`jaxmed.io.eeg.REFERENTIAL_19`):
   periodic sharp discharges at ~2 Hz, ``pled`` periodic sharp discharges over
   one hemisphere at ~1.5 Hz, ``eyem`` a lateral eye movement (opposite
   polarity at F7 and F8, a step at Fp1/Fp2), ``artf`` a temporal muscle burst
-  (20-35 Hz) or an electrode pop, ``bckg`` nothing added.
+  (20-35 Hz) or an electrode pop, ``bckg`` nothing added;
+- **seizure mimics** (``mimic_rate``/s): benign rhythmic theta / delta bursts (as rhythmic mid-temporal
+  theta, FIRDA or drowsy bursts look): a fixed-frequency U(3, 8) Hz rhythm, sharpened in half of them, at
+  U(1, 3) times the background rms on one focus's channels for U(2, 8) s. They share the seizures' band, amplitude
+  and location but neither evolve in frequency nor spread, so a detector has to use those. ``mimic_power [T]`` is
+  their injected power (ground truth, not part of any label).
 
 Annotations are ``(onset_s, duration_s, description)`` with descriptions
 ``"seizure"`` or the event class names, ready for EDF+.
@@ -108,6 +113,18 @@ def _seizure(rng, t, onset, duration) -> np.ndarray:
   return out / (np.sqrt((out[inside] ** 2).mean()) + 1e-12)
 
 
+def _rhythmic_burst(rng, t, onset, duration) -> np.ndarray:
+  """``[T]`` a benign rhythmic burst (unit rms inside): U(3, 8) Hz at a fixed frequency, sharpened in half of
+  them, 0.5 s ramps; zero outside ``[onset, onset + duration]``."""
+  inside = (t >= onset) & (t < onset + duration)
+  phase = 2 * np.pi * rng.uniform(3.0, 8.0) * t + rng.uniform(0, 2 * np.pi)
+  s = np.sin(phase)
+  if rng.random() < 0.5:
+    s = np.sign(s) * np.abs(s) ** 0.4
+  out = s * np.clip((t - onset) / 0.5, 0, 1) * np.clip((onset + duration - t) / 0.5, 0, 1) * inside
+  return out / (np.sqrt((out[inside] ** 2).mean()) + 1e-12) if inside.any() else out
+
+
 def _spread_channels(focus: tuple[str, ...], radius: float = 0.09) -> np.ndarray:
   """Indices of the non-focus channels within ``radius`` metres of the focus centroid."""
   pos = electrode_positions()
@@ -158,7 +175,7 @@ def _event(rng, t, onset, cls) -> np.ndarray:
 
 def eeg_recording(seed: int, *, duration_s: float = 30.0, sfreq: float = 200.0, age: float = 50.0,
                   seizures=(), events=(), blink_rate: float = 0.2, muscle_rate: float = 0.03,
-                  pop_rate: float = 0.01) -> dict:
+                  pop_rate: float = 0.01, mimic_rate: float = 0.0) -> dict:
   """One recording; returns ``data [19, T]`` volts, ``sfreq``, ``ch_names``, ``annotations``, ground truth.
 
   ``seizures``: ``(onset_s, duration_s, focus_name)``; ``events``: ``(onset_s, class)``.
@@ -215,10 +232,16 @@ def eeg_recording(seed: int, *, duration_s: float = 30.0, sfreq: float = 200.0, 
   for onset, cls in events:
     x += _event(rng, t, onset, cls)
     annotations.append((float(onset), 1.0, cls))
+  mimic = np.zeros((c, n))
+  for tm in rng.uniform(0, duration_s, rng.poisson(mimic_rate * duration_s)):
+    mimic[_index(FOCI[rng.choice(list(FOCI))])] += rng.uniform(1.0, 3.0) * background_uv * UV * _rhythmic_burst(
+        rng, t, tm, rng.uniform(2.0, 8.0))[None]
+  x += mimic
   return {"data": x.astype(np.float32), "sfreq": float(sfreq), "ch_names": CHANNELS,
           "annotations": sorted(annotations), "age": float(age), "alpha_hz": f_alpha, "alpha_uv": alpha_uv,
           "aperiodic_exponent": exponent, "background_uv": background_uv, "seizure_channels": seizure_channels,
-          "seizure_power": (seizure ** 2).sum(0).astype(np.float32)}
+          "seizure_power": (seizure ** 2).sum(0).astype(np.float32),
+          "mimic_power": (mimic ** 2).sum(0).astype(np.float32)}
 
 
 def seizure_plan(rng: np.random.Generator, duration_s: float, count: int) -> list[tuple[float, float, str]]:

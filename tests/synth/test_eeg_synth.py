@@ -108,3 +108,19 @@ def test_pretraining_corpus_parts():
   assert np.all(np.isfinite(corpus["eeg"])) and 1.0 < corpus["eeg"].std() < 200.0      # microvolts
   np.testing.assert_array_equal(corpus["generic"], timeseries.generic_series(8, 300, seed=2))
   assert timeseries.pretraining_corpus(4, 0, 100)["eeg"].shape == (0, 100)
+
+
+def test_seizure_mimics_are_fixed_frequency_theta_bursts_at_seizure_amplitude():
+  base = eeg.eeg_recording(11, duration_s=60.0)
+  rec = eeg.eeg_recording(11, duration_s=60.0, mimic_rate=0.1)
+  extra = (rec["data"] - base["data"]).astype(np.float64)      # mimics are drawn last: the rest is unchanged
+  assert rec["mimic_power"].max() > 0 and base["mimic_power"].max() == 0
+  np.testing.assert_allclose((extra ** 2).sum(0), rec["mimic_power"], rtol=1e-3, atol=1e-14)
+  ch = int(np.argmax((extra ** 2).sum(1)))
+  active = extra[ch] != 0
+  spec = np.abs(np.fft.rfft(extra[ch])) ** 2
+  f = np.fft.rfftfreq(extra.shape[1], 1 / rec["sfreq"])
+  assert 3.0 <= f[np.argmax(spec)] <= 8.0
+  rms = np.sqrt((extra[ch, active] ** 2).mean()) / (rec["background_uv"] * eeg.UV)
+  assert 0.5 < rms < 6.0                                        # 1-3x background per burst, bursts may overlap
+  assert not rec["annotations"] or all(a[2] != "seizure" for a in rec["annotations"])
