@@ -6,6 +6,7 @@
   precision, log-det, samples) and ``posterior_kl``;
 * ``kl``, ``kfac``: Gaussian KLs with their pieces; KFAC with the prior kept
   and an exact log-determinant (the official LSI code drops both);
+* ``closed_form``: all-sample LSI of a linear probe (or a network's last layer) without retraining;
 * ``lsi``: leave-one-out LSI through per-sample weight masks, all
   retrainings in one compiled map (exact, warm-started, influence);
 * ``probes``: linear / MLP probes and their pure ``fit_fn`` (Adam, or exact
@@ -15,6 +16,7 @@
 The experiment is ``experiments/lsi``; the story is ``notebooks/lsi.ipynb``.
 """
 
+from jaxmed.laplace.closed_form import lsi_closed_form
 from jaxmed.laplace.baselines import data_map, el2n, grand, per_sample_gradients, per_sample_loss, self_influence
 from jaxmed.laplace.curvature import (LIKELIHOODS, ggn_diagonal, ggn_matrix, ggn_vector_product, linear_probe_ggn,
                                       output_gradient,
@@ -29,4 +31,4 @@ __all__ = ["KFACPosterior", "LIKELIHOODS", "METHODS", "LaplacePosterior", "kfac_
            "kl_diagonal", "kl_full", "laplace", "laplace_sample_information", "output_gradient", "output_hessian",
            "per_sample_jacobians", "posterior_kl", "data_map", "el2n", "grand", "per_sample_gradients",
            "per_sample_loss", "self_influence", "LinearProbe", "MLPProbe", "probe_fit_fn", "probe_objective",
-           "linear_probe_ggn", "linear_probe_newton_fit_fn"]
+           "linear_probe_ggn", "linear_probe_newton_fit_fn", "lsi_closed_form"]

@@ -17,6 +17,11 @@ Two cheaper ways to get ``theta_hat_-i`` (``method``):
   ``theta_-i = theta_hat + (Lambda_-i)^-1 grad l_i(theta_hat)``, with
   ``Lambda_-i`` the leave-one-out Laplace precision at ``theta_hat`` (GGN,
   in the chosen structure). Exact for linear-Gaussian models.
+
+For a linear probe (or a network's last layer on its features), ``"closed_form"`` gives every sample's LSI
+from one factorisation of the full-GGN precision, without any retraining: the influence step with the
+leave-one-out curvature taken at ``theta_hat`` (see :mod:`jaxmed.laplace.closed_form` for the derivation and
+where it is exact).
 """
 
 from __future__ import annotations
@@ -28,10 +33,11 @@ import jax.numpy as jnp
 
 from jax.flatten_util import ravel_pytree
 
+from jaxmed.laplace.closed_form import lsi_closed_form
 from jaxmed.laplace.curvature import output_gradient
 from jaxmed.laplace.posterior import laplace, posterior_kl
 
-METHODS = ("exact", "warm", "influence")
+METHODS = ("exact", "warm", "influence", "closed_form")
 
 
 def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn: Callable, init_params: Any,
@@ -56,8 +62,9 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
       parallelises over the batch on the intra-op thread pool, and two such
       calls running concurrently deadlocked on a 2-core machine; one sample
       per step keeps the LAPACK calls unbatched and lost ~10% speed there.
-    method: ``"exact"``, ``"warm"`` or ``"influence"`` (see the module docstring;
-      ``"influence"`` supports ``"diag"`` and ``"full"``).
+    method: ``"exact"``, ``"warm"``, ``"influence"`` or ``"closed_form"`` (see the module docstring;
+      ``"influence"`` supports ``"diag"`` and ``"full"``; ``"closed_form"`` needs ``structure="full"``,
+      ``linear_probe=True`` and ``targets``, and ignores ``chunk``).
     targets: labels ``[N]`` (classification) or targets (regression); needed
       for ``"influence"``.
     warm_fit_fn: the retraining used by ``"warm"`` (default ``fit_fn``).
@@ -76,6 +83,17 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
     raise ValueError("method='influence' needs targets (the labels) for the per-sample gradient")
   if method == "influence" and "kfac" in structures:
     raise ValueError("method='influence' supports structure 'diag' and 'full'; use 'exact' or 'warm' for 'kfac'")
+
+  if method == "closed_form":
+    if structures != ("full",) or not linear_probe or targets is None:
+      raise ValueError("method='closed_form' is the full-GGN LSI of a linear probe: pass structure='full', "
+                       f"linear_probe=True and targets; got structure={structure!r}, linear_probe={linear_probe}, "
+                       f"targets={'given' if targets is not None else None}")
+    theta_hat = fit_fn(init_params, ones)
+    out = lsi_closed_form(x, apply_fn(theta_hat, x), targets, likelihood=likelihood,
+                          prior_precision=prior_precision, sigma=sigma)
+    out = {k: v[idx] for k, v in out.items() if k != "leverage"}
+    return out if isinstance(structure, str) else {"full": out}
 
   def post(s, params, w):
     return laplace(apply_fn, params, x, likelihood=likelihood, structure=s, prior_precision=prior_precision,

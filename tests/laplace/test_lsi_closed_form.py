@@ -137,3 +137,70 @@ def test_several_structures_share_the_retrainings_and_match_single_calls():
       np.testing.assert_allclose(both[s]["lsi"], single["lsi"], rtol=1e-8)
     with pytest.raises(ValueError, match="influence"):
       L.laplace_sample_information(fit, model.apply, init, x, structure="kfac", method="influence", targets=y, **kw)
+
+
+def test_closed_form_all_sample_lsi_equals_exact_loo_on_bayesian_linear_regression():
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(3)
+    phi = rng.normal(size=(25, 4))
+    y = phi @ rng.normal(size=4) + 0.3 + SIGMA * rng.normal(size=25)
+    a = np.concatenate([np.ones((25, 1)), phi], axis=1)          # the probe's bias is a parameter with the prior
+    lam = a.T @ a / SIGMA**2 + DELTA * np.eye(5)
+    mu = np.linalg.solve(lam, a.T @ y / SIGMA**2)                  # the MAP
+    out = L.lsi_closed_form(jnp.asarray(phi), jnp.asarray((a @ mu)[:, None]), jnp.asarray(y[:, None]),
+                            likelihood="regression", prior_precision=DELTA, sigma=SIGMA)
+    np.testing.assert_allclose(out["lsi"], _closed_form_lsi(a, y), rtol=1e-8)
+    np.testing.assert_allclose(out["lsi"], 0.5 * (out["trace"] + out["mahalanobis"] + out["logdet"]), rtol=1e-10)
+
+
+def _softmax_probe_case(n=60, d=4, c=3, seed=5):
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(c, d)) * 1.5
+  labels = rng.integers(0, c, n)
+  x = jnp.asarray(centres[labels] + rng.normal(size=(n, d)))
+  labels[:4] = (labels[:4] + 1) % c                                # flipped labels
+  return x, jnp.asarray(labels)
+
+
+def test_closed_form_tracks_exact_retraining_on_a_softmax_probe():
+  import scipy.stats
+  with jax.enable_x64(True):
+    x, y = _softmax_probe_case()
+    model = L.LinearProbe(3)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+    fit = L.linear_probe_newton_fit_fn(model.apply, x, y, prior_precision=DELTA, steps=25)
+    exact = L.laplace_sample_information(fit, model.apply, init, x, likelihood="classification", structure="full",
+                                         prior_precision=DELTA, linear_probe=True)
+    params = fit(init, jnp.ones(x.shape[0], x.dtype))
+    closed = L.lsi_closed_form(x, model.apply(params, x), y, likelihood="classification", prior_precision=DELTA)
+    assert scipy.stats.spearmanr(closed["lsi"], exact["lsi"])[0] >= 0.99
+    assert np.median(np.abs(closed["lsi"] / exact["lsi"] - 1)) < 0.25   # 16% at N = 60; shrinks with N
+    assert set(np.argsort(-np.asarray(closed["lsi"]))[:4]) & {0, 1, 2, 3}
+
+
+def test_closed_form_is_stable_in_float32():
+  x, y = _softmax_probe_case(n=200, d=20, c=4, seed=1)
+  with jax.enable_x64(True):
+    model = L.LinearProbe(4)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+    params = L.linear_probe_newton_fit_fn(model.apply, x, y, steps=20)(init, jnp.ones(x.shape[0], x.dtype))
+    logits = model.apply(params, x)
+    ref = L.lsi_closed_form(x, logits, y, likelihood="classification")["lsi"]
+  low = L.lsi_closed_form(x.astype(jnp.float32), logits.astype(jnp.float32), y, likelihood="classification")["lsi"]
+  assert low.dtype == jnp.float32
+  np.testing.assert_allclose(low, ref, rtol=2e-3, atol=1e-6)
+
+
+def test_closed_form_method_of_laplace_sample_information():
+  with jax.enable_x64(True):
+    x, y = _softmax_probe_case(n=20)
+    model = L.LinearProbe(3)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+    fit = L.linear_probe_newton_fit_fn(model.apply, x, y, steps=20)
+    out = L.laplace_sample_information(fit, model.apply, init, x, likelihood="classification", structure="full",
+                                       linear_probe=True, method="closed_form", targets=y, indices=jnp.arange(5))
+    direct = L.lsi_closed_form(x, model.apply(fit(init, jnp.ones(20, x.dtype)), x), y, likelihood="classification")
+    np.testing.assert_allclose(out["lsi"], direct["lsi"][:5], rtol=1e-10)
+    with pytest.raises(ValueError, match="linear_probe=True"):
+      L.laplace_sample_information(fit, model.apply, init, x, likelihood="classification", structure="diag",
+                                   method="closed_form", targets=y)
