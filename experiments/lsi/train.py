@@ -132,7 +132,7 @@ def probe_scores(phi, labels, num_classes, config, *, structures=("full",), appr
     fit = L.linear_probe_newton_fit_fn(probe.apply, phi, y, prior_precision=c.prior_precision,
                                        steps=c.newton_steps)
     kw = dict(likelihood="classification", prior_precision=c.prior_precision, chunk=c.chunk or None,
-              linear_probe=True)
+              linear_probe=True, memory_budget_gb=c.memory_budget_gb)
     lsi = jax.jit(lambda: L.laplace_sample_information(fit, probe.apply, init, phi, structure=structures, **kw))()
     out = {f"lsi/{s}": np.asarray(v["lsi"]) for s, v in lsi.items()}
     out.update({f"{piece}/{s}": np.asarray(v[piece]) for s, v in lsi.items()

@@ -49,33 +49,12 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
-from jaxmed.laplace.curvature import output_gradient, output_hessian
+from jaxmed.laplace.curvature import output_gradient, output_hessian, probe_chunk, probe_ggn_blocks
 
 
 def augmented(features: jax.Array) -> jax.Array:
   """``a_n = [1, phi_n]``: ``[N, D]`` -> ``[N, D+1]`` (the probe's Jacobian row, bias first)."""
   return jnp.concatenate([jnp.ones((features.shape[0], 1), features.dtype), features], axis=1)
-
-
-def chunk_size(dim: int, num_outputs: int, memory_budget_gb: float, itemsize: int) -> int:
-  """Samples per chunk so the ``[chunk, D+1, C, C]`` intermediates fit ``memory_budget_gb`` (at least 1)."""
-  per_sample = 3 * dim * num_outputs * num_outputs * itemsize
-  return max(1, int(memory_budget_gb * 2**30 // per_sample))
-
-
-def _chunks(n: int, size: int):
-  return [(s, min(n, s + size)) for s in range(0, n, size)]
-
-
-def probe_precision(a: jax.Array, h: jax.Array, prior_precision: float, chunk: int) -> jax.Array:
-  """``Lambda = sum_n (a_n a_n^T) (x) H_n + delta I``: ``a [N, D+1]``, ``h [N, C, C]`` -> ``[P, P]``, in chunks."""
-  n, d = a.shape
-  c = h.shape[-1]
-  g = jnp.zeros((d, c, d, c), a.dtype)
-  for s, e in _chunks(n, chunk):
-    ah = a[s:e, :, None, None] * h[s:e, None]                           # [n, D+1, C, C]
-    g = g + jnp.einsum("nicd,nj->icjd", ah, a[s:e])
-  return g.reshape(d * c, d * c) + prior_precision * jnp.eye(d * c, dtype=a.dtype)
 
 
 def sample_quadratics(a: jax.Array, cov: jax.Array, chunk: int) -> jax.Array:
@@ -84,9 +63,9 @@ def sample_quadratics(a: jax.Array, cov: jax.Array, chunk: int) -> jax.Array:
   c = cov.shape[0] // d
   blocks = cov.reshape(d, c, d, c)
   out = []
-  for s, e in _chunks(a.shape[0], chunk):
-    left = jnp.einsum("ni,icjd->ncjd", a[s:e], blocks)                 # [n, C, D+1, C]
-    out.append(jnp.einsum("ncjd,nj->ncd", left, a[s:e]))
+  for s in range(0, a.shape[0], chunk):
+    left = jnp.einsum("ni,icjd->ncjd", a[s:s + chunk], blocks)         # [chunk, C, D+1, C]
+    out.append(jnp.einsum("ncjd,nj->ncd", left, a[s:s + chunk]))
   return jnp.concatenate(out)
 
 
@@ -118,11 +97,11 @@ def lsi_closed_form(features: jax.Array, outputs: jax.Array, targets: jax.Array,
   n, c = outputs.shape
   h = output_hessian(outputs, likelihood, sigma).astype(a.dtype)
   r = output_gradient(outputs, targets, likelihood, sigma).astype(a.dtype)
-  chunk = chunk_size(a.shape[1], c, memory_budget_gb, a.dtype.itemsize)
-  lam = probe_precision(a, h, prior_precision, chunk)
+  chunk = probe_chunk(a.shape[1], c, memory_budget_gb, a.dtype.itemsize)
+  p = a.shape[1] * c
+  lam = probe_ggn_blocks(a, h, chunk).reshape(p, p) + prior_precision * jnp.eye(p, dtype=a.dtype)
   chol = jnp.linalg.cholesky(lam)
-  eye = jnp.eye(lam.shape[0], dtype=a.dtype)
-  cov = jsl.cho_solve((chol, True), eye)
+  cov = jsl.cho_solve((chol, True), jnp.eye(p, dtype=a.dtype))
   q = sample_quadratics(a, 0.5 * (cov + cov.T), chunk)                 # [N, C, C]
   s = _sqrt_psd(h)                                                      # [N, C, C]
   m_mat = jnp.einsum("nkc,nkl,nld->ncd", s, q, s)

@@ -116,8 +116,30 @@ def ggn_vector_product(apply_fn: ApplyFn, params: Any, x: jax.Array, vector: Any
   return vjp(hjv.astype(outputs.dtype))[0]
 
 
+def probe_ggn_blocks(a: jax.Array, h: jax.Array, chunk: int | None = None) -> jax.Array:
+  """``sum_n (a_n a_n^T) (x) H_n`` as blocks ``[D+1, C, D+1, C]``: ``a [N, D+1]``, ``h [N, C, C]``.
+
+  Samples go in chunks of ``chunk`` (default: all), so the intermediates are ``[chunk, D+1, C, C]`` and
+  never ``[N, D+1, D+1]``: memory ``O(chunk D C^2 + (D C)^2)``.
+  """
+  n, d = a.shape
+  c = h.shape[-1]
+  chunk = n if not chunk else int(chunk)
+  g = jnp.zeros((d, c, d, c), a.dtype)
+  for s in range(0, n, chunk):
+    ah = a[s:s + chunk, :, None, None] * h[s:s + chunk, None]          # [chunk, D+1, C, C]
+    g = g + jnp.einsum("nicd,nj->icjd", ah, a[s:s + chunk])
+  return g
+
+
+def probe_chunk(dim: int, num_outputs: int, memory_budget_gb: float, itemsize: int) -> int:
+  """Samples per chunk so that ``[chunk, D+1, C, C]`` intermediates (three live at once) fit the budget."""
+  return max(1, int(memory_budget_gb * 2**30 // (3 * dim * num_outputs * num_outputs * itemsize)))
+
+
 def linear_probe_ggn(features: jax.Array, logits: jax.Array, *, likelihood: str, sigma: float = 1.0,
-                     weights: jax.Array | None = None, diagonal: bool = False) -> jax.Array:
+                     weights: jax.Array | None = None, diagonal: bool = False,
+                     memory_budget_gb: float = 0.5) -> jax.Array:
   """Closed-form GGN of a linear probe ``logits = phi @ kernel + bias``, without Jacobians.
 
   With ``a_n = [1, phi_n]`` the probe's Jacobian is ``a_n^T (x) I_C``, so
@@ -129,6 +151,7 @@ def linear_probe_ggn(features: jax.Array, logits: jax.Array, *, likelihood: str,
   Args:
     features: ``phi`` ``[N, D]``; logits: ``[N, C]`` at the current params.
     diagonal: return only ``diag(G)`` ``[(D+1) C]``; else ``G`` ``[(D+1) C, (D+1) C]``.
+    memory_budget_gb: bounds the per-chunk intermediates of the full GGN (:func:`probe_ggn_blocks`).
 
   Costs ``O(N D^2 C^2)`` (``O(N D C)`` for the diagonal) instead of the
   ``O(N C P^2)`` of the generic Jacobian product.
@@ -139,5 +162,6 @@ def linear_probe_ggn(features: jax.Array, logits: jax.Array, *, likelihood: str,
   w = _weights(weights, n, features.dtype)
   if diagonal:
     return jnp.einsum("n,ni,nc->ic", w, a * a, jnp.diagonal(h, axis1=1, axis2=2)).reshape(-1)
-  g = jnp.einsum("nij,ncd->icjd", (w[:, None] * a)[:, :, None] * a[:, None, :], h)
+  chunk = probe_chunk(a.shape[1], c, memory_budget_gb, a.dtype.itemsize)
+  g = probe_ggn_blocks(a, w[:, None, None] * h, chunk)
   return g.reshape(a.shape[1] * c, a.shape[1] * c)
