@@ -11,8 +11,12 @@ chunks with ``lax.map`` to bound memory.
 
 Two cheaper ways to get ``theta_hat_-i`` (``method``):
 
-* ``"warm"``: retrain from ``theta_hat`` instead of the initialisation
-  (``warm_fit_fn`` may run fewer steps);
+* ``"warm"``: retrain from ``theta_hat`` instead of the initialisation, or,
+  when ``targets`` are given, from the one-Newton-step estimate below (for a
+  linear probe the closed-form estimate); ``warm_fit_fn`` may run fewer steps,
+  or stop at a gradient tolerance (:func:`~jaxmed.laplace.linear_probe_newton_fit_fn`
+  with ``tol``). For a convex probe the optimum does not depend on the start,
+  so a converged warm fit is the exact leave-one-out fit;
 * ``"influence"``: one Newton step on the leave-one-out objective,
   ``theta_-i = theta_hat + (Lambda_-i)^-1 grad l_i(theta_hat)``, with
   ``Lambda_-i`` the leave-one-out Laplace precision at ``theta_hat`` (GGN,
@@ -145,8 +149,9 @@ def laplace_sample_information(fit_fn: Callable[[Any, jax.Array], Any], apply_fn
     w = ones.at[i].set(0.0)
     if method == "exact":
       params = fit_fn(init_params, w)
-    elif method == "warm":
-      params = (warm_fit_fn or fit_fn)(theta_hat, w)
+    elif method == "warm":  # from the one-step (closed-form) estimate where the labels are given, else theta_hat
+      start = newton_step("full" if linear_probe else "diag", i, w) if targets is not None else theta_hat
+      params = (warm_fit_fn or fit_fn)(start, w)
     out = {}
     for s in structures:
       p = newton_step(s, i, w) if method == "influence" else params

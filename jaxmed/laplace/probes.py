@@ -79,12 +79,17 @@ _STEP_SIZES = tuple(2.0 ** -k for k in range(8))
 
 
 def linear_probe_newton_fit_fn(apply_fn: Callable, features: jax.Array, labels: jax.Array, *,
-                               prior_precision: float = 1.0, steps: int = 12) -> Callable[[Any, jax.Array], Any]:
-  """``fit_fn(init_params, weights)`` for a :class:`LinearProbe`: ``steps`` exact Newton steps.
+                               prior_precision: float = 1.0, steps: int = 12,
+                               tol: float | None = None) -> Callable[[Any, jax.Array], Any]:
+  """``fit_fn(init_params, weights)`` for a :class:`LinearProbe`: damped Newton steps.
 
   Each step solves ``(G + delta I) s = grad`` with the closed-form GGN, which
   for softmax cross-entropy on a linear model is the exact Hessian, and moves
   by the step size in ``{1, 1/2, ..., 1/128}`` that lowers the objective most.
+  ``tol=None`` runs exactly ``steps`` steps (``lax.fori_loop``); otherwise the
+  loop (``lax.while_loop``) stops once the gradient's max-norm is below ``tol``,
+  after at most ``steps`` steps, so a warm start near the optimum costs one or
+  two factorisations.
   """
   def objective(p, w):
     return probe_objective(apply_fn, p, features, labels, w, prior_precision)
@@ -93,9 +98,11 @@ def linear_probe_newton_fit_fn(apply_fn: Callable, features: jax.Array, labels: 
     dtype = jnp.promote_types(features.dtype, jnp.float32)  # float64 features keep the fit in float64
     flat0, unravel = ravel_pytree(jax.tree.map(lambda p: jnp.asarray(p, dtype), init_params))
 
-    def body(_, flat):
+    def grad_of(flat):
+      return ravel_pytree(jax.grad(objective)(unravel(flat), weights))[0]
+
+    def newton(flat, grad):
       params = unravel(flat)
-      grad = ravel_pytree(jax.grad(objective)(params, weights))[0]
       hess = linear_probe_ggn(features, apply_fn(params, features), likelihood="classification", weights=weights)
       hess = hess + prior_precision * jnp.eye(flat.shape[0], dtype=flat.dtype)
       step = jax.scipy.linalg.solve(hess, grad, assume_a="pos")
@@ -105,6 +112,18 @@ def linear_probe_newton_fit_fn(apply_fn: Callable, features: jax.Array, labels: 
       values = jax.vmap(lambda t: objective(unravel(flat - t * step), weights))(sizes)
       return flat - sizes[jnp.argmin(values)] * step
 
-    return unravel(jax.lax.fori_loop(0, steps, body, flat0))
+    if tol is None:
+      return unravel(jax.lax.fori_loop(0, steps, lambda _, f: newton(f, grad_of(f)), flat0))
+
+    def cond(carry):
+      k, _, grad = carry
+      return (k < steps) & (jnp.max(jnp.abs(grad)) > tol)
+
+    def body(carry):
+      k, flat, grad = carry
+      flat = newton(flat, grad)
+      return k + 1, flat, grad_of(flat)
+
+    return unravel(jax.lax.while_loop(cond, body, (0, flat0, grad_of(flat0)))[1])
 
   return fit_fn

@@ -191,3 +191,22 @@ def test_closed_form_method_of_laplace_sample_information():
     with pytest.raises(ValueError, match="linear_probe=True"):
       L.laplace_sample_information(fit, model.apply, init, x, likelihood="classification", structure="diag",
                                    method="closed_form", targets=y)
+
+
+def test_warm_start_at_the_closed_form_estimate_converges_to_exact_retraining():
+  with jax.enable_x64(True):
+    x, y = _softmax_probe_case(n=30)
+    model = L.LinearProbe(3)
+    init = model.init(jax.random.PRNGKey(0), x[:1])
+    kw = dict(likelihood="classification", structure="full", linear_probe=True, prior_precision=DELTA)
+    cold = L.linear_probe_newton_fit_fn(model.apply, x, y, prior_precision=DELTA, steps=25)
+    exact = L.laplace_sample_information(cold, model.apply, init, x, **kw)["lsi"]
+    tol_fit = L.linear_probe_newton_fit_fn(model.apply, x, y, prior_precision=DELTA, steps=25, tol=1e-10)
+    warm = L.laplace_sample_information(cold, model.apply, init, x, method="warm", warm_fit_fn=tol_fit, targets=y,
+                                        **kw)["lsi"]
+    np.testing.assert_allclose(warm, exact, rtol=1e-7)
+    # from the closed-form estimate, two Newton steps are within 0.3% even for the most influential sample
+    two = L.linear_probe_newton_fit_fn(model.apply, x, y, prior_precision=DELTA, steps=2)
+    near = L.laplace_sample_information(cold, model.apply, init, x, method="warm", warm_fit_fn=two, targets=y,
+                                        **kw)["lsi"]
+    np.testing.assert_allclose(near, exact, rtol=5e-3)
