@@ -24,6 +24,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
 
   # Digits: 1797 images split into a backbone-pretraining part (clean labels), the
   # LSI pool (the probe's training set, where labels are flipped) and a test part.
+  # A user's own backbone features instead of the built-in study: an .npz with features [N, D], labels [N] and
+  # an optional split [N] ("train" rows are scored; jaxmed/io/features.py). Writes lsi_scores.csv.
+  c.data = ml_collections.ConfigDict(dict(features=""))
   c.digits = ml_collections.ConfigDict(dict(n_pretrain=600, n_pool=900, n_test=297))
   c.lesions = ml_collections.ConfigDict(dict(size=16, difficulty=0.4, n_pretrain=600, n_pool=900, n_test=300))
   c.flip_fraction = 0.1  # labels flipped to a different random class in the digits pool
@@ -35,9 +38,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # jaxmed.laplace.probes); "warm" restarts from theta_hat for warm_steps steps.
   # chunk: leave-one-out runs vmapped together; 0 = from memory_budget_gb (1 on CPU, see
   # jaxmed.laplace.lsi: batched LAPACK calls can deadlock XLA:CPU; all at once on GPU).
-  # memory_budget_gb: what one vmapped chunk of leave-one-out runs may hold (sets the chunk when chunk=0)
+  # memory_budget_gb: what one vmapped chunk of leave-one-out runs may hold (sets the chunk when chunk=0);
+  # byo_exact_samples: exact leave-one-out on this many random samples of a user's features checks the closed form
   c.lsi = ml_collections.ConfigDict(dict(prior_precision=1.0, newton_steps=15, warm_steps=3, chunk=0,
-                                         memory_budget_gb=2.0,
+                                         memory_budget_gb=2.0, byo_exact_samples=100,
                                          datamap_steps=200, datamap_every=10, datamap_lr=0.05))
   # Transfer: a larger CNN trained on the noisy digits pool after dropping the
   # top / bottom / a random prune_fraction by LSI, tested on the clean test part.

@@ -23,6 +23,7 @@ Backbone and transfer runs live in ``<workdir>/<run>/`` (checkpoints,
 
 from __future__ import annotations
 
+import csv
 import os
 
 import jax
@@ -36,6 +37,7 @@ import sklearn.metrics
 from experiments.lsi import figures
 from jaxmed import core
 from jaxmed import laplace as L
+from jaxmed.io.features import load_features_npz
 from jaxmed.nn import SmallCNN
 from jaxmed.synth import LESION_CLASS_NAMES, lesion_images
 
@@ -148,6 +150,8 @@ def probe_scores(phi, labels, num_classes, config, *, structures=("full",), appr
       infl = jax.jit(lambda: L.laplace_sample_information(fit, probe.apply, init, phi, structure="full",
                                                           method="influence", targets=y, **kw))()
       out["lsi/warm"], out["lsi/influence"] = np.asarray(warm["lsi"]), np.asarray(infl["lsi"])
+      closed = L.lsi_closed_form(phi, logits, y, likelihood="classification", prior_precision=c.prior_precision)
+      out["lsi/closed_form"] = np.asarray(closed["lsi"])
     if baselines:
       full = L.laplace(probe.apply, theta, phi, likelihood="classification", structure="full",
                        prior_precision=c.prior_precision, linear_probe=True)
@@ -187,6 +191,8 @@ def probe_training_dynamics(apply_fn, init, phi, y, c) -> jax.Array:
 
 def train_and_evaluate(config, workdir: str) -> dict:
   core.open_workdir(workdir, config)
+  if config.data.features:
+    return features_study(config, workdir)
   mesh = core.make_mesh(config.mesh)
   results, runs, scores, datasets = {}, [], {}, {}
 
@@ -218,8 +224,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       scores["digits/noisy"] = noisy
       auroc = lambda s: float(sklearn.metrics.roc_auc_score(flipped, s))  # noqa: E731
       results["auroc/mislabel/lsi"] = auroc(noisy["lsi/full"])
-      for s in ("diag", "kfac", "warm", "influence"):
+      for s in ("diag", "kfac", "warm", "influence", "closed_form"):
         results[f"auroc/mislabel/lsi_{s}"] = auroc(noisy[f"lsi/{s}"])
+      results["auroc/closed_form"] = results["auroc/mislabel/lsi_closed_form"]
       for s in ("el2n", "grand", "loss", "influence"):
         results[f"auroc/mislabel/{s}"] = auroc(noisy[s])
       results["auroc/mislabel/datamap"] = auroc(-noisy["datamap_confidence"])
@@ -229,6 +236,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       results["spearman/diag_kfac"] = rho("diag", "kfac")
       results["spearman/exact_vs_warm"] = rho("full", "warm")
       results["spearman/exact_vs_influence"] = rho("full", "influence")
+      results["spearman/closed_vs_exact"] = rho("closed_form", "full")
       results["lsi_mean/digits_noisy/flipped"] = float(noisy["lsi/full"][flipped].mean())
       results["lsi_mean/digits_noisy/clean"] = float(noisy["lsi/full"][~flipped].mean())
       results.update(prune_transfer(workdir, data, noisy_labels, noisy["lsi/full"], config, mesh, runs))
@@ -274,3 +282,56 @@ def prune_transfer(workdir, data, noisy_labels, lsi, config, mesh, runs) -> dict
     out[f"acc/prune/{variant}"] = float(np.mean(a))
     out[f"acc_std/prune/{variant}"] = float(np.std(a))
   return out
+
+
+# ---- a user's own features ----
+
+def features_study(config, workdir: str) -> dict:
+  """LSI of every ``train`` sample of ``config.data.features`` (see :mod:`jaxmed.io.features`).
+
+  The features are standardised on the train rows, a linear probe is fitted (damped Newton to a gradient
+  tolerance, float64) and every train sample gets its closed-form LSI; exact leave-one-out LSI on
+  ``config.lsi.byo_exact_samples`` random train samples checks the closed form (``spearman/closed_vs_exact``).
+  Writes ``lsi_scores.csv`` (``index`` is the row in the .npz) and ``results.json``.
+  """
+  c = config.lsi
+  data = load_features_npz(config.data.features)
+  train = np.flatnonzero(data["split"] == "train")
+  x, labels, k = data["features"], data["labels"], data["num_classes"]
+  mean, std = x[train].mean(0), x[train].std(0) + 1e-6
+  phi_all = (x - mean) / std
+  results = {"data/num_train": int(len(train)), "data/num_features": int(x.shape[1]), "data/num_classes": k}
+  with jax.enable_x64(True):
+    phi, y = jnp.asarray(phi_all[train]), jnp.asarray(labels[train])
+    probe = L.LinearProbe(k)
+    init = jax.tree.map(lambda p: p.astype(jnp.float64), probe.init(jax.random.PRNGKey(config.seed), phi[:1]))
+    fit = L.linear_probe_newton_fit_fn(probe.apply, phi, y, prior_precision=c.prior_precision,
+                                       steps=c.newton_steps, tol=1e-10)
+    theta = jax.jit(fit)(init, jnp.ones(len(train)))
+    logits = probe.apply(theta, phi)
+    closed = jax.tree.map(np.asarray, L.lsi_closed_form(phi, logits, y, likelihood="classification",
+                                                        prior_precision=c.prior_precision,
+                                                        memory_budget_gb=c.memory_budget_gb))
+    loss = np.asarray(L.per_sample_loss(logits, y))
+    results["probe_train_accuracy"] = float(np.mean(np.argmax(np.asarray(logits), -1) == labels[train]))
+    held = np.flatnonzero(data["split"] != "train")
+    if len(held):
+      results["probe_heldout_accuracy"] = float(np.mean(
+          np.argmax(np.asarray(probe.apply(theta, jnp.asarray(phi_all[held]))), -1) == labels[held]))
+    m = min(int(c.byo_exact_samples), len(train))
+    if m >= 3:
+      subset = np.sort(np.random.default_rng(config.seed).choice(len(train), m, replace=False))
+      exact = jax.jit(lambda: L.laplace_sample_information(
+          fit, probe.apply, init, phi, likelihood="classification", structure="full", linear_probe=True,
+          prior_precision=c.prior_precision, indices=jnp.asarray(subset), chunk=c.chunk or None,
+          memory_budget_gb=c.memory_budget_gb)["lsi"])()
+      results["spearman/closed_vs_exact"] = float(scipy.stats.spearmanr(closed["lsi"][subset], exact)[0])
+      results["data/num_exact"] = m
+  results["lsi_mean"], results["lsi_median"] = float(closed["lsi"].mean()), float(np.median(closed["lsi"]))
+  with open(os.path.join(workdir, "lsi_scores.csv"), "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["index", "label", "lsi", "trace", "mahalanobis", "logdet", "loss"])
+    for j, i in enumerate(train):
+      w.writerow([int(i), int(labels[i])] + [f"{float(closed[key][j]):.8g}" for key in
+                                               ("lsi", "trace", "mahalanobis", "logdet")] + [f"{loss[j]:.8g}"])
+  return core.write_results(workdir, results)
