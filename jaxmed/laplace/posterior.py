@@ -15,6 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmed.laplace.curvature import ggn_diagonal, ggn_matrix, linear_probe_ggn
 from jaxmed.laplace.kfac import KFACPosterior, dense_probe_params, kfac_probe_posterior, kl_kfac
+from jaxmed.laplace.kfac_layers import KFACNetworkPosterior, kfac_network_posterior, kl_kfac_network
 from jaxmed.laplace.kl import kl_diagonal, kl_full
 
 STRUCTURES = ("diag", "full", "kfac")
@@ -47,13 +48,18 @@ def laplace(apply_fn: Callable, params: Any, x: jax.Array, *, likelihood: str, s
   """Laplace approximation at ``params`` (the MAP) on inputs ``x`` (``[N, ...]``).
 
   ``weights`` ``[N]`` weight the data terms (0 drops a sample).
-  ``structure="kfac"`` is for a linear probe on features ``x``: ``params``
-  must be one Flax ``Dense`` layer (see :func:`~jaxmed.laplace.kfac.dense_probe_params`) and
-  ``apply_fn`` its apply (see :mod:`jaxmed.laplace.kfac`).
+  ``structure="kfac"``: for a linear probe (``params`` one Flax ``Dense``
+  layer, see :func:`~jaxmed.laplace.kfac.dense_probe_params`) the probe's
+  KFAC with the bias folded in (:mod:`jaxmed.laplace.kfac`); for any other
+  network of ``nn.Dense`` layers, per-layer Kronecker factors
+  (:mod:`jaxmed.laplace.kfac_layers`, laplace-torch's convention).
   ``linear_probe=True`` declares the same for ``"diag"``/``"full"`` and uses
   the closed-form GGN :func:`~jaxmed.laplace.curvature.linear_probe_ggn`
   (same numbers as the generic path, far fewer flops).
   """
+  if structure == "kfac" and dense_probe_params(params) is None:   # a network: per-layer Kronecker factors
+    return kfac_network_posterior(apply_fn, params, x, likelihood=likelihood, prior_precision=prior_precision,
+                                  sigma=sigma, weights=weights)
   if structure == "kfac" or linear_probe:
     dense = dense_probe_params(params)
     if dense is None or x.ndim != 2:
@@ -82,6 +88,8 @@ def posterior_kl(p0, p1) -> dict[str, jax.Array]:
   """``KL(p0 || p1)`` and its pieces (see :mod:`jaxmed.laplace.kl`)."""
   if isinstance(p0, KFACPosterior) and isinstance(p1, KFACPosterior):
     return kl_kfac(p0, p1)
+  if isinstance(p0, KFACNetworkPosterior) and isinstance(p1, KFACNetworkPosterior):
+    return kl_kfac_network(p0, p1)
   if isinstance(p0, KFACPosterior) or isinstance(p1, KFACPosterior) or p0.structure != p1.structure:
     raise ValueError(f"posterior_kl: structures differ ({type(p0).__name__} vs {type(p1).__name__})")
   fn = kl_diagonal if p0.structure == "diag" else kl_full

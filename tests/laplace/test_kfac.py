@@ -74,7 +74,7 @@ def test_lsi_with_kfac_equals_full_for_regression_probe_and_ranks_like_it(x64):
   np.testing.assert_allclose(kfac, full, rtol=1e-8)  # KFAC is exact for Gaussian regression
   diag = L.laplace_sample_information(fit_fn, model.apply, init, phi, structure="diag", **kw)["lsi"]
   assert scipy.stats.spearmanr(diag, full)[0] > 0.9  # measured 0.93 (0.90-0.93 over seeds 4-7)
-  with pytest.raises(ValueError, match="linear probe"):
+  with pytest.raises(ValueError, match="nn.Dense layer with a bias"):
     L.laplace(nn.Dense(c, use_bias=False).apply, {"params": {"kernel": init["params"]["kernel"]}}, phi,
               likelihood="regression", structure="kfac")
 
