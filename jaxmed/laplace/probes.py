@@ -127,3 +127,36 @@ def linear_probe_newton_fit_fn(apply_fn: Callable, features: jax.Array, labels: 
     return unravel(jax.lax.while_loop(cond, body, (0, flat0, grad_of(flat0)))[1])
 
   return fit_fn
+
+
+def linear_probe_lbfgs_fit_fn(apply_fn: Callable, features: jax.Array, labels: jax.Array, *,
+                              prior_precision: float = 1.0, steps: int = 500,
+                              tol: float = 1e-6) -> Callable[[Any, jax.Array], Any]:
+  """``fit_fn(init_params, weights)`` by L-BFGS (optax, zoom line search) until the gradient's max-norm is
+  below ``tol`` or ``steps`` steps: for probes too wide for Newton's ``[P, P]`` solves (``P = (D+1) C`` in the
+  thousands), each step costs one pass over the features."""
+  tx = optax.lbfgs()
+
+  def fit_fn(init_params, weights):
+    value = lambda p: probe_objective(apply_fn, p, features, labels, weights, prior_precision)  # noqa: E731
+    value_and_grad = optax.value_and_grad_from_state(value)
+
+    def cond(carry):
+      k, _, state = carry
+      grad = optax.tree_utils.tree_get(state, "grad")
+      return (k < steps) & (optax.tree_utils.tree_max(jax.tree.map(jnp.abs, grad)) > tol)
+
+    def body(carry):
+      k, params, state = carry
+      v, g = value_and_grad(params, state=state)
+      updates, state = tx.update(g, state, params, value=v, grad=g, value_fn=value)
+      return k + 1, optax.apply_updates(params, updates), state
+
+    dtype = jnp.promote_types(features.dtype, jnp.float32)  # float64 features keep the fit in float64
+    params = jax.tree.map(lambda p: jnp.asarray(p, dtype), init_params)
+    state = tx.init(params)
+    v, g = value_and_grad(params, state=state)
+    state = optax.tree_utils.tree_set(state, value=v, grad=g)
+    return jax.lax.while_loop(cond, body, (0, params, state))[1]
+
+  return fit_fn

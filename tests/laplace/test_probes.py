@@ -53,3 +53,18 @@ def test_newton_fit_reaches_the_optimum_of_the_linear_probe():
     adam = L.probe_fit_fn(probe.apply, phi64, y, steps=3000, lr=0.02)(init, w)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(adam)):
       np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_lbfgs_fit_reaches_the_newton_optimum():
+  with jax.enable_x64(True):
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    x = jnp.asarray(rng.normal(size=(3, 8))[labels] + rng.normal(size=(300, 8)))
+    y = jnp.asarray(labels)
+    w = jnp.ones(300).at[:5].set(0.0)
+    probe = L.LinearProbe(3)
+    init = probe.init(jax.random.PRNGKey(0), x[:1])
+    newton = L.linear_probe_newton_fit_fn(probe.apply, x, y, steps=30)(init, w)
+    lbfgs = L.linear_probe_lbfgs_fit_fn(probe.apply, x, y, tol=1e-9)(init, w)
+    for a, b in zip(jax.tree.leaves(newton), jax.tree.leaves(lbfgs)):
+      np.testing.assert_allclose(a, b, atol=1e-7)
