@@ -34,14 +34,15 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # The backbone: a small CNN trained on the pretraining part; its 16-d
   # penultimate features (standardised on the pool) feed the probe.
   c.backbone = ml_collections.ConfigDict(dict(widths=(16, 32), feature_dim=16, steps=400, batch_size=64, lr=3e-3))
-  # The linear probe's MAP: damped Newton from a seeded init (exact optimum; see
-  # jaxmed.laplace.probes); "warm" restarts from theta_hat for warm_steps steps.
+  # The linear probe's MAP: damped Newton from a seeded init until the gradient's max-norm is below newton_tol
+  # (at most newton_steps; the unique optimum, see jaxmed.laplace.probes); "warm" restarts from the closed-form
+  # one-step estimate for warm_steps steps.
   # chunk: leave-one-out runs vmapped together; 0 = from memory_budget_gb (1 on CPU, see
   # jaxmed.laplace.lsi: batched LAPACK calls can deadlock XLA:CPU; all at once on GPU).
   # memory_budget_gb: what one vmapped chunk of leave-one-out runs may hold (sets the chunk when chunk=0);
   # byo_exact_samples: exact leave-one-out on this many random samples of a user's features checks the closed form
-  c.lsi = ml_collections.ConfigDict(dict(prior_precision=1.0, newton_steps=15, warm_steps=3, chunk=0,
-                                         memory_budget_gb=2.0, byo_exact_samples=100,
+  c.lsi = ml_collections.ConfigDict(dict(prior_precision=1.0, newton_steps=15, newton_tol=1e-10, warm_steps=3,
+                                         chunk=0, memory_budget_gb=2.0, byo_exact_samples=100,
                                          datamap_steps=200, datamap_every=10, datamap_lr=0.05))
   # Transfer: a larger CNN trained on the noisy digits pool after dropping the
   # top / bottom / a random prune_fraction by LSI, tested on the clean test part.

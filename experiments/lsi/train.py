@@ -132,7 +132,7 @@ def probe_scores(phi, labels, num_classes, config, *, structures=("full",), appr
     probe = L.LinearProbe(num_classes)
     init = jax.tree.map(lambda p: p.astype(jnp.float64), probe.init(jax.random.PRNGKey(config.seed), phi[:1]))
     fit = L.linear_probe_newton_fit_fn(probe.apply, phi, y, prior_precision=c.prior_precision,
-                                       steps=c.newton_steps)
+                                       steps=c.newton_steps, tol=c.newton_tol)
     kw = dict(likelihood="classification", prior_precision=c.prior_precision, chunk=c.chunk or None,
               linear_probe=True, memory_budget_gb=c.memory_budget_gb)
     lsi = jax.jit(lambda: L.laplace_sample_information(fit, probe.apply, init, phi, structure=structures, **kw))()
@@ -146,7 +146,7 @@ def probe_scores(phi, labels, num_classes, config, *, structures=("full",), appr
       warm_fit = L.linear_probe_newton_fit_fn(probe.apply, phi, y, prior_precision=c.prior_precision,
                                               steps=c.warm_steps)
       warm = jax.jit(lambda: L.laplace_sample_information(fit, probe.apply, init, phi, structure="full",
-                                                          method="warm", warm_fit_fn=warm_fit, **kw))()
+                                                          method="warm", warm_fit_fn=warm_fit, targets=y, **kw))()
       infl = jax.jit(lambda: L.laplace_sample_information(fit, probe.apply, init, phi, structure="full",
                                                           method="influence", targets=y, **kw))()
       out["lsi/warm"], out["lsi/influence"] = np.asarray(warm["lsi"]), np.asarray(infl["lsi"])
@@ -306,7 +306,7 @@ def features_study(config, workdir: str) -> dict:
     probe = L.LinearProbe(k)
     init = jax.tree.map(lambda p: p.astype(jnp.float64), probe.init(jax.random.PRNGKey(config.seed), phi[:1]))
     fit = L.linear_probe_newton_fit_fn(probe.apply, phi, y, prior_precision=c.prior_precision,
-                                       steps=c.newton_steps, tol=1e-10)
+                                       steps=c.newton_steps, tol=c.newton_tol)
     theta = jax.jit(fit)(init, jnp.ones(len(train)))
     logits = probe.apply(theta, phi)
     closed = jax.tree.map(np.asarray, L.lsi_closed_form(phi, logits, y, likelihood="classification",

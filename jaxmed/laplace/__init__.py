@@ -32,9 +32,10 @@ from jaxmed.laplace.probes import (LinearProbe, MLPProbe, linear_probe_lbfgs_fit
                                    probe_fit_fn, probe_objective)
 from jaxmed.laplace.posterior import STRUCTURES, LaplacePosterior, laplace, posterior_kl
 
-__all__ = ["KFACPosterior", "LIKELIHOODS", "METHODS", "LaplacePosterior", "kfac_probe_posterior", "kl_kfac", "STRUCTURES", "ggn_diagonal", "ggn_matrix", "ggn_vector_product",
-           "kl_diagonal", "kl_full", "laplace", "laplace_sample_information", "output_gradient", "output_hessian",
-           "per_sample_jacobians", "posterior_kl", "data_map", "el2n", "grand", "per_sample_gradients",
-           "per_sample_loss", "self_influence", "LinearProbe", "MLPProbe", "probe_fit_fn", "probe_objective",
-           "linear_probe_ggn", "linear_probe_newton_fit_fn", "linear_probe_lbfgs_fit_fn", "lsi_closed_form", "KFACNetworkPosterior",
+__all__ = ["KFACPosterior", "LIKELIHOODS", "METHODS", "LaplacePosterior", "kfac_probe_posterior", "kl_kfac",
+           "STRUCTURES", "ggn_diagonal", "ggn_matrix", "ggn_vector_product", "kl_diagonal", "kl_full", "laplace",
+           "laplace_sample_information", "output_gradient", "output_hessian", "per_sample_jacobians",
+           "posterior_kl", "data_map", "el2n", "grand", "per_sample_gradients", "per_sample_loss",
+           "self_influence", "LinearProbe", "MLPProbe", "probe_fit_fn", "probe_objective", "linear_probe_ggn",
+           "linear_probe_newton_fit_fn", "linear_probe_lbfgs_fit_fn", "lsi_closed_form", "KFACNetworkPosterior",
            "kfac_log_marginal_likelihood", "kfac_network_posterior", "kl_kfac_network", "layer_factors"]

@@ -20,8 +20,8 @@ The KL. With ``M_i = U_i^T Lambda^-1 U_i`` (``[C, C]``, eigenvalues ``0 <= m_k <
 
   tr(Lambda_-i Lambda^-1) - P      = -sum_k m_k                        (``trace``)
   log det Lambda - log det Lambda_-i = -sum_k log(1 - m_k)            (``logdet``)
-  d^T Lambda_-i d = g_i^T Lambda_-i^-1 g_i
-                  = g_i^T Lambda^-1 g_i + v_i^T (I - M_i)^-1 v_i,  v_i = U_i^T Lambda^-1 g_i   (Woodbury; ``mahalanobis``)
+  d^T Lambda_-i d = g_i^T Lambda_-i^-1 g_i                             (``mahalanobis``)
+                  = g_i^T Lambda^-1 g_i + v_i^T (I - M_i)^-1 v_i,   v_i = U_i^T Lambda^-1 g_i   (Woodbury)
 
   LSI_i = KL(N(theta_hat, Lambda^-1) || N(theta_-i, Lambda_-i^-1))
         = 1/2 [ sum_k (-m_k - log(1 - m_k)) + g_i^T Lambda_-i^-1 g_i ].
