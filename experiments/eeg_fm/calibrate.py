@@ -41,13 +41,13 @@ def seizure_aurocs(rate: float, workdir: str) -> dict:
     model = train.baseline_model(c, name, "seizure")
     init = lambda r, model=model: model.init(r, w["train"]["x"][:2])  # noqa: E731
     scores, _, _ = train.supervised(c, root, f"scratch_{name}", "seizure", model, init, w, mesh, "scratch", 41)
-    out[name] = eeg.task_metrics("seizure", w["test"]["y"], scores)["auroc"]
+    out[name] = eeg.task_metric("seizure", "auroc", w["test"]["y"], scores)
   enc = train.general_model(c, "otis")
   variables = enc.init(jax.random.PRNGKey(99), w["train"]["x"][:1])
   feat = jax.jit(lambda x: eeg.features_fn(enc)(variables, x))
   probe = eeg.linear_probe("seizure", train.batched(feat, w["train"]["x"]), w["train"]["y"],
                            train.batched(feat, w["test"]["x"]))
-  out["untrained_otis"] = eeg.task_metrics("seizure", w["test"]["y"], probe)["auroc"]
+  out["untrained_otis"] = eeg.task_metric("seizure", "auroc", w["test"]["y"], probe)
   return out
 
 

@@ -28,7 +28,7 @@ def subject_level(y: np.ndarray, scores: np.ndarray, subject: np.ndarray) -> tup
 
 
 def _metric(task: str, name: str):
-  return lambda y, s: eeg.task_metrics(task, y, s)[name]
+  return lambda y, s: eeg.task_metric(task, name, y, s)
 
 
 def summarise(task: str, y: np.ndarray, preds: list[np.ndarray], subject: np.ndarray, *, num_resamples: int,

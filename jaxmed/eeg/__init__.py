@@ -23,7 +23,8 @@ from jaxmed.eeg.normalise import num_patches, patchify, robust_normalise
 from jaxmed.eeg.otis import (OTiSEncoder, OTiSPretrainer, channel_features, masked_reconstruction_loss,
                              random_patch_mask)
 from jaxmed.eeg.probes import MLPHead, linear_probe
-from jaxmed.eeg.tasks import TASKS, beats_chance, chance_metrics, class_weights, scores_from_outputs, task_loss, task_metrics
+from jaxmed.eeg.tasks import (TASKS, beats_chance, chance_metrics, class_weights, scores_from_outputs, task_loss,
+                              task_metric, task_metrics)
 from jaxmed.eeg.timesfm import (QUANTILES, TimesFMDecoder, load_timesfm_safetensors, next_patch_loss,
                                 params_from_timesfm_state_dict, revin_stats)
 
@@ -32,4 +33,4 @@ __all__ = ["LaBraM", "load_braindecode_labram", "ChronosBolt", "load_chronos_bol
            "electrode_relevance", "injected_channels", "linear_probe", "load_timesfm_safetensors", "occlusion_relevance",
            "masked_reconstruction_loss", "max_norm", "next_patch_loss", "num_patches", "params_from_timesfm_state_dict",
            "patchify", "plot_topomaps", "precise_batch_stats", "random_patch_mask", "revin_stats", "robust_normalise",
-           "scores_from_outputs", "stft_magnitude", "task_loss", "task_metrics", "top_k_hit"]
+           "scores_from_outputs", "stft_magnitude", "task_loss", "task_metric", "task_metrics", "top_k_hit"]

@@ -48,22 +48,32 @@ def scores_from_outputs(task: str, outputs: np.ndarray, target_mean: float = 0.0
   return e / e.sum(-1, keepdims=True)
 
 
+def _binary(fn):
+  """A score-based binary metric, NaN when the labels hold one class only."""
+  return lambda y, s: float(fn(y, s[:, 1])) if len(np.unique(y)) == 2 else float("nan")
+
+
+METRICS = {
+    "mae": lambda y, s: float(np.abs(y - s).mean()),
+    "pearson_r": lambda y, s: float(np.corrcoef(y, s)[0, 1]) if np.std(s) > 0 else 0.0,
+    "balanced_accuracy": lambda y, s: float(skm.balanced_accuracy_score(y, s.argmax(-1))),
+    "auroc": _binary(skm.roc_auc_score),
+    "auprc": _binary(skm.average_precision_score),
+    "kappa": lambda y, s: float(skm.cohen_kappa_score(y, s.argmax(-1))),
+    "weighted_f1": lambda y, s: float(skm.f1_score(y, s.argmax(-1), average="weighted")),
+}
+
+
+def task_metric(task: str, name: str, y: np.ndarray, scores: np.ndarray) -> float:
+  """One of the task's metrics (bootstrap loops need only the headline, not all of them)."""
+  if name not in TASKS[task]["metrics"]:
+    raise ValueError(f"task_metric: {task!r} has metrics {TASKS[task]['metrics']}; got {name!r}")
+  return METRICS[name](np.asarray(y), np.asarray(scores))
+
+
 def task_metrics(task: str, y: np.ndarray, scores: np.ndarray) -> dict[str, float]:
   """The task's metrics (module docstring) from targets and :func:`scores_from_outputs`."""
-  y = np.asarray(y)
-  if TASKS[task]["kind"] == "regression":
-    r = float(np.corrcoef(y, scores)[0, 1]) if np.std(scores) > 0 else 0.0
-    return {"mae": float(np.abs(y - scores).mean()), "pearson_r": r}
-  pred = scores.argmax(-1)
-  out = {"balanced_accuracy": float(skm.balanced_accuracy_score(y, pred))}
-  if TASKS[task]["kind"] == "binary":
-    two = len(np.unique(y)) == 2
-    out["auroc"] = float(skm.roc_auc_score(y, scores[:, 1])) if two else float("nan")
-    out["auprc"] = float(skm.average_precision_score(y, scores[:, 1])) if two else float("nan")
-  else:
-    out["kappa"] = float(skm.cohen_kappa_score(y, pred))
-    out["weighted_f1"] = float(skm.f1_score(y, pred, average="weighted"))
-  return out
+  return {name: task_metric(task, name, y, scores) for name in TASKS[task]["metrics"]}
 
 
 def chance_metrics(task: str, y_train: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
