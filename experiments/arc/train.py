@@ -73,10 +73,10 @@ def registration_loss(register, config, lam, batch):
   return a * sim + b * smooth, {"similarity": sim, "smoothness": smooth, "lambda": lam}
 
 
-def fit(run_dir, state, train_step, config, mesh, batch_at, desc):
+def fit(run_dir, state, train_step, config, mesh, batch_at, desc, steps=None):
   """One resumable training run (:func:`jaxmed.core.train_loop`); returns the final params."""
   t = config.train
-  return core.train_loop(state, train_step, batch_at, mesh=mesh, run_dir=run_dir, steps=t.steps,
+  return core.train_loop(state, train_step, batch_at, mesh=mesh, run_dir=run_dir, steps=steps or t.steps,
                          save_every=t.save_every, keep=t.keep, log_every=t.log_every, desc=desc).params
 
 
@@ -99,10 +99,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   ndim = images.ndim - 1
   val = {k: jnp.asarray(data[k]) for k in ("val_moving", "val_fixed", "val_moving_labels", "val_fixed_labels")}
   labels = tuple(range(1, data["num_labels"]))
-  arc = functools.partial(R.arc_curve, moving=val["val_moving"], fixed=val["val_fixed"],
-                          moving_labels=val["val_moving_labels"], fixed_labels=val["val_fixed_labels"],
-                          labels=labels, num_labels=data["num_labels"], label_warp=config.eval.label_warp,
-                          lambda_batch_size=config.eval.lambda_batch_size or None)
+  arc_kw = dict(moving=val["val_moving"], fixed=val["val_fixed"], moving_labels=val["val_moving_labels"],
+                fixed_labels=val["val_fixed_labels"], labels=labels, num_labels=data["num_labels"],
+                label_warp=config.eval.label_warp)
+
+  def arc(register, lambdas):
+    """The ARC at ``lambdas``; the lambda chunk is the config's, or the largest that fits the memory budget."""
+    k = config.eval.lambda_batch_size or R.lambda_batch_for_budget(
+        lambda lam: R.arc_points(register, lam, **arc_kw), len(lambdas), config.arc.memory_budget_gb)
+    return R.arc_curve(register, lambdas, lambda_batch_size=k, **arc_kw)
+
   sweep = np.linspace(0.0, 1.0, config.eval.num_lambdas)
   ded_lams = tuple(float(v) for v in config.dedicated.lambdas)
 
@@ -114,8 +120,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   curves, at_dedicated, dedicated, hypermorphs, runs = {}, {}, {}, {}, []
   for name in config.models:
     arch, transform = name.split("-")
-    net = R.registration_net(arch, transform, ndim=ndim, encoder=config.net.encoder, decoder=config.net.decoder,
-                             final=config.net.final, int_steps=config.net.int_steps)
+    net = R.registration_net(arch, transform, ndim=ndim, **config.net.to_dict())
+    dtype = jnp.dtype(config.arc.compute_dtype)
 
     # ---- train: hypernetwork ----
     hm = R.make_hypermorph(net, example.shape, hidden=config.hyper.hidden, head_scale=config.hyper.head_scale)
@@ -124,18 +130,23 @@ def train_and_evaluate(config, workdir: str) -> dict:
       # One lambda per step, shared by the batch (HyperMorph trains with batch size 1).
       # A per-sample lambda needs per-sample conv kernels: ~25x slower on a CPU.
       lam = R.sample_lambdas(step_rng, 1, endpoint_prob=config.hyper.endpoint_prob)[0]
-      return registration_loss(lambda m, f: hm.apply(hp, lam, m, f), config, lam, batch)
+      return registration_loss(lambda m, f: hm.apply(hp, lam, m, f, dtype=dtype), config, lam, batch)
 
     state, sharding = core.create_train_state(hm.init, hyper_tx, rng, mesh)
     step_fn = core.make_train_step(hyper_loss, hyper_tx, state_sharding=sharding, mesh=mesh)
-    hp = fit(os.path.join(workdir, name, "hyper"), state, step_fn, config, mesh, batch_at, f"{name} hyper")
+    hp = fit(os.path.join(workdir, name, "hyper"), state, step_fn, config, mesh, batch_at, f"{name} hyper",
+             steps=config.hyper.steps)
     hypermorphs[name] = (hm, hp)
     runs.append(f"{name}/hyper")
+    hyper_register = lambda lam, m, f, hm=hm, hp=hp: hm.apply(hp, lam, m, f, dtype=dtype)[0]  # noqa: E731
+    if name not in config.dedicated.models:
+      curves[name] = arc(hyper_register, sweep)
+      continue
 
     # ---- train: dedicated models (lambda travels in the batch, so one compiled step serves all) ----
     def ded_loss(params, batch, step_rng, net=net):
       lam = batch["lambda"][0]
-      return registration_loss(lambda m, f: net.apply(params, m, f), config, lam, batch)
+      return registration_loss(lambda m, f: R.apply_in_dtype(net, params, m, f, dtype), config, lam, batch)
 
     # Every dedicated model starts from the same seeded init (a copy: the step donates its input).
     init_state, sharding = core.create_train_state(lambda r, net=net: net.init(r, example, example), tx, rng, mesh)
@@ -148,8 +159,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
                             step_fn, config, mesh, with_lam, f"{name} lambda={lam:g}"))
       runs.append(f"{name}/lam{lam:g}")
 
-    # ---- evaluate: ARC of the hypernetwork (one vmap over lambda) and the dedicated points ----
-    hyper_register = lambda lam, m, f, hm=hm, hp=hp: hm.apply(hp, lam, m, f)[0]  # noqa: E731
+    # ---- evaluate: ARC of the hypernetwork and the dedicated points ----
     both = arc(hyper_register, np.concatenate([sweep, ded_lams]))
     curves[name] = {k: (v[:len(sweep)] if np.ndim(v) else v) for k, v in both.items()}
     at_dedicated[name] = {k: (v[len(sweep):] if np.ndim(v) else v) for k, v in both.items()}
@@ -158,28 +168,33 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     def dedicated_register(lam, m, f, net=net, stacked=stacked):
       i = jnp.argmin(jnp.abs(lam_grid - lam))  # the dedicated model trained at this lambda
-      return net.apply(jax.tree.map(lambda p: p[i], stacked), m, f)[0]
+      return R.apply_in_dtype(net, jax.tree.map(lambda p: p[i], stacked), m, f, dtype)[0]
 
     points = arc(dedicated_register, ded_lams)
     dedicated[name] = {k: np.asarray(v).tolist() for k, v in points.items() if k != "auc"}
 
   # ---- report ----
-  x_max = max(float(np.nanmax(c["sdlogj_l2r"])) for c in curves.values())  # one range for comparable AUCs
-  results = {"arc_auc_x_max": x_max}
+  # One regularity range that every curve covers, so no curve is scored where it has no point.
+  r_lo, r_hi = R.arc_common_range([c["sdlogj_l2r"] for c in curves.values()])
+  results = {"arc_auc_range/lo": r_lo, "arc_auc_range/hi": r_hi}
   for name, c in curves.items():
-    c["auc"] = np.float64(R.arc_auc(c["sdlogj_l2r"], c["dice"], x_max=x_max))
+    c["auc"] = np.float64(R.arc_auc(c["sdlogj_l2r"], c["dice"], r_range=(r_lo, r_hi)))
     results[f"arc_auc/{name}"] = float(c["auc"])
     results[f"spearman_lambda_sdlogj/{name}"] = float(scipy.stats.spearmanr(c["lambda"], c["sdlogj_l2r"])[0])
     results[f"spearman_lambda_sdlogj_masked/{name}"] = float(scipy.stats.spearmanr(c["lambda"], c["sdlogj"])[0])
-    results[f"folding_percent/{name}/lam0"] = float(c["folding_percent"][0])
-    results[f"folding_percent/{name}/lam1"] = float(c["folding_percent"][-1])
-    results[f"dice/{name}/lam0"] = float(c["dice"][0])
+    for key in ("folding_percent", "ndv_percent", "dice", "hd95"):
+      results[f"{key}/{name}/lam0"] = float(c[key][0])
+      results[f"{key}/{name}/lam1"] = float(c[key][-1])
+  for name in dedicated:
+    arch = name.split("-")[0]
     gaps = []
     for i, lam in enumerate(ded_lams):
-      results[f"dice/{name}/lam{lam:g}"] = float(at_dedicated[name]["dice"][i])
-      results[f"sdlogj/{name}/lam{lam:g}"] = float(at_dedicated[name]["sdlogj_l2r"][i])
-      results[f"dice_dedicated/{name}/lam{lam:g}"] = dedicated[name]["dice"][i]
-      results[f"sdlogj_dedicated/{name}/lam{lam:g}"] = dedicated[name]["sdlogj_l2r"][i]
+      for key, metric in (("dice", "dice"), ("sdlogj", "sdlogj_l2r"), ("hd95", "hd95"), ("ndv", "ndv_percent")):
+        hyper_v, ded_v = float(at_dedicated[name][metric][i]), float(dedicated[name][metric][i])
+        results[f"{key}/{name}/lam{lam:g}"] = hyper_v
+        results[f"{key}_dedicated/{name}/lam{lam:g}"] = ded_v
+        if key in ("dice", "sdlogj"):  # relative difference, hypernetwork vs the dedicated model
+          results[f"hyper_vs_dedicated/{arch}/{lam:g}/{key}"] = (hyper_v - ded_v) / ded_v
       gaps.append(abs(float(at_dedicated[name]["dice"][i]) - dedicated[name]["dice"][i]))
     results[f"dedicated_gap/{name}"] = float(np.mean(gaps))
   results["dice/unregistered"] = float(np.nanmean(R.dice_per_label(val["val_moving_labels"],

@@ -1,10 +1,12 @@
 """ARC: the alignment-regularity characteristic of a registration model (Sideri-Lampretsa et al. 2025).
 
 A model trained for a range of regularisation weights ``lambda`` traces a
-curve of alignment (Dice, HD95) against regularity (SDlogJ, % folding).
-:func:`arc_curve` evaluates the whole curve with one ``jax.vmap`` over
-``lambda``; :func:`arc_auc` reduces it to one number; :func:`plot_arc` draws
-several models on one figure.
+curve of alignment (Dice, HD95) against regularity (SDlogJ, % folding,
+non-diffeomorphic volume), scored as Learn2Reg scores a submission.
+:func:`arc_curve` evaluates the whole curve in one jitted call over
+``lambda``; :func:`arc_auc` reduces it to one number over a regularity range
+that the compared curves share; :func:`plot_arc` draws several models on one
+figure.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed.registration import metrics as M
+from jaxmed.registration.surface import hd95_l2r
 from jaxmed.registration.warp import warp_labels
 from jaxmed.core.stage import save_figure
 
@@ -24,9 +27,9 @@ RegisterFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 
 def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixed: jax.Array,
                moving_labels: jax.Array, fixed_labels: jax.Array, *, labels: Sequence[int], num_labels: int,
-               spacing: Sequence[float] | None = None, label_warp: str = "onehot",
+               spacing: Sequence[float] | None = None, label_warp: str = "nearest",
                lambda_batch_size: int | None = None) -> dict[str, jax.Array]:
-  """The device part of the ARC, vmapped over ``lambda`` (jit it, or call it under jit).
+  """The device part of the ARC over ``K`` lambdas (jit it, or call it under jit).
 
   Args:
     register: ``(lam, moving, fixed) -> disp``; ``moving, fixed`` are
@@ -35,18 +38,21 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     lambdas: ``[K]`` values.
     moving_labels, fixed_labels: ``[N, *S]`` integer maps.
     labels: the foreground labels to score; ``num_labels`` the class count.
+    label_warp: ``"nearest"`` (Learn2Reg's order-0 warp of the label map) or
+      ``"onehot"`` (linear warp of one-hot labels, then argmax).
     lambda_batch_size: ``None`` vmaps over all ``K`` lambdas at once. An
-      integer ``k`` runs ``jax.lax.map`` over chunks of ``k`` vmapped lambdas:
-      less memory, and on a CPU often faster, because a vmap over generated
-      weights becomes a grouped convolution (see ``benchmarks/arc.py``).
+      integer ``k`` runs ``jax.lax.map`` over chunks of ``k`` vmapped lambdas,
+      which bounds the memory (see :func:`lambda_batch_for_budget`).
 
   Returns:
     Per-pair values, each with leading ``[K, N]``: ``dice`` (mean over
     labels), ``dice_per_label`` ``[K, N, L]``, ``folding_percent``,
-    ``sdlogj_l2r``, ``sdlogj`` (masked to the fixed foreground), and
-    ``warped_labels`` ``[K, N, *S]`` for host-side HD95.
+    ``ndv_percent`` (non-diffeomorphic volume), ``sdlogj_l2r``, ``sdlogj``
+    (masked to the fixed foreground), and ``warped_labels`` ``[K, N, *S]``
+    (uint8 when the labels fit) for the host-side HD95.
   """
   mask = fixed_labels > 0
+  small = jnp.uint8 if num_labels <= 256 else moving_labels.dtype
 
   def one(lam):
     disp = register(lam, moving, fixed)
@@ -54,8 +60,9 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     per_label = M.dice_per_label(warped, fixed_labels, labels)
     jac = M.jacobian_determinant(disp, spacing)
     return {"dice": jnp.nanmean(per_label, axis=1), "dice_per_label": per_label,
-            "folding_percent": M.folding_percent(jac), "sdlogj_l2r": M.sdlogj_l2r(jac),
-            "sdlogj": M.sdlogj_masked(jac, mask), "warped_labels": warped}
+            "folding_percent": M.folding_percent(jac), "ndv_percent": M.ndv_percent(disp, spacing=spacing),
+            "sdlogj_l2r": M.sdlogj_l2r(jac), "sdlogj": M.sdlogj_masked(jac, mask),
+            "warped_labels": warped.astype(small)}
 
   lambdas = jnp.asarray(lambdas, jnp.float32)
   if lambda_batch_size is None:
@@ -63,17 +70,44 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
   return jax.lax.map(one, lambdas, batch_size=lambda_batch_size)
 
 
+def lambda_batch_for_budget(points_fn: Callable[[jax.Array], dict], num_lambdas: int, budget_gb: float) -> int:
+  """The largest lambda chunk whose compiled ARC evaluation fits ``budget_gb``.
+
+  ``points_fn(lambdas)`` is :func:`arc_points` with everything but the
+  lambdas bound and ``lambda_batch_size`` left to vmap them all. Compiles it
+  for 1 and 2 lambdas (no compute), reads XLA's memory analysis and
+  extrapolates linearly: ``peak(k) = base + k * per_lambda``. Returns a value
+  in ``[1, num_lambdas]``.
+  """
+  peaks = []
+  for k in (1, 2):
+    compiled = jax.jit(points_fn).lower(jax.ShapeDtypeStruct((k,), jnp.float32)).compile()
+    peaks.append(compiled_peak_bytes(compiled))
+  per_lambda = max(peaks[1] - peaks[0], 1)
+  base = peaks[0] - per_lambda
+  fit = int((budget_gb * 2 ** 30 - base) // per_lambda)
+  return int(np.clip(fit, 1, num_lambdas))
+
+
+def compiled_peak_bytes(compiled) -> int:
+  """Peak device bytes of a compiled function from XLA's memory analysis (arguments + outputs + temporaries)."""
+  m = compiled.memory_analysis()
+  return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+             - getattr(m, "alias_size_in_bytes", 0))
+
+
 def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, moving_labels, fixed_labels, *,
               labels: Sequence[int], num_labels: int, spacing: Sequence[float] | None = None,
-              label_warp: str = "onehot", with_hd95: bool = True,
+              label_warp: str = "nearest", with_hd95: bool = True,
               lambda_batch_size: int | None = None) -> dict[str, np.ndarray]:
   """Evaluates a model at ``K`` lambdas on a validation set; returns ``[K]`` means over pairs.
 
-  Keys: ``lambda``, ``dice``, ``hd95`` (if ``with_hd95``), ``sdlogj_l2r``,
-  ``sdlogj``, ``folding_percent``, and ``auc`` (:func:`arc_auc` of Dice
-  against ``sdlogj_l2r`` with this curve's own range). Device work is one
-  jitted vmap over lambda (chunked with ``lambda_batch_size``, see
-  :func:`arc_points`); HD95 runs on the host with SciPy.
+  Keys: ``lambda``, ``dice``, ``hd95`` (if ``with_hd95``: Learn2Reg's, per
+  label in voxels, ``nanmean`` over labels, then the mean over pairs),
+  ``sdlogj_l2r``, ``sdlogj``, ``folding_percent``, ``ndv_percent``, and
+  ``auc`` (:func:`arc_auc` of Dice against ``sdlogj_l2r`` over this curve's
+  own range). The device work is one jitted call (see :func:`arc_points`);
+  HD95 runs on the host, batched over all lambdas and pairs.
   """
   lambdas = np.asarray(lambdas, np.float32)
   pts = jax.jit(lambda lam: arc_points(register, lam, moving, fixed, moving_labels, fixed_labels, labels=labels,
@@ -81,29 +115,53 @@ def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, mov
                                        lambda_batch_size=lambda_batch_size))(lambdas)
   pts = jax.device_get(pts)
   out = {"lambda": lambdas}
-  for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent"):
+  for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent"):
     out[k] = np.nanmean(np.asarray(pts[k], np.float64), axis=1)
   if with_hd95:
-    fixed_np = np.asarray(fixed_labels)
-    out["hd95"] = np.array([np.nanmean(M.hd95(w, fixed_np, labels, spacing)) for w in pts["warped_labels"]])
+    warped = np.asarray(pts["warped_labels"])
+    k, n = warped.shape[:2]
+    tile = lambda x: np.broadcast_to(np.asarray(x), (k,) + np.shape(x)).reshape(k * n, *np.shape(x)[1:])  # noqa: E731
+    per_label = hd95_l2r(warped.reshape(k * n, *warped.shape[2:]), tile(fixed_labels), labels,
+                         moving=tile(moving_labels)).reshape(k, n, -1)
+    with np.errstate(invalid="ignore"):
+      out["hd95"] = np.mean(np.nanmean(per_label, axis=2), axis=1)
   out["auc"] = np.float64(arc_auc(out["sdlogj_l2r"], out["dice"]))
   return out
 
 
-def arc_auc(regularity: Sequence[float], alignment: Sequence[float], x_max: float | None = None) -> float:
-  """Normalised area under the ARC's best-alignment envelope.
+def arc_common_range(curves: Sequence[tuple[Sequence[float], ...]] | Sequence[Sequence[float]]) -> tuple[float, float]:
+  """The regularity range every curve covers: ``(max of the minima, min of the maxima)``.
 
-  With points ``(r_k, a_k)`` (regularity such as SDlogJ, lower is smoother;
-  alignment such as Dice, higher is better), define the envelope
-  ``A*(s) = max{a_k : r_k <= s}`` (0 where no point qualifies): the best
-  alignment the model reaches within an irregularity budget ``s``. Then
+  ``curves`` holds each curve's regularity values (e.g. its ``sdlogj_l2r``).
+  Raises ``ValueError`` when the curves share no range.
+  """
+  lo = max(float(np.nanmin(r)) for r in curves)
+  hi = min(float(np.nanmax(r)) for r in curves)
+  if not hi > lo:
+    raise ValueError(f"the ARC curves share no regularity range (largest minimum {lo:.4g} >= smallest "
+                     f"maximum {hi:.4g}); compare them on a wider lambda sweep")
+  return lo, hi
 
-    AUC = (1 / x_max) * integral_0^x_max A*(s) ds,
 
-  computed exactly for the step function. It lies in ``[0, max a]``, and is
-  higher for a model that aligns well at low irregularity. Pass the same
-  ``x_max`` (e.g. the largest SDlogJ over all models) to compare models;
-  the default is this curve's own largest regularity.
+def arc_auc(regularity: Sequence[float], alignment: Sequence[float],
+            r_range: tuple[float, float] | None = None) -> float:
+  """Normalised area under an ARC's best-alignment envelope over a regularity range.
+
+  The ARC paper (Sideri-Lampretsa, Rueckert and Qiu 2025) compares whole
+  curves by eye and names an area under the ARC as future work; it defines
+  no formula. This is ours. With points ``(r_k, a_k)`` (regularity such as
+  SDlogJ, lower is smoother; alignment such as Dice, higher is better), the
+  envelope ``A(s)`` is the piecewise-linear interpolation of the running
+  maximum ``max{a_k : r_k <= s}`` over the sorted ``r_k``: the best alignment
+  the model reaches within an irregularity budget ``s``. Then
+
+    AUC = 1 / (r_hi - r_lo) * integral_{r_lo}^{r_hi} A(s) ds,
+
+  the mean best alignment over ``[r_lo, r_hi]``. Pass the range every
+  compared curve covers (:func:`arc_common_range`), so that no curve is
+  scored where it has no point; the default is this curve's own range.
+  Beyond the curve's last point ``A`` stays at its maximum. Units: those of
+  the alignment metric (Dice in ``[0, 1]``).
   """
   r = np.asarray(regularity, np.float64)
   a = np.asarray(alignment, np.float64)
@@ -111,13 +169,17 @@ def arc_auc(regularity: Sequence[float], alignment: Sequence[float], x_max: floa
   r, a = r[keep], a[keep]
   if r.size == 0:
     return float("nan")
-  x_max = float(r.max()) if x_max is None else float(x_max)
-  if x_max <= 0:
-    return float(a.max())  # every point is perfectly regular
-  order = np.argsort(r)
-  r, a = np.clip(r[order], 0.0, x_max), np.maximum.accumulate(a[order])
-  edges = np.append(r, x_max)
-  return float(np.sum(a * np.diff(edges)) / x_max)
+  order = np.argsort(r, kind="stable")
+  r, a = r[order], np.maximum.accumulate(a[order])
+  lo, hi = (float(r[0]), float(r[-1])) if r_range is None else (float(r_range[0]), float(r_range[1]))
+  if hi <= lo:
+    return float(np.interp(lo, r, a))  # a single regularity value: the envelope there
+  if lo < r[0] - 1e-12 * max(1.0, abs(r[0])):
+    raise ValueError(f"arc_auc: the range starts at {lo:.4g}, below the curve's smoothest point {r[0]:.4g}; "
+                     "use arc_common_range() so every curve covers the range")
+  knots = np.concatenate([[lo], r[(r > lo) & (r < hi)], [hi]])
+  values = np.interp(knots, r, a)
+  return float(np.sum((values[1:] + values[:-1]) * np.diff(knots)) / 2.0 / (hi - lo))
 
 
 def plot_arc(curves: Mapping[str, Mapping[str, np.ndarray]], path: str, *,

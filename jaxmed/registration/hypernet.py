@@ -83,8 +83,25 @@ class HyperMorph:
   def generate(self, hyper_params, lam) -> Any:
     return jax.tree.unflatten(self.treedef, self.hyper.apply(hyper_params, lam))
 
-  def apply(self, hyper_params, lam, moving, fixed):
-    return self.net.apply(self.generate(hyper_params, lam), moving, fixed)
+  def apply(self, hyper_params, lam, moving, fixed, dtype=jnp.float32):
+    """Registers ``[B, *S, 1]`` images with the net for ``lam``; ``dtype`` is the compute dtype (e.g. bfloat16)."""
+    return apply_in_dtype(self.net, self.generate(hyper_params, lam), moving, fixed, dtype)
+
+
+def apply_in_dtype(net: nn.Module, params, moving, fixed, dtype=jnp.float32):
+  """``net.apply`` with params and images cast to ``dtype``; the returned ``(disp, field)`` are float32.
+
+  Mixed precision for the convolutions and attention: the master params stay
+  float32 (the cast is inside the differentiated function), and the
+  transformation model (SVF integration, warping) runs in float32 because the
+  :class:`~jaxmed.registration.networks.RegistrationNet` casts the field back
+  before integrating it.
+  """
+  dtype = jnp.dtype(dtype)
+  if dtype == jnp.float32:
+    return net.apply(params, moving, fixed)
+  cast = jax.tree.map(lambda p: p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) else p, params)
+  return net.apply(cast, moving.astype(dtype), fixed.astype(dtype))
 
 
 def make_hypermorph(net: nn.Module, example_shape: tuple[int, ...], *, hidden: Sequence[int] = (128,) * 6,

@@ -16,10 +16,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import itertools
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.ndimage
+from jax.scipy.ndimage import map_coordinates
+
+from jaxmed.registration.warp import identity_grid
 
 
 def dice_per_label(pred: jax.Array, target: jax.Array, labels: Sequence[int]) -> jax.Array:
@@ -94,37 +99,89 @@ def sdlogj_masked(jac: jax.Array, mask: jax.Array | None = None) -> jax.Array:
   return jnp.where(count > 0, jnp.sqrt(var), jnp.nan)
 
 
-def _surface(mask: np.ndarray) -> np.ndarray:
-  return mask & ~scipy.ndimage.binary_erosion(mask, border_value=0)
+def _simplex_volumes(phi: jax.Array) -> list[jax.Array]:
+  """Signed volumes of the simplices of both cell decompositions of ``phi = x + u`` (``[B, *S, n]``).
+
+  2D: each pixel cell splits into 2 triangles along either diagonal (4 in all).
+  3D: each voxel cell splits into 5 tetrahedra in either of two ways (4 corner
+  tetrahedra and a central one each; 10 in all). Each entry is ``[B, *(S-1)]``,
+  positive for an orientation-preserving simplex (the identity gives
+  ``1/2`` per triangle, ``1/6`` per corner and ``1/3`` per central tetrahedron).
+  """
+  n = phi.shape[-1]
+  shape = phi.shape[1:-1]
+
+  def corner(offset):
+    return phi[(slice(None),) + tuple(slice(o, o + s - 1) for o, s in zip(offset, shape))]
+
+  def signed(vertices):
+    p0 = corner(vertices[0])
+    edges = jnp.stack([corner(v) - p0 for v in vertices[1:]], axis=-1)  # [B, *S-1, n, n]
+    ref = np.linalg.det(np.asarray([np.subtract(v, vertices[0]) for v in vertices[1:]], np.float64).T)
+    return jnp.linalg.det(edges) * (np.sign(ref) / math.factorial(n))
+
+  if n == 2:
+    simplices = [((0, 0), (1, 0), (0, 1)), ((1, 1), (0, 1), (1, 0)),  # split along the (1,0)-(0,1) diagonal
+                 ((1, 0), (1, 1), (0, 0)), ((0, 1), (0, 0), (1, 1))]  # split along the (0,0)-(1,1) diagonal
+  elif n == 3:
+    simplices = []
+    for parity in (0, 1):  # the two 5-tetrahedra decompositions of a cube
+      even = [c for c in itertools.product((0, 1), repeat=3) if sum(c) % 2 == parity]
+      odd = [c for c in itertools.product((0, 1), repeat=3) if sum(c) % 2 != parity]
+      simplices.append(tuple(even))  # the central tetrahedron
+      for c in odd:  # a corner tetrahedron: the corner and its three axis neighbours
+        simplices.append((c,) + tuple(tuple(v ^ (i == j) for j, v in enumerate(c)) for i in range(3)))
+  else:
+    raise ValueError(f"non-diffeomorphic volume needs n = 2 or 3 spatial axes, got {n}")
+  return [signed(s) for s in simplices]
+
+
+def ndv_percent(disp: jax.Array, mask: jax.Array | None = None,
+                spacing: Sequence[float] | None = None) -> jax.Array:
+  """Non-diffeomorphic volume (Liu et al., IJCV 2024; Learn2Reg), in percent: ``[B, *S, n]`` -> ``[B]``.
+
+  ``phi = x + u`` is read as piecewise linear on the simplices of each grid
+  cell; the non-diffeomorphic volume is the total volume of the simplices
+  ``phi`` inverts, averaged over the two decompositions of a cell, as a
+  percentage of the cells' volume (of the cells whose first corner lies in
+  ``mask``, when given). A diffeomorphism on the grid gives 0. Unlike the
+  folding percentage, it weights each fold by how much volume it inverts.
+  """
+  n = disp.shape[-1]
+  phi = identity_grid(disp.shape[1:-1], disp.dtype) + (disp if spacing is None else disp / jnp.asarray(spacing, disp.dtype))
+  neg = sum(jnp.maximum(-v, 0.0) for v in _simplex_volumes(phi)) / 2.0  # [B, *S-1], two schemes averaged
+  cells = jnp.ones_like(neg) if mask is None else mask[(slice(None),) + (slice(0, -1),) * n].astype(neg.dtype)
+  axes = tuple(range(1, neg.ndim))
+  return 100.0 * jnp.sum(neg * cells, axis=axes) / jnp.maximum(jnp.sum(cells, axis=axes), 1.0)
+
+
+def keypoint_tre(disp: jax.Array, fixed_kp: jax.Array, moving_kp: jax.Array,
+                 spacing: Sequence[float] | None = None) -> jax.Array:
+  """Mean target registration error per pair (Learn2Reg NLST): ``[B]``.
+
+  ``phi(p) = p + u(p)`` maps a fixed keypoint to the moving image; the error
+  is ``|phi(p_f) - p_m|`` in physical units (``spacing``, default voxels).
+
+  Args:
+    disp: ``[B, *S, n]`` displacement in voxels, sampled linearly at the keypoints.
+    fixed_kp, moving_kp: ``[B, P, n]`` corresponding voxel coordinates; rows
+      of NaN are padding for pairs with fewer than ``P`` keypoints.
+  """
+  n = disp.shape[-1]
+  scale = jnp.ones((n,), disp.dtype) if spacing is None else jnp.asarray(spacing, disp.dtype)
+  valid = jnp.all(jnp.isfinite(fixed_kp) & jnp.isfinite(moving_kp), axis=-1)  # [B, P]
+  pts = jnp.where(valid[..., None], fixed_kp, 0.0)
+
+  def sample(u, p):  # u [*S, n], p [P, n] -> [P, n]
+    return jnp.stack([map_coordinates(u[..., i], list(p.T), order=1, mode="nearest") for i in range(n)], -1)
+
+  moved = pts + jax.vmap(sample)(disp, pts)
+  err = jnp.linalg.norm((moved - jnp.where(valid[..., None], moving_kp, 0.0)) * scale, axis=-1)
+  return jnp.sum(jnp.where(valid, err, 0.0), axis=1) / jnp.maximum(jnp.sum(valid, axis=1), 1)
 
 
 def hd95(pred: np.ndarray, target: np.ndarray, labels: Sequence[int],
-         spacing: Sequence[float] | None = None) -> np.ndarray:
-  """95th-percentile symmetric Hausdorff distance per label (host-side, NumPy/SciPy).
-
-  For each label, the distances from every surface voxel of one map to the
-  nearest surface voxel of the other are collected in both directions; HD95
-  is the larger of the two 95th percentiles (the "robust Hausdorff" of the
-  DeepMind surface-distance package, without surfel-area weighting).
-
-  Args:
-    pred, target: ``[B, *S]`` integer label maps.
-    labels: label values to score.
-    spacing: voxel size per axis (distances in those units); default 1.
-
-  Returns:
-    ``[B, L]`` float64; NaN where a label is missing from either map.
-  """
-  pred, target = np.asarray(pred), np.asarray(target)
-  spacing = None if spacing is None else tuple(float(s) for s in spacing)
-  out = np.full((pred.shape[0], len(labels)), np.nan)
-  for b in range(pred.shape[0]):
-    for k, lab in enumerate(labels):
-      a, t = pred[b] == lab, target[b] == lab
-      if not a.any() or not t.any():
-        continue
-      sa, st = _surface(a), _surface(t)
-      d_to_t = scipy.ndimage.distance_transform_edt(~st, sampling=spacing)
-      d_to_a = scipy.ndimage.distance_transform_edt(~sa, sampling=spacing)
-      out[b, k] = max(np.percentile(d_to_t[sa], 95), np.percentile(d_to_a[st], 95))
-  return out
+         spacing: Sequence[float] | None = None, moving: np.ndarray | None = None) -> np.ndarray:
+  """Learn2Reg HD95 per pair and label, ``[B, *S]`` -> ``[B, L]``: see :func:`~jaxmed.registration.surface.hd95_l2r`."""
+  from jaxmed.registration.surface import hd95_l2r
+  return hd95_l2r(pred, target, labels, moving=moving, spacing=spacing)

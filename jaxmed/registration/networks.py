@@ -1,6 +1,6 @@
-"""Registration networks: a VoxelMorph-style UNet and a large-kernel UNet (LKU-Net style).
+"""Registration networks: the VoxelMorph UNet, and the builder for it, LKU-Net and TransMorph.
 
-Both map ``(moving, fixed)`` of shape ``[B, *S, 1]`` (n = 2 or 3 spatial
+Each maps ``(moving, fixed)`` of shape ``[B, *S, 1]`` (n = 2 or 3 spatial
 axes, each divisible by ``2**len(encoder)``) to a field ``[B, *S, n]``. The
 :class:`RegistrationNet` wrapper turns that field into a displacement: used
 directly (``transform="disp"``) or as a stationary velocity field integrated
@@ -68,13 +68,14 @@ class RegUNet(nn.Module):
   final: Sequence[int] = (32, 16, 16)
   block: str = "conv"
   lk_kernel: int = 5
+  remat: bool = False
 
   def _block(self, features, large):
-    if self.block == "lk" and large:
-      return LKBlock(features, self.ndim, self.lk_kernel)
     if self.block not in ("conv", "lk"):
       raise ValueError(f"RegUNet.block must be 'conv' or 'lk', got {self.block!r}")
-    return ConvAct(features, self.ndim)
+    if self.block == "lk" and large:
+      return (nn.remat(LKBlock) if self.remat else LKBlock)(features, self.ndim, self.lk_kernel)
+    return (nn.remat(ConvAct) if self.remat else ConvAct)(features, self.ndim)
 
   @nn.compact
   def __call__(self, moving, fixed):
@@ -104,30 +105,59 @@ class RegistrationNet(nn.Module):
 
   ``field`` is what the network predicts (the displacement itself for
   ``"disp"``, the velocity for ``"svf"``) and is what the smoothness loss
-  penalises, as in VoxelMorph.
+  penalises, as in VoxelMorph. With ``svf_half_res`` the velocity is
+  integrated at half resolution and the displacement upsampled (linear,
+  values doubled), as HyperMorph / VoxelMorph-diff do: ``2^n`` times less
+  work in the ``int_steps`` squarings.
   """
-  unet: RegUNet
+  unet: nn.Module
   transform: str = "svf"
   int_steps: int = 7
+  svf_half_res: bool = False
 
   @nn.compact
   def __call__(self, moving, fixed):
-    field = self.unet(moving, fixed)
+    field = self.unet(moving, fixed).astype(jnp.float32)  # the transformation model runs in float32
     if self.transform == "disp":
       return field, field
-    if self.transform == "svf":
+    if self.transform != "svf":
+      raise ValueError(f"transform must be 'disp' or 'svf', got {self.transform!r}")
+    if not self.svf_half_res:
       return integrate_svf(field, steps=self.int_steps), field
-    raise ValueError(f"transform must be 'disp' or 'svf', got {self.transform!r}")
+    b, *s, n = field.shape
+    half = jax.image.resize(field, (b, *(x // 2 for x in s), n), "linear") / 2.0
+    disp = integrate_svf(half, steps=self.int_steps)
+    return jax.image.resize(disp, field.shape, "linear") * 2.0, field
+
+
+ARCHITECTURES = ("vxm", "lku", "tm")
 
 
 def registration_net(arch: str, transform: str, *, ndim: int, encoder=(16, 32, 32, 32),
-                     decoder=(32, 32, 32, 32), final=(32, 16, 16), int_steps: int = 7) -> RegistrationNet:
-  """Builds a :class:`RegistrationNet`; ``arch`` is ``"vxm"`` (VoxelMorph UNet) or ``"lku"`` (LKU-Net)."""
-  blocks = {"vxm": "conv", "lku": "lk"}
-  if arch not in blocks:
-    raise ValueError(f"unknown registration architecture {arch!r}; expected one of {sorted(blocks)}")
-  unet = RegUNet(ndim=ndim, encoder=tuple(encoder), decoder=tuple(decoder), final=tuple(final), block=blocks[arch])
-  return RegistrationNet(unet=unet, transform=transform, int_steps=int_steps)
+                     decoder=(32, 32, 32, 32), final=(32, 16, 16), int_steps: int = 7, lku_start: int = 8,
+                     tm_embed: int = 16, tm_depths=(2, 2, 2), tm_heads=(2, 2, 4), tm_window: int = 4,
+                     svf_half_res: bool = False, remat: bool = False) -> RegistrationNet:
+  """Builds a :class:`RegistrationNet` for ``arch`` in :data:`ARCHITECTURES`.
+
+  ``"vxm"``: the VoxelMorph UNet (``encoder``, ``decoder``, ``final``).
+  ``"lku"``: LKU-Net (:class:`~jaxmed.registration.lkunet.LKUNet`, ``lku_start``
+  channels, ``len(encoder)`` levels). ``"tm"``: TransMorph
+  (:class:`~jaxmed.registration.transmorph.TransMorph`). ``remat`` wraps each
+  encoder level / Swin block in ``jax.checkpoint`` (vxm: each UNet level).
+  """
+  from jaxmed.registration.lkunet import LKUNet
+  from jaxmed.registration.transmorph import TransMorph
+  if arch == "vxm":
+    unet = RegUNet(ndim=ndim, encoder=tuple(encoder), decoder=tuple(decoder), final=tuple(final), block="conv",
+                   remat=remat)
+  elif arch == "lku":
+    unet = LKUNet(ndim=ndim, start=lku_start, levels=len(encoder), remat=remat)
+  elif arch == "tm":
+    unet = TransMorph(ndim=ndim, embed=tm_embed, depths=tuple(tm_depths), heads=tuple(tm_heads), window=tm_window,
+                      remat=remat)
+  else:
+    raise ValueError(f"unknown registration architecture {arch!r}; expected one of {ARCHITECTURES}")
+  return RegistrationNet(unet=unet, transform=transform, int_steps=int_steps, svf_half_res=svf_half_res)
 
 
 def count_params(params) -> int:

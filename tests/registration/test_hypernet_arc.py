@@ -71,16 +71,39 @@ def test_vmapped_arc_equals_loop_over_lambda(tiny_model):
   for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj"):
     np.testing.assert_allclose(chunked[key], vm[key], rtol=1e-5, atol=1e-5)
   curve = R.arc_curve(register, lams, m, f, ml, fl, **kw)
-  assert set(curve) >= {"lambda", "dice", "hd95", "sdlogj_l2r", "sdlogj", "folding_percent", "auc"}
-  assert curve["dice"].shape == (4,) and np.all(np.isfinite(curve["hd95"]))
+  assert set(curve) >= {"lambda", "dice", "hd95", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent", "auc"}
+  # These exaggerated warps can erase a small label: HD95 is then inf (Learn2Reg), never NaN.
+  assert curve["dice"].shape == (4,) and not np.any(np.isnan(curve["hd95"]))
 
 
 def test_arc_auc_closed_forms():
   # One perfectly regular point: the AUC is its alignment.
   assert R.arc_auc([0.0], [0.8]) == pytest.approx(0.8)
-  # Envelope of two points over [0, 1]: 0.5 on [0.2, 0.6), 0.9 on [0.6, 1].
-  assert R.arc_auc([0.2, 0.6], [0.5, 0.9], x_max=1.0) == pytest.approx(0.5 * 0.4 + 0.9 * 0.4)
-  # A dominated point (less regular and worse) does not change the area.
-  assert R.arc_auc([0.2, 0.6, 0.8], [0.5, 0.9, 0.7], x_max=1.0) == pytest.approx(0.56)
+  # A linear envelope between two points: the mean of its ends.
+  assert R.arc_auc([0.2, 0.6], [0.5, 0.9]) == pytest.approx(0.7)
+  # A dominated point (less regular and worse) does not lower the envelope.
+  assert R.arc_auc([0.2, 0.6, 0.8], [0.5, 0.9, 0.7], r_range=(0.2, 0.8)) == pytest.approx((0.7 * 0.4 + 0.9 * 0.2) / 0.6)
   # Better alignment at every regularity gives a larger area.
-  assert R.arc_auc([0.1, 0.5], [0.6, 0.9], x_max=1.0) > R.arc_auc([0.1, 0.5], [0.5, 0.8], x_max=1.0)
+  assert R.arc_auc([0.1, 0.5], [0.6, 0.9]) > R.arc_auc([0.1, 0.5], [0.5, 0.8])
+
+
+def test_arc_auc_on_analytic_curves_over_their_common_range():
+  # Two saturating curves a(r) = c (1 - exp(-r / s)), sampled densely on different ranges.
+  r1, r2 = np.linspace(0.01, 0.30, 400), np.linspace(0.05, 0.50, 400)
+  a1, a2 = 0.8 * (1 - np.exp(-r1 / 0.05)), 0.9 * (1 - np.exp(-r2 / 0.1))
+  lo, hi = R.arc_common_range([r1, r2])
+  assert (lo, hi) == (pytest.approx(0.05), pytest.approx(0.30))
+
+  def exact(c, s):  # (1 / (hi - lo)) * integral_lo^hi c (1 - exp(-r / s)) dr
+    return c * (1 - s * (np.exp(-lo / s) - np.exp(-hi / s)) / (hi - lo))
+
+  assert R.arc_auc(r1, a1, r_range=(lo, hi)) == pytest.approx(exact(0.8, 0.05), abs=1e-5)
+  assert R.arc_auc(r2, a2, r_range=(lo, hi)) == pytest.approx(exact(0.9, 0.1), abs=1e-5)
+  # Shuffled points and a noisy dominated point below the curve give the same area.
+  perm = np.random.default_rng(0).permutation(r1.size)
+  assert R.arc_auc(np.append(r1[perm], 0.2), np.append(a1[perm], 0.1), r_range=(lo, hi)) == pytest.approx(
+      R.arc_auc(r1, a1, r_range=(lo, hi)))
+  with pytest.raises(ValueError, match="smoothest point"):
+    R.arc_auc(r2, a2, r_range=(0.0, 0.3))
+  with pytest.raises(ValueError, match="share no regularity range"):
+    R.arc_common_range([[0.0, 0.1], [0.2, 0.3]])

@@ -29,4 +29,52 @@ def test_unet_rejects_indivisible_shape():
   with pytest.raises(ValueError, match="divisible by 8"):
     net.init(jax.random.PRNGKey(0), x, x)
   with pytest.raises(ValueError, match="unknown registration architecture"):
-    R.registration_net("transmorph", "disp", ndim=2)
+    R.registration_net("swin", "disp", ndim=2)
+
+
+@pytest.mark.parametrize("arch", ["lku", "tm"])
+@pytest.mark.parametrize("transform", ["disp", "svf"])
+def test_lkunet_and_transmorph_shapes_in_2d_and_3d(arch, transform):
+  for shape in ((32, 32), (16, 16, 16)):
+    n = len(shape)
+    net = R.registration_net(arch, transform, ndim=n, encoder=(4, 4), lku_start=4, tm_embed=8, tm_depths=(2, 1),
+                             tm_heads=(2, 2), tm_window=2, int_steps=3, svf_half_res=n == 3)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(2, *shape, 1)), jnp.float32)
+    params = jax.jit(net.init)(jax.random.PRNGKey(0), x, x)
+    disp, field = jax.jit(net.apply)(params, x, x)
+    assert disp.shape == field.shape == (2, *shape, n)
+    assert float(jnp.max(jnp.abs(disp))) < 1e-2
+
+
+def test_swin_window_partition_round_trip_and_shift_mask():
+  from jaxmed.registration import transmorph as T
+  x = jnp.arange(2 * 8 * 8 * 4 * 3, dtype=jnp.float32).reshape(2, 8, 8, 4, 3)
+  win = T.window_partition(x, 4)
+  assert win.shape == (2 * 2 * 2 * 1, 64, 3)
+  np.testing.assert_array_equal(T.window_merge(win, 4, (8, 8, 4), 2), x)
+  np.testing.assert_array_equal(win[0].reshape(4, 4, 4, 3), x[0, :4, :4, :4])
+  mask = T.shifted_window_mask((8, 8), 4, 2)
+  assert mask.shape == (4, 16, 16) and np.all(mask[0] == 0)  # the first window holds one region
+  assert np.any(mask[-1] < 0)  # the corner window mixes regions that the cyclic shift brought together
+  idx = T.relative_position_index(3, 2)
+  assert idx.shape == (9, 9) and idx.min() == 0 and idx.max() == 24 and np.all(np.diag(idx) == 12)
+
+
+@pytest.mark.parametrize("arch", ["vxm", "lku", "tm"])
+def test_gradient_reaches_every_generated_weight(arch):
+  net = R.registration_net(arch, "svf", ndim=2, encoder=(4, 4), decoder=(4, 4), final=(4,), lku_start=4,
+                           tm_embed=8, tm_depths=(2, 1), tm_heads=(2, 2), tm_window=2, int_steps=3)
+  hm = R.make_hypermorph(net, (2, 32, 32, 1), hidden=(8, 8), head_scale=1.0)
+  hp = hm.init(jax.random.PRNGKey(0))
+  rng = np.random.default_rng(1)
+  m, f = (jnp.asarray(rng.uniform(size=(2, 32, 32, 1)), jnp.float32) for _ in range(2))
+
+  def loss(hp):
+    disp, field = hm.apply(hp, 0.4, m, f)
+    return R.mse(f, R.warp(m, disp)) + 0.1 * R.gradient_loss(field)
+
+  grads = jax.grad(loss)(hp)["params"]
+  heads = [k for k in grads if k.startswith("head_")]
+  assert len(heads) == len(jax.tree.leaves(net.init(jax.random.PRNGKey(0), m, f)))
+  dead = [k for k in heads if float(jnp.max(jnp.abs(grads[k]["kernel"]))) == 0.0]
+  assert not dead, f"no gradient reaches the generated leaves {dead}"
