@@ -26,7 +26,7 @@ import scipy.stats
 
 from jaxmed import core
 from jaxmed import registration as R
-from jaxmed.io import load_learn2reg_subjects
+from jaxmed.io import learn2reg_val_pairs, load_learn2reg_subjects
 from jaxmed.synth import NUM_LABELS, atlas_subjects, registration_pairs
 
 
@@ -39,18 +39,24 @@ def load_data(config) -> dict[str, np.ndarray]:
     val = atlas_subjects(d.n_val_subjects, tuple(d.shape), seed=config.seed + 1, **kw)
     num_labels = NUM_LABELS
   elif d.source == "learn2reg":
-    if not d.root or not all(d.train_names) or not all(d.val_names):
+    official = learn2reg_val_pairs(d.root) if d.root else None  # Learn2Reg's own pairs, from its JSON
+    if not d.root or not all(d.train_names) or (official is None and not all(d.val_names)):
       raise ValueError("config.data: source='learn2reg' needs data.root, data.train_names and data.val_names "
-                       "(subject names such as OASIS_0001_0000)")
+                       "(subject names such as OASIS_0001_0000); data.val_names may be left out when the root "
+                       "has Learn2Reg's <TASK>_dataset.json with 'registration_val'")
     train = load_learn2reg_subjects(d.root, d.train_names, ndim=len(d.shape))
-    val = load_learn2reg_subjects(d.root, d.val_names, ndim=len(d.shape))
+    val_names = list(d.val_names) if official is None else sorted({n for pair in official for n in pair})
+    val = load_learn2reg_subjects(d.root, val_names, ndim=len(d.shape))
     num_labels = int(max(train["labels"].max(), val["labels"].max())) + 1
   else:
     raise ValueError(f"config.data.source must be 'synth' or 'learn2reg', got {d.source!r}")
   for name, x in (("train", train["images"]), ("val", val["images"])):  # robust [0, 1] scaling per subject
     hi = np.percentile(x.reshape(len(x), -1), 99.5, axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
     x[...] = np.clip(x / np.maximum(hi, 1e-6), 0.0, 1.0)
-  pairs = registration_pairs(len(val["images"]), d.n_val_pairs, seed=config.seed + 2)
+  if d.source == "learn2reg" and official is not None:
+    pairs = np.asarray([(val_names.index(m), val_names.index(f)) for m, f in official])
+  else:
+    pairs = registration_pairs(len(val["images"]), d.n_val_pairs, seed=config.seed + 2)
   return {"train_images": train["images"], "val_moving": val["images"][pairs[:, 0]][..., None],
           "val_fixed": val["images"][pairs[:, 1]][..., None], "val_moving_labels": val["labels"][pairs[:, 0]],
           "val_fixed_labels": val["labels"][pairs[:, 1]], "num_labels": num_labels}

@@ -102,6 +102,32 @@ def load_learn2reg_subjects(root: str, names: Sequence[str], *, ndim: int = 3) -
           "affine": first["affine"], "spacing": first["spacing"]}
 
 
+def learn2reg_val_pairs(root: str) -> list[tuple[str, str]] | None:
+  """The official validation pairs ``[(moving, fixed), ...]`` from ``root/*_dataset.json``, or ``None``.
+
+  Learn2Reg ships a ``<TASK>_dataset.json`` whose ``"registration_val"`` list
+  holds ``{"fixed": "./imagesTr/<name>.nii.gz", "moving": ...}`` entries;
+  the names returned are the file stems (``<name>``).
+  """
+  import glob
+  import json
+
+  files = sorted(glob.glob(os.path.join(root, "*_dataset.json")))
+  if not files:
+    return None
+  with open(files[0]) as f:
+    meta = json.load(f)
+  entries = meta.get("registration_val")
+  if entries is None:
+    return None
+  stem = lambda p: os.path.basename(p).split(".nii")[0]  # noqa: E731
+  try:
+    return [(stem(e["moving"]), stem(e["fixed"])) for e in entries]
+  except (KeyError, TypeError) as e:
+    raise NiftiError(f"{files[0]}: field 'registration_val' must be a list of {{'fixed': path, 'moving': path}} "
+                     f"entries ({e!r})") from e
+
+
 def reorient(data: np.ndarray, affine: np.ndarray, axcodes: tuple[str, ...] = ("P", "I", "R")
              ) -> tuple[np.ndarray, np.ndarray]:
   """``data`` (first three axes) and its affine in the orientation ``axcodes``, e.g. ``("P", "I", "R")``.

@@ -35,7 +35,7 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     register: ``(lam, moving, fixed) -> disp``; ``moving, fixed`` are
       ``[N, *S, 1]`` and ``disp`` is ``[N, *S, n]``. For a hypernetwork this
       is ``lambda lam, m, f: hm.apply(hp, lam, m, f)[0]``.
-    lambdas: ``[K]`` values.
+    lambdas: ``[K]`` values, or a scalar for one lambda (the outputs then lack the ``[K]`` axis).
     moving_labels, fixed_labels: ``[N, *S]`` integer maps.
     labels: the foreground labels to score; ``num_labels`` the class count.
     label_warp: ``"nearest"`` (Learn2Reg's order-0 warp of the label map) or
@@ -65,6 +65,8 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
             "warped_labels": warped.astype(small)}
 
   lambdas = jnp.asarray(lambdas, jnp.float32)
+  if lambdas.ndim == 0:  # one lambda: no leading [K] axis, no vmap
+    return one(lambdas)
   if lambda_batch_size is None:
     return jax.vmap(one)(lambdas)
   return jax.lax.map(one, lambdas, batch_size=lambda_batch_size)

@@ -71,6 +71,21 @@ def test_learn2reg_layout(tmp_path):
     load_learn2reg_subjects(str(tmp_path), ["OASIS_0000_0000", "OASIS_0009_0000"])
 
 
+def test_learn2reg_official_validation_pairs(tmp_path):
+  import json
+
+  from jaxmed.io import learn2reg_val_pairs
+  assert learn2reg_val_pairs(str(tmp_path)) is None  # no dataset JSON: the caller draws its own pairs
+  pairs = [{"fixed": "./imagesTr/OASIS_0438_0000.nii.gz", "moving": "./imagesTr/OASIS_0439_0000.nii.gz"},
+           {"fixed": "./imagesTr/OASIS_0439_0000.nii.gz", "moving": "./imagesTr/OASIS_0440_0000.nii.gz"}]
+  (tmp_path / "OASIS_dataset.json").write_text(json.dumps({"registration_val": pairs}))
+  assert learn2reg_val_pairs(str(tmp_path)) == [("OASIS_0439_0000", "OASIS_0438_0000"),
+                                                ("OASIS_0440_0000", "OASIS_0439_0000")]
+  (tmp_path / "OASIS_dataset.json").write_text(json.dumps({"registration_val": ["a.nii.gz"]}))
+  with pytest.raises(NiftiError, match="OASIS_dataset.json: field 'registration_val'"):
+    learn2reg_val_pairs(str(tmp_path))
+
+
 def test_reorient_las_to_ras_and_pir_round_trips_exactly(tmp_path):
   from jaxmed.io.nifti import axcodes, reorient, save_nifti
   rng = np.random.default_rng(0)
