@@ -197,7 +197,8 @@ def paper_memory(args, out):
 
     def points(lam, hp, m, f, ml, fl, k=None):
       return R.arc_points(lambda l, a, b: hm.apply(hp, l, a, b, dtype=dtype)[0], lam, m, f, ml, fl,
-                          labels=tuple(range(1, num_labels)), num_labels=num_labels, lambda_batch_size=k)
+                          labels=tuple(range(1, num_labels)), num_labels=num_labels, lambda_batch_size=k,
+                          pair_batch_size=cfg.eval.pair_batch_size or None)
 
     def sweep_peak(k, total):
       lowered = jax.jit(lambda lam, *a: points(lam, *a, k=k)).lower(
@@ -213,7 +214,7 @@ def paper_memory(args, out):
     out.update({f"{key}/step_peak_gb": step_gb, f"{key}/sweep_peak_gb": sweep_gb, f"{key}/sweep_lambda_batch": k,
                 f"{key}/params": R.count_params(jax.eval_shape(net.init, jax.random.PRNGKey(0), img, img))})
     print(f"paper {arch}-svf at {shape}, bf16, half-res SVF, remat: train step peak {step_gb:.1f} GB; sweep of 14 "
-          f"lambdas x {n} pairs in chunks of {k}: peak {sweep_gb:.1f} GB (budget {cfg.arc.memory_budget_gb:g} GB; "
+          f"lambdas x {n} pairs in chunks of {k} lambdas x {cfg.eval.pair_batch_size} pairs: peak {sweep_gb:.1f} GB (budget {cfg.arc.memory_budget_gb:g} GB; "
           f"compiled in {dt:.0f} s)")
 
 

@@ -46,7 +46,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # each UNet level / Swin block.
   c.net = ml_collections.ConfigDict(dict(encoder=(8, 16, 16, 16), decoder=(16, 16, 16, 16), final=(16, 8, 8),
                                          int_steps=7, lku_start=4, tm_embed=8, tm_depths=(2, 2, 2),
-                                         tm_heads=(2, 2, 4), tm_window=4, svf_half_res=False, remat=False))
+                                         tm_heads=(2, 2, 4), tm_window=(4, 4), svf_half_res=False, remat=False))
   # The hypernetwork generates every kernel, bias and PReLU slope of the registration network
   # (HyperMorph). head_kernel_lr_scale scales the heads' step; 1 is HyperMorph's. Measured on a
   # calibration cohort (seed 7, vxm-svf, 600 steps; not the demo's validation pairs): 1/16 left the
@@ -63,8 +63,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # lambda_batch_size: k > 0 runs lax.map over chunks of k vmapped lambdas; 0 takes the largest
   # chunk whose compiled evaluation fits arc.memory_budget_gb. On a 2-core CPU k = 1 (lax.map) is
   # 6.6x faster than the full vmap and as fast as a Python loop (benchmarks/arc.py): vmapped
-  # generated weights become grouped convolutions. label_warp "nearest" is Learn2Reg's.
-  c.eval = ml_collections.ConfigDict(dict(num_lambdas=11, label_warp="nearest", lambda_batch_size=1))
+  # generated weights become grouped convolutions. pair_batch_size: p > 0 registers p validation
+  # pairs at a time (0: all at once). label_warp "nearest" is Learn2Reg's.
+  c.eval = ml_collections.ConfigDict(dict(num_lambdas=11, label_warp="nearest", lambda_batch_size=1,
+                                           pair_batch_size=0))
   # compute_dtype: "bfloat16" runs the networks in bf16 (fp32 master params, fp32 transformation model).
   c.arc = ml_collections.ConfigDict(dict(memory_budget_gb=8.0, compute_dtype="float32"))
   c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, model=1))
@@ -87,7 +89,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.data.shape = (160, 192, 224)
     c.data.n_val_pairs = 19
     c.net.encoder, c.net.decoder, c.net.final = (16, 32, 32, 32), (32, 32, 32, 32), (32, 16, 16)
-    c.net.lku_start, c.net.tm_embed, c.net.tm_heads = 8, 48, (4, 4, 8)
+    c.net.lku_start, c.net.tm_embed, c.net.tm_heads, c.net.tm_window = 8, 48, (4, 4, 8), (5, 6, 7)
     c.net.svf_half_res, c.net.remat = True, True
     c.arc.compute_dtype = "bfloat16"
     c.arc.memory_budget_gb = 60.0  # an H100 (80 GB) with room for XLA's own buffers
@@ -95,4 +97,5 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.train.log_every = 100
     c.hyper.steps = 0
     c.eval.lambda_batch_size = 0  # from arc.memory_budget_gb
+    c.eval.pair_batch_size = 1  # one 160x192x224 pair at a time: its Jacobians and simplex volumes are ~3 GB
   return c

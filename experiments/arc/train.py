@@ -112,8 +112,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   def arc(register, lambdas):
     """The ARC at ``lambdas``; the lambda chunk is the config's, or the largest that fits the memory budget."""
     k = config.eval.lambda_batch_size or R.lambda_batch_for_budget(
-        lambda lam: R.arc_points(register, lam, **arc_kw), len(lambdas), config.arc.memory_budget_gb)
-    return R.arc_curve(register, lambdas, lambda_batch_size=k, **arc_kw)
+        lambda lam: R.arc_points(register, lam, pair_batch_size=config.eval.pair_batch_size or None, **arc_kw),
+        len(lambdas), config.arc.memory_budget_gb)
+    return R.arc_curve(register, lambdas, lambda_batch_size=k, pair_batch_size=config.eval.pair_batch_size or None,
+                       **arc_kw)
 
   sweep = np.linspace(0.0, 1.0, config.eval.num_lambdas)
   ded_lams = tuple(float(v) for v in config.dedicated.lambdas)

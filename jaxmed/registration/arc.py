@@ -28,7 +28,7 @@ RegisterFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixed: jax.Array,
                moving_labels: jax.Array, fixed_labels: jax.Array, *, labels: Sequence[int], num_labels: int,
                spacing: Sequence[float] | None = None, label_warp: str = "nearest",
-               lambda_batch_size: int | None = None) -> dict[str, jax.Array]:
+               lambda_batch_size: int | None = None, pair_batch_size: int | None = None) -> dict[str, jax.Array]:
   """The device part of the ARC over ``K`` lambdas (jit it, or call it under jit).
 
   Args:
@@ -43,6 +43,9 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     lambda_batch_size: ``None`` vmaps over all ``K`` lambdas at once. An
       integer ``k`` runs ``jax.lax.map`` over chunks of ``k`` vmapped lambdas,
       which bounds the memory (see :func:`lambda_batch_for_budget`).
+    pair_batch_size: ``None`` registers all ``N`` pairs of a lambda at once;
+      ``p`` runs ``jax.lax.map`` over chunks of ``p`` pairs (3D volumes at
+      full size need it: each pair's Jacobians alone are ``~50 |S|`` bytes).
 
   Returns:
     Per-pair values, each with leading ``[K, N]``: ``dice`` (mean over
@@ -51,18 +54,24 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     (masked to the fixed foreground), and ``warped_labels`` ``[K, N, *S]``
     (uint8 when the labels fit) for the host-side HD95.
   """
-  mask = fixed_labels > 0
   small = jnp.uint8 if num_labels <= 256 else moving_labels.dtype
 
-  def one(lam):
-    disp = register(lam, moving, fixed)
-    warped = warp_labels(moving_labels, disp, num_labels=num_labels, spacing=spacing, method=label_warp)
-    per_label = M.dice_per_label(warped, fixed_labels, labels)
+  def pairs(lam, m, f, ml, fl):
+    disp = register(lam, m, f)
+    warped = warp_labels(ml, disp, num_labels=num_labels, spacing=spacing, method=label_warp)
+    per_label = M.dice_per_label(warped, fl, labels)
     jac = M.jacobian_determinant(disp, spacing)
     return {"dice": jnp.nanmean(per_label, axis=1), "dice_per_label": per_label,
             "folding_percent": M.folding_percent(jac), "ndv_percent": M.ndv_percent(disp, spacing=spacing),
-            "sdlogj_l2r": M.sdlogj_l2r(jac), "sdlogj": M.sdlogj_masked(jac, mask),
+            "sdlogj_l2r": M.sdlogj_l2r(jac), "sdlogj": M.sdlogj_masked(jac, fl > 0),
             "warped_labels": warped.astype(small)}
+
+  def one(lam):
+    data = (moving, fixed, moving_labels, fixed_labels)
+    if pair_batch_size is None:
+      return pairs(lam, *data)
+    single = lambda x: jax.tree.map(lambda v: v[0], pairs(lam, *(v[None] for v in x)))  # noqa: E731
+    return jax.lax.map(single, data, batch_size=pair_batch_size)
 
   lambdas = jnp.asarray(lambdas, jnp.float32)
   if lambdas.ndim == 0:  # one lambda: no leading [K] axis, no vmap
@@ -101,7 +110,7 @@ def compiled_peak_bytes(compiled) -> int:
 def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, moving_labels, fixed_labels, *,
               labels: Sequence[int], num_labels: int, spacing: Sequence[float] | None = None,
               label_warp: str = "nearest", with_hd95: bool = True,
-              lambda_batch_size: int | None = None) -> dict[str, np.ndarray]:
+              lambda_batch_size: int | None = None, pair_batch_size: int | None = None) -> dict[str, np.ndarray]:
   """Evaluates a model at ``K`` lambdas on a validation set; returns ``[K]`` means over pairs.
 
   Keys: ``lambda``, ``dice``, ``hd95`` (if ``with_hd95``: Learn2Reg's, per
@@ -114,7 +123,8 @@ def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, mov
   lambdas = np.asarray(lambdas, np.float32)
   pts = jax.jit(lambda lam: arc_points(register, lam, moving, fixed, moving_labels, fixed_labels, labels=labels,
                                        num_labels=num_labels, spacing=spacing, label_warp=label_warp,
-                                       lambda_batch_size=lambda_batch_size))(lambdas)
+                                       lambda_batch_size=lambda_batch_size,
+                                       pair_batch_size=pair_batch_size))(lambdas)
   pts = jax.device_get(pts)
   out = {"lambda": lambdas}
   for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent"):

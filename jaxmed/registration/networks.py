@@ -135,7 +135,7 @@ ARCHITECTURES = ("vxm", "lku", "tm")
 
 def registration_net(arch: str, transform: str, *, ndim: int, encoder=(16, 32, 32, 32),
                      decoder=(32, 32, 32, 32), final=(32, 16, 16), int_steps: int = 7, lku_start: int = 8,
-                     tm_embed: int = 16, tm_depths=(2, 2, 2), tm_heads=(2, 2, 4), tm_window: int = 4,
+                     tm_embed: int = 16, tm_depths=(2, 2, 2), tm_heads=(2, 2, 4), tm_window=4,
                      svf_half_res: bool = False, remat: bool = False) -> RegistrationNet:
   """Builds a :class:`RegistrationNet` for ``arch`` in :data:`ARCHITECTURES`.
 

@@ -9,8 +9,8 @@ that upsample by 2, concatenate the encoder feature of that resolution and
 apply two ``3^n`` conv + LeakyReLU(0.2); below the patch size the skips are
 convolutions of the (average-pooled) input pair, as in TransMorph. A near-zero
 ``3^n`` head gives the field. Shapes: ``(moving, fixed)`` ``[B, *S, 1]`` ->
-``[B, *S, n]``; every size divisible by ``4 * 2**(len(depths) - 1) * window``
-is safe (smaller stages fall back to one unshifted window).
+``[B, *S, n]``; every stage's feature map divisible by its window (a stage smaller than
+the window attends over all of it, unshifted, as in Swin).
 """
 
 from __future__ import annotations
@@ -29,46 +29,56 @@ from jaxmed.registration.networks import ConvAct
 PATCH = 4  # TransMorph's patch size
 
 
-def window_partition(x: jax.Array, w: int) -> jax.Array:
-  """``[B, *R, C]`` -> ``[B * prod(R / w), w^n, C]`` (windows in C order)."""
+def window_partition(x: jax.Array, w: Sequence[int]) -> jax.Array:
+  """``[B, *R, C]`` -> ``[B * prod(R / w), prod(w), C]`` (windows in C order); ``w`` has one size per axis."""
   b, *r, c = x.shape
   n = len(r)
-  x = x.reshape(b, *itertools.chain.from_iterable((s // w, w) for s in r), c)
+  x = x.reshape(b, *itertools.chain.from_iterable((s // k, k) for s, k in zip(r, w)), c)
   x = x.transpose(0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1)
-  return x.reshape(-1, w ** n, c)
+  return x.reshape(-1, math.prod(w), c)
 
 
-def window_merge(windows: jax.Array, w: int, shape: Sequence[int], batch: int) -> jax.Array:
+def window_merge(windows: jax.Array, w: Sequence[int], shape: Sequence[int], batch: int) -> jax.Array:
   """Inverse of :func:`window_partition` for a ``[batch, *shape, C]`` map."""
   n = len(shape)
-  x = windows.reshape(batch, *(s // w for s in shape), *(w,) * n, -1)
+  x = windows.reshape(batch, *(s // k for s, k in zip(shape, w)), *w, -1)
   x = x.transpose(0, *itertools.chain.from_iterable((1 + i, 1 + n + i) for i in range(n)), 2 * n + 1)
   return x.reshape(batch, *shape, -1)
 
 
-def relative_position_index(w: int, n: int) -> np.ndarray:
-  """``[w^n, w^n]`` index into a ``(2w - 1)^n`` bias table for every query/key pair of a window."""
-  coords = np.stack(np.meshgrid(*[np.arange(w)] * n, indexing="ij")).reshape(n, -1)
-  rel = coords[:, :, None] - coords[:, None, :] + (w - 1)  # [n, w^n, w^n], each in [0, 2w - 2]
-  strides = (2 * w - 1) ** np.arange(n - 1, -1, -1)
+def relative_position_index(w: Sequence[int]) -> np.ndarray:
+  """``[prod(w), prod(w)]`` index into a ``prod(2w - 1)`` bias table for every query/key pair of a window."""
+  coords = np.stack(np.meshgrid(*[np.arange(k) for k in w], indexing="ij")).reshape(len(w), -1)
+  rel = coords[:, :, None] - coords[:, None, :] + (np.asarray(w) - 1)[:, None, None]  # each in [0, 2w - 2]
+  sizes = 2 * np.asarray(w) - 1
+  strides = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
   return np.tensordot(strides, rel, axes=1)
 
 
-def shifted_window_mask(shape: Sequence[int], w: int, shift: int) -> np.ndarray:
-  """``[num_windows, w^n, w^n]``: 0 where two tokens came from the same region before the cyclic shift, else -100."""
+def shifted_window_mask(shape: Sequence[int], w: Sequence[int], shift: Sequence[int]) -> np.ndarray:
+  """``[num_windows, prod(w), prod(w)]``: 0 for two tokens from one region before the cyclic shift, else -100."""
   region = np.zeros(shape, np.int32)
-  bounds = (slice(0, -w), slice(-w, -shift), slice(-shift, None))
-  for k, sl in enumerate(itertools.product(bounds, repeat=len(shape))):
+  per_axis = [(slice(0, -k), slice(-k, -t), slice(-t, None)) if t else (slice(None),) for k, t in zip(w, shift)]
+  for k, sl in enumerate(itertools.product(*per_axis)):
     region[sl] = k
   windows = window_partition(region[None, ..., None], w)[..., 0]
   return np.where(windows[:, :, None] != windows[:, None, :], -100.0, 0.0).astype(np.float32)
 
 
+def fit_window(feature: Sequence[int], window: Sequence[int]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """Per axis: the window (Swin: the whole axis if it is not larger than the window) and its shift."""
+  w = tuple(min(k, s) for k, s in zip(window, feature))
+  for s, k in zip(feature, w):
+    if s % k:
+      raise ValueError(f"SwinBlock: feature map {tuple(feature)} must be divisible by the window {w}; "
+                       "give one window size per axis (TransMorph's 160x192x224 preset uses (5, 6, 7))")
+  return w, tuple(k // 2 if s > k else 0 for s, k in zip(feature, w))
+
+
 class WindowAttention(nn.Module):
-  """Multi-head self-attention inside windows, with a relative position bias: ``[N, w^n, C]`` -> same."""
+  """Multi-head self-attention inside windows, with a relative position bias: ``[N, prod(w), C]`` -> same."""
   heads: int
-  window: int
-  ndim: int
+  window: tuple[int, ...]
 
   @nn.compact
   def __call__(self, x, mask=None):
@@ -78,37 +88,40 @@ class WindowAttention(nn.Module):
     q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
     logits = jnp.einsum("nqhd,nkhd->nhqk", q, k) / math.sqrt(hd)
     table = self.param("relative_position_bias", nn.initializers.truncated_normal(0.02),
-                       ((2 * self.window - 1) ** self.ndim, self.heads))
-    bias = table[relative_position_index(self.window, self.ndim)]  # [t, t, heads]
-    logits = logits + bias.transpose(2, 0, 1)[None]
+                       (math.prod(2 * k - 1 for k in self.window), self.heads))
+    bias = table[relative_position_index(self.window)]  # [t, t, heads]
+    logits = logits + bias.transpose(2, 0, 1)[None].astype(logits.dtype)
     if mask is not None:
-      logits = logits.reshape(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None]
+      logits = logits.reshape(-1, mask.shape[0], self.heads, t, t) + mask[None, :, None].astype(logits.dtype)
       logits = logits.reshape(nwin, self.heads, t, t)
     out = jnp.einsum("nhqk,nkhd->nqhd", jax.nn.softmax(logits, axis=-1), v).reshape(nwin, t, c)
     return nn.Dense(c, name="proj")(out)
 
 
 class SwinBlock(nn.Module):
-  """Pre-norm (shifted) window attention and MLP, each with a residual: ``[B, *R, C]`` -> same."""
+  """Pre-norm (shifted) window attention and MLP, each with a residual: ``[B, *R, C]`` -> same.
+
+  ``window`` is one size per axis; ``shifted`` moves the windows by half a
+  window (cyclically, with the attention mask of Swin) on every axis longer
+  than its window.
+  """
   heads: int
-  window: int
-  shift: int
+  window: tuple[int, ...]
+  shifted: bool
 
   @nn.compact
   def __call__(self, x):
     b, *r, c = x.shape
-    w = min(self.window, *r)
-    shift = self.shift if w == self.window and min(r) > self.window else 0
-    if any(s % w for s in r):
-      raise ValueError(f"SwinBlock: feature map {tuple(r)} must be divisible by the window {w}")
+    w, shift = fit_window(r, self.window)
+    shift = shift if self.shifted and any(shift) else None
     axes = tuple(range(1, len(r) + 1))
     h = nn.LayerNorm(name="norm1")(x)
     if shift:
-      h = jnp.roll(h, (-shift,) * len(r), axis=axes)
+      h = jnp.roll(h, tuple(-t for t in shift), axis=axes)
     mask = jnp.asarray(shifted_window_mask(r, w, shift)) if shift else None
-    h = window_merge(WindowAttention(self.heads, w, len(r))(window_partition(h, w), mask), w, r, b)
+    h = window_merge(WindowAttention(self.heads, w)(window_partition(h, w), mask), w, r, b)
     if shift:
-      h = jnp.roll(h, (shift,) * len(r), axis=axes)
+      h = jnp.roll(h, shift, axis=axes)
     x = x + h
     h = nn.Dense(4 * c)(nn.LayerNorm(name="norm2")(x))
     return x + nn.Dense(c)(nn.gelu(h))
@@ -126,7 +139,8 @@ class PatchMerging(nn.Module):
 
 
 class TransMorph(nn.Module):
-  """Attributes: ``ndim``; ``embed`` channels; ``depths`` and ``heads`` per stage; ``window``; ``remat``.
+  """Attributes: ``ndim``; ``embed`` channels; ``depths`` and ``heads`` per stage; ``window`` (an int, or
+  one size per axis); ``remat``.
 
   The patch size is TransMorph's 4, so the decoder's last two skips (half and
   full resolution) come from convolutions of the input pair.
@@ -135,7 +149,7 @@ class TransMorph(nn.Module):
   embed: int = 16
   depths: Sequence[int] = (2, 2, 2)
   heads: Sequence[int] = (2, 2, 4)
-  window: int = 4
+  window: int | Sequence[int] = 4
   remat: bool = False
 
   @nn.compact
@@ -144,6 +158,7 @@ class TransMorph(nn.Module):
     factor = p * 2 ** (len(self.depths) - 1)
     if any(s % factor for s in moving.shape[1:-1]):
       raise ValueError(f"TransMorph: spatial shape {moving.shape[1:-1]} must be divisible by {factor}")
+    window = (self.window,) * n if isinstance(self.window, int) else tuple(self.window)
     x = jnp.concatenate([moving, fixed], axis=-1)
     half = nn.avg_pool(x, (2,) * n, (2,) * n)
     full_skip = ConvAct(self.embed // 2, n)(x)  # the input's own features at full and half resolution
@@ -153,7 +168,7 @@ class TransMorph(nn.Module):
     feats = []
     for stage, (depth, heads) in enumerate(zip(self.depths, self.heads)):
       for i in range(depth):
-        h = block(heads, self.window, self.window // 2 if i % 2 else 0)(h)
+        h = block(heads, window, bool(i % 2))(h)
       feats.append(nn.LayerNorm(name=f"stage{stage}_norm")(h))
       if stage < len(self.depths) - 1:
         h = PatchMerging()(h)

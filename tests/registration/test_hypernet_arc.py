@@ -68,8 +68,11 @@ def test_vmapped_arc_equals_loop_over_lambda(tiny_model):
       np.testing.assert_allclose(vm[key][i], one[key][0], rtol=1e-5, atol=1e-5, err_msg=f"{key} at {lam}")
     np.testing.assert_array_equal(vm["warped_labels"][i], one["warped_labels"][0])
   chunked = jax.jit(lambda l: R.arc_points(register, l, m, f, ml, fl, lambda_batch_size=2, **kw))(lams)
-  for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj"):
+  pairwise = jax.jit(lambda l: R.arc_points(register, l, m, f, ml, fl, lambda_batch_size=2, pair_batch_size=1,
+                                            **kw))(lams)
+  for key in ("dice", "folding_percent", "sdlogj_l2r", "sdlogj", "ndv_percent"):
     np.testing.assert_allclose(chunked[key], vm[key], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pairwise[key], vm[key], rtol=1e-5, atol=1e-5)
   curve = R.arc_curve(register, lams, m, f, ml, fl, **kw)
   assert set(curve) >= {"lambda", "dice", "hd95", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent", "auc"}
   # These exaggerated warps can erase a small label: HD95 is then inf (Learn2Reg), never NaN.

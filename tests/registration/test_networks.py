@@ -49,15 +49,21 @@ def test_lkunet_and_transmorph_shapes_in_2d_and_3d(arch, transform):
 def test_swin_window_partition_round_trip_and_shift_mask():
   from jaxmed.registration import transmorph as T
   x = jnp.arange(2 * 8 * 8 * 4 * 3, dtype=jnp.float32).reshape(2, 8, 8, 4, 3)
-  win = T.window_partition(x, 4)
-  assert win.shape == (2 * 2 * 2 * 1, 64, 3)
-  np.testing.assert_array_equal(T.window_merge(win, 4, (8, 8, 4), 2), x)
-  np.testing.assert_array_equal(win[0].reshape(4, 4, 4, 3), x[0, :4, :4, :4])
-  mask = T.shifted_window_mask((8, 8), 4, 2)
+  win = T.window_partition(x, (4, 2, 4))
+  assert win.shape == (2 * 2 * 4 * 1, 32, 3)
+  np.testing.assert_array_equal(T.window_merge(win, (4, 2, 4), (8, 8, 4), 2), x)
+  np.testing.assert_array_equal(win[0].reshape(4, 2, 4, 3), x[0, :4, :2, :4])
+  mask = T.shifted_window_mask((8, 8), (4, 4), (2, 2))
   assert mask.shape == (4, 16, 16) and np.all(mask[0] == 0)  # the first window holds one region
   assert np.any(mask[-1] < 0)  # the corner window mixes regions that the cyclic shift brought together
-  idx = T.relative_position_index(3, 2)
+  idx = T.relative_position_index((3, 3))
   assert idx.shape == (9, 9) and idx.min() == 0 and idx.max() == 24 and np.all(np.diag(idx) == 12)
+  idx = T.relative_position_index((2, 3))  # (2*2-1) x (2*3-1) = 15 offsets, all reached
+  assert sorted(np.unique(idx)) == list(range(15))
+  assert T.fit_window((10, 12, 14), (5, 6, 7)) == ((5, 6, 7), (2, 3, 3))
+  assert T.fit_window((5, 6, 7), (5, 6, 7)) == ((5, 6, 7), (0, 0, 0))
+  with pytest.raises(ValueError, match="divisible by the window"):
+    T.fit_window((10, 12, 14), (4, 4, 4))
 
 
 @pytest.mark.parametrize("arch", ["vxm", "lku", "tm"])
