@@ -1,6 +1,6 @@
 """Benchmark: the hypernetwork against K dedicated trainings at equal quality; the lambda sweep; paper-scale memory.
 
-  python benchmarks/arc.py [--size 64] [--steps 600] [--hyper-steps 1800] [--json PATH] [--skip-paper]
+  python benchmarks/arc.py [--size 64] [--steps 1000] [--hyper-steps 3000] [--json PATH] [--skip-paper]
 
 Three parts, all on one machine in one run:
 
@@ -222,8 +222,8 @@ def main():
   ap = argparse.ArgumentParser()
   ap.add_argument("--size", type=int, default=64)
   ap.add_argument("--batch", type=int, default=4)
-  ap.add_argument("--steps", type=int, default=600)
-  ap.add_argument("--hyper-steps", type=int, default=1800)
+  ap.add_argument("--steps", type=int, default=arc_config.get_config("demo").train.steps)
+  ap.add_argument("--hyper-steps", type=int, default=3000)
   ap.add_argument("--eval-every", type=int, default=100)
   ap.add_argument("--paper-archs", nargs="+", default=["vxm", "lku", "tm"])
   ap.add_argument("--skip-paper", action="store_true")

@@ -7,8 +7,11 @@ stays a pure function of ``(generated_params, moving, fixed)``, so a whole
 curve of models is one ``jax.vmap`` over ``lambda``.
 
 Loss (HyperMorph, Eq. 3): ``(1 - lambda) * L_sim + lambda * L_smooth`` with
-``lambda ~ U[0, 1]``, of which a fraction (20%) is drawn at the endpoints 0
-and 1 so the extremes are trained too. The ``"log_weight"`` weighting instead
+``lambda ~ U[0, 1]``, of which a fraction (HyperMorph: 20%) may be drawn at
+the endpoints 0 and 1 so the extremes are trained too. Measured here, the
+draws at ``lambda = 1`` (pure smoothness, whose optimum is the identity) pull
+the hypernetwork's neighbouring lambdas towards the identity; the ARC
+experiment sets the fraction to 0 (see its config). The ``"log_weight"`` weighting instead
 reads ``lambda`` as ``w = 10**(4 lambda - 3)``, a log-uniform weight in
 ``[1e-3, 1e1]``, and uses ``L_sim + w * L_smooth``.
 """

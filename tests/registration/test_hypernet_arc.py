@@ -110,3 +110,19 @@ def test_arc_auc_on_analytic_curves_over_their_common_range():
     R.arc_auc(r2, a2, r_range=(0.0, 0.3))
   with pytest.raises(ValueError, match="share no regularity range"):
     R.arc_common_range([[0.0, 0.1], [0.2, 0.3]])
+
+
+def test_lambda_batch_for_budget_from_compiled_memory(tiny_model):
+  _, hm, hp = tiny_model
+  d = atlas_subjects(4, (16, 16), seed=0)
+  m, f = jnp.asarray(d["images"][:2, ..., None]), jnp.asarray(d["images"][2:, ..., None])
+  ml, fl = jnp.asarray(d["labels"][:2]), jnp.asarray(d["labels"][2:])
+  points = lambda lam: R.arc_points(lambda l, a, b: hm.apply(hp, l, a, b)[0], lam, m, f, ml, fl,  # noqa: E731
+                                    labels=tuple(range(1, NUM_LABELS)), num_labels=NUM_LABELS)
+  assert R.lambda_batch_for_budget(points, 8, budget_gb=1e-9) == 1  # nothing fits: one lambda at a time
+  assert R.lambda_batch_for_budget(points, 8, budget_gb=100.0) == 8  # everything fits: all at once
+  one = R.compiled_peak_bytes(jax.jit(points).lower(jax.ShapeDtypeStruct((1,), jnp.float32)).compile())
+  four = R.compiled_peak_bytes(jax.jit(points).lower(jax.ShapeDtypeStruct((4,), jnp.float32)).compile())
+  assert four > one > 0
+  k = R.lambda_batch_for_budget(points, 8, budget_gb=(one + four) / 2 / 2 ** 30)
+  assert 1 <= k < 4
