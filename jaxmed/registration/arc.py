@@ -222,9 +222,11 @@ def plot_arc(curves: Mapping[str, Mapping[str, np.ndarray]], path: str, *,
                    edgecolor="k", zorder=3, label=f"{name} dedicated")
       ax.set_xlabel(f"SDlogJ ({regularity})")
       ax.set_ylabel(label)
-    axes[0][-1].plot(c["lambda"], c["folding_percent"], "-o", ms=3, color=col, label=name)
+    axes[0][-1].plot(c["lambda"], c["folding_percent"], "-o", ms=3, color=col, label=f"{name} % folding")
+    if "ndv_percent" in c:
+      axes[0][-1].plot(c["lambda"], c["ndv_percent"], "--", color=col, label=f"{name} NDV %")
   axes[0][-1].set_xlabel("lambda")
-  axes[0][-1].set_ylabel("% folding voxels (J <= 0)")
+  axes[0][-1].set_ylabel("% folding voxels (J <= 0, solid); % non-diffeomorphic volume (dashed)")
   axes[0][0].legend(fontsize=7)
   axes[0][0].set_title("Alignment-regularity characteristic")
   fig.tight_layout()
