@@ -141,7 +141,8 @@ def equal_quality(args, out):
   out["speedup/hyper_vs_dedicated"] = t_ded / t_hyper
   out["speedup/hyper_vs_dedicated_k11"] = 11 * args.steps * t_ded_step / t_hyper
   print(f"hypernetwork within 0.01 Dice of all 3 dedicated models at step {reached}: {t_hyper:.1f} s vs "
-        f"{t_ded:.1f} s for 3 dedicated trainings ({t_ded / t_hyper:.2f}x; {out['speedup/hyper_vs_dedicated_k11']:.2f}x "
+        f"{t_ded:.1f} s for 3 dedicated trainings ({t_ded / t_hyper:.2f}x; "
+        f"{out['speedup/hyper_vs_dedicated_k11']:.2f}x "
         "against 11 dedicated trainings)")
 
 
@@ -214,7 +215,8 @@ def paper_memory(args, out):
     out.update({f"{key}/step_peak_gb": step_gb, f"{key}/sweep_peak_gb": sweep_gb, f"{key}/sweep_lambda_batch": k,
                 f"{key}/params": R.count_params(jax.eval_shape(net.init, jax.random.PRNGKey(0), img, img))})
     print(f"paper {arch}-svf at {shape}, bf16, half-res SVF, remat: train step peak {step_gb:.1f} GB; sweep of 14 "
-          f"lambdas x {n} pairs in chunks of {k} lambdas x {cfg.eval.pair_batch_size} pairs: peak {sweep_gb:.1f} GB (budget {cfg.arc.memory_budget_gb:g} GB; "
+          f"lambdas x {n} pairs in chunks of {k} lambdas x {cfg.eval.pair_batch_size} pairs: peak {sweep_gb:.1f} GB "
+          f"(budget {cfg.arc.memory_budget_gb:g} GB; "
           f"compiled in {dt:.0f} s)")
 
 

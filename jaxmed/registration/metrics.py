@@ -148,7 +148,8 @@ def ndv_percent(disp: jax.Array, mask: jax.Array | None = None,
   folding percentage, it weights each fold by how much volume it inverts.
   """
   n = disp.shape[-1]
-  phi = identity_grid(disp.shape[1:-1], disp.dtype) + (disp if spacing is None else disp / jnp.asarray(spacing, disp.dtype))
+  voxels = disp if spacing is None else disp / jnp.asarray(spacing, disp.dtype)
+  phi = identity_grid(disp.shape[1:-1], disp.dtype) + voxels
   neg = sum(jnp.maximum(-v, 0.0) for v in _simplex_volumes(phi)) / 2.0  # [B, *S-1], two schemes averaged
   cells = jnp.ones_like(neg) if mask is None else mask[(slice(None),) + (slice(0, -1),) * n].astype(neg.dtype)
   axes = tuple(range(1, neg.ndim))
