@@ -10,20 +10,24 @@ given, under their own names:
   finite, so it is defined for any field, but it compresses the spread.
 * :func:`sdlogj_masked` - the plain ``std(log J)`` over the voxels inside a
   mask (e.g. the fixed foreground) where ``J > 0``.
+
+:func:`ndv_percent` is the non-diffeomorphic volume that Learn2Reg reports
+since 2024, :func:`keypoint_tre` the NLST keypoint error, and :func:`hd95`
+Learn2Reg's surfel-weighted HD95 (:mod:`jaxmed.registration.surface`).
 """
 
 from __future__ import annotations
 
-from typing import Sequence
-
 import itertools
 import math
+from typing import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.ndimage import map_coordinates
 
+from jaxmed.registration.surface import hd95_l2r
 from jaxmed.registration.warp import identity_grid
 
 
@@ -184,5 +188,4 @@ def keypoint_tre(disp: jax.Array, fixed_kp: jax.Array, moving_kp: jax.Array,
 def hd95(pred: np.ndarray, target: np.ndarray, labels: Sequence[int],
          spacing: Sequence[float] | None = None, moving: np.ndarray | None = None) -> np.ndarray:
   """Learn2Reg HD95 per pair and label, ``[B, *S]`` -> ``[B, L]``: see :func:`~jaxmed.registration.surface.hd95_l2r`."""
-  from jaxmed.registration.surface import hd95_l2r
   return hd95_l2r(pred, target, labels, moving=moving, spacing=spacing)
