@@ -26,7 +26,7 @@ import scipy.stats
 
 from jaxmed import core
 from jaxmed import registration as R
-from jaxmed.io import learn2reg_val_pairs, load_learn2reg_subjects
+from jaxmed.io import learn2reg_val_pairs, load_learn2reg_keypoints, load_learn2reg_subjects
 from jaxmed.synth import NUM_LABELS, atlas_subjects, registration_pairs
 
 
@@ -47,6 +47,7 @@ def load_data(config) -> dict[str, np.ndarray]:
     train = load_learn2reg_subjects(d.root, d.train_names, ndim=len(d.shape))
     val_names = list(d.val_names) if official is None else sorted({n for pair in official for n in pair})
     val = load_learn2reg_subjects(d.root, val_names, ndim=len(d.shape))
+    val["keypoints"] = load_learn2reg_keypoints(d.root, val_names, ndim=len(d.shape))  # NLST; else None
     num_labels = int(max(train["labels"].max(), val["labels"].max())) + 1
   else:
     raise ValueError(f"config.data.source must be 'synth' or 'learn2reg', got {d.source!r}")
@@ -57,9 +58,14 @@ def load_data(config) -> dict[str, np.ndarray]:
     pairs = np.asarray([(val_names.index(m), val_names.index(f)) for m, f in official])
   else:
     pairs = registration_pairs(len(val["images"]), d.n_val_pairs, seed=config.seed + 2)
-  return {"train_images": train["images"], "val_moving": val["images"][pairs[:, 0]][..., None],
-          "val_fixed": val["images"][pairs[:, 1]][..., None], "val_moving_labels": val["labels"][pairs[:, 0]],
-          "val_fixed_labels": val["labels"][pairs[:, 1]], "num_labels": num_labels}
+  out = {"train_images": train["images"], "val_moving": val["images"][pairs[:, 0]][..., None],
+         "val_fixed": val["images"][pairs[:, 1]][..., None], "val_moving_labels": val["labels"][pairs[:, 0]],
+         "val_fixed_labels": val["labels"][pairs[:, 1]], "num_labels": num_labels}
+  if "masks" in val:  # NLST: SDlogJ inside the fixed lung mask
+    out["val_fixed_mask"] = val["masks"][pairs[:, 1]]
+  if val.get("keypoints") is not None:  # NLST: keypoint TRE
+    out["val_keypoints"] = (val["keypoints"][pairs[:, 1]], val["keypoints"][pairs[:, 0]])
+  return out
 
 
 def similarity_loss(config):
@@ -107,7 +113,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   labels = tuple(range(1, data["num_labels"]))
   arc_kw = dict(moving=val["val_moving"], fixed=val["val_fixed"], moving_labels=val["val_moving_labels"],
                 fixed_labels=val["val_fixed_labels"], labels=labels, num_labels=data["num_labels"],
-                label_warp=config.eval.label_warp)
+                label_warp=config.eval.label_warp, fixed_mask=data.get("val_fixed_mask"),
+                keypoints=data.get("val_keypoints"))
 
   def arc(register, lambdas):
     """The ARC at ``lambdas``; the lambda chunk is the config's, or the largest that fits the memory budget."""
@@ -190,7 +197,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"arc_auc/{name}"] = float(c["auc"])
     results[f"spearman_lambda_sdlogj/{name}"] = float(scipy.stats.spearmanr(c["lambda"], c["sdlogj_l2r"])[0])
     results[f"spearman_lambda_sdlogj_masked/{name}"] = float(scipy.stats.spearmanr(c["lambda"], c["sdlogj"])[0])
-    for key in ("folding_percent", "ndv_percent", "dice", "hd95"):
+    for key in ("folding_percent", "ndv_percent", "dice", "hd95", "tre"):
+      if key not in c:
+        continue
       results[f"{key}/{name}/lam0"] = float(c[key][0])
       results[f"{key}/{name}/lam1"] = float(c[key][-1])
   for name in dedicated:

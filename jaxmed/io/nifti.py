@@ -86,7 +86,8 @@ def load_learn2reg_subjects(root: str, names: Sequence[str], *, ndim: int = 3) -
 
   All subjects must share one grid (Learn2Reg data are preprocessed to a
   common space). Returns stacked ``images`` ``[N, *S]``, ``labels``
-  ``[N, *S]``, ``affine`` and ``spacing``.
+  ``[N, *S]``, ``affine`` and ``spacing``, and ``masks`` ``[N, *S]`` (bool)
+  when ``root/masksTr/<name>.nii.gz`` exist (NLST's lung masks).
   """
   subjects = []
   for name in names:
@@ -98,34 +99,17 @@ def load_learn2reg_subjects(root: str, names: Sequence[str], *, ndim: int = 3) -
       raise NiftiError(f"{os.path.join(root, 'imagesTr', name + '.nii.gz')}: grid differs from "
                        f"{names[0]} (shape {s['image'].shape} vs {first['image'].shape}); expected one "
                        "common space for all subjects")
-  return {"images": np.stack([s["image"] for s in subjects]), "labels": np.stack([s["labels"] for s in subjects]),
-          "affine": first["affine"], "spacing": first["spacing"]}
-
-
-def learn2reg_val_pairs(root: str) -> list[tuple[str, str]] | None:
-  """The official validation pairs ``[(moving, fixed), ...]`` from ``root/*_dataset.json``, or ``None``.
-
-  Learn2Reg ships a ``<TASK>_dataset.json`` whose ``"registration_val"`` list
-  holds ``{"fixed": "./imagesTr/<name>.nii.gz", "moving": ...}`` entries;
-  the names returned are the file stems (``<name>``).
-  """
-  import glob
-  import json
-
-  files = sorted(glob.glob(os.path.join(root, "*_dataset.json")))
-  if not files:
-    return None
-  with open(files[0]) as f:
-    meta = json.load(f)
-  entries = meta.get("registration_val")
-  if entries is None:
-    return None
-  stem = lambda p: os.path.basename(p).split(".nii")[0]  # noqa: E731
-  try:
-    return [(stem(e["moving"]), stem(e["fixed"])) for e in entries]
-  except (KeyError, TypeError) as e:
-    raise NiftiError(f"{files[0]}: field 'registration_val' must be a list of {{'fixed': path, 'moving': path}} "
-                     f"entries ({e!r})") from e
+  out = {"images": np.stack([s["image"] for s in subjects]), "labels": np.stack([s["labels"] for s in subjects]),
+         "affine": first["affine"], "spacing": first["spacing"]}
+  mask_paths = [os.path.join(root, "masksTr", f"{name}.nii.gz") for name in names]
+  if all(os.path.exists(p) for p in mask_paths):
+    masks = []
+    for p in mask_paths:
+      mask, affine, _ = load_nifti(p, ndim=ndim)
+      check_same_grid(p, mask.shape, affine, mask_paths[0], out["images"].shape[1:], first["affine"])
+      masks.append(mask > 0)
+    out["masks"] = np.stack(masks)
+  return out
 
 
 def reorient(data: np.ndarray, affine: np.ndarray, axcodes: tuple[str, ...] = ("P", "I", "R")

@@ -28,7 +28,9 @@ RegisterFn = Callable[[jax.Array, jax.Array, jax.Array], jax.Array]
 def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixed: jax.Array,
                moving_labels: jax.Array, fixed_labels: jax.Array, *, labels: Sequence[int], num_labels: int,
                spacing: Sequence[float] | None = None, label_warp: str = "nearest",
-               lambda_batch_size: int | None = None, pair_batch_size: int | None = None) -> dict[str, jax.Array]:
+               lambda_batch_size: int | None = None, pair_batch_size: int | None = None,
+               fixed_mask: jax.Array | None = None, keypoints: tuple[jax.Array, jax.Array] | None = None
+               ) -> dict[str, jax.Array]:
   """The device part of the ARC over ``K`` lambdas (jit it, or call it under jit).
 
   Args:
@@ -46,6 +48,10 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
     pair_batch_size: ``None`` registers all ``N`` pairs of a lambda at once;
       ``p`` runs ``jax.lax.map`` over chunks of ``p`` pairs (3D volumes at
       full size need it: each pair's Jacobians alone are ``~50 |S|`` bytes).
+    fixed_mask: ``[N, *S]`` region for the masked SDlogJ (NLST: the lung
+      mask); default the fixed foreground ``fixed_labels > 0``.
+    keypoints: ``(fixed_kp, moving_kp)``, each ``[N, P, n]`` voxel coordinates
+      (NaN rows pad); adds ``tre`` (:func:`~jaxmed.registration.keypoint_tre`).
 
   Returns:
     Per-pair values, each with leading ``[K, N]``: ``dice`` (mean over
@@ -56,21 +62,29 @@ def arc_points(register: RegisterFn, lambdas: jax.Array, moving: jax.Array, fixe
   """
   small = jnp.uint8 if num_labels <= 256 else moving_labels.dtype
 
-  def pairs(lam, m, f, ml, fl):
+  def pairs(lam, m, f, ml, fl, extra):
     disp = register(lam, m, f)
     warped = warp_labels(ml, disp, num_labels=num_labels, spacing=spacing, method=label_warp)
     per_label = M.dice_per_label(warped, fl, labels)
     jac = M.jacobian_determinant(disp, spacing)
-    return {"dice": jnp.nanmean(per_label, axis=1), "dice_per_label": per_label,
-            "folding_percent": M.folding_percent(jac), "ndv_percent": M.ndv_percent(disp, spacing=spacing),
-            "sdlogj_l2r": M.sdlogj_l2r(jac), "sdlogj": M.sdlogj_masked(jac, fl > 0),
-            "warped_labels": warped.astype(small)}
+    out = {"dice": jnp.nanmean(per_label, axis=1), "dice_per_label": per_label,
+           "folding_percent": M.folding_percent(jac), "ndv_percent": M.ndv_percent(disp, spacing=spacing),
+           "sdlogj_l2r": M.sdlogj_l2r(jac), "sdlogj": M.sdlogj_masked(jac, extra.get("mask", fl > 0)),
+           "warped_labels": warped.astype(small)}
+    if "fixed_kp" in extra:
+      voxel_disp = disp if spacing is None else disp / jnp.asarray(spacing, disp.dtype)
+      out["tre"] = M.keypoint_tre(voxel_disp, extra["fixed_kp"], extra["moving_kp"], spacing)
+    return out
+
+  extra = {} if fixed_mask is None else {"mask": fixed_mask}
+  if keypoints is not None:
+    extra.update(fixed_kp=keypoints[0], moving_kp=keypoints[1])
 
   def one(lam):
-    data = (moving, fixed, moving_labels, fixed_labels)
+    data = (moving, fixed, moving_labels, fixed_labels, extra)
     if pair_batch_size is None:
       return pairs(lam, *data)
-    single = lambda x: jax.tree.map(lambda v: v[0], pairs(lam, *(v[None] for v in x)))  # noqa: E731
+    single = lambda x: jax.tree.map(lambda v: v[0], pairs(lam, *jax.tree.map(lambda v: v[None], x)))  # noqa: E731
     return jax.lax.map(single, data, batch_size=pair_batch_size)
 
   lambdas = jnp.asarray(lambdas, jnp.float32)
@@ -110,25 +124,28 @@ def compiled_peak_bytes(compiled) -> int:
 def arc_curve(register: RegisterFn, lambdas: Sequence[float], moving, fixed, moving_labels, fixed_labels, *,
               labels: Sequence[int], num_labels: int, spacing: Sequence[float] | None = None,
               label_warp: str = "nearest", with_hd95: bool = True,
-              lambda_batch_size: int | None = None, pair_batch_size: int | None = None) -> dict[str, np.ndarray]:
+              lambda_batch_size: int | None = None, pair_batch_size: int | None = None,
+              fixed_mask=None, keypoints=None) -> dict[str, np.ndarray]:
   """Evaluates a model at ``K`` lambdas on a validation set; returns ``[K]`` means over pairs.
 
   Keys: ``lambda``, ``dice``, ``hd95`` (if ``with_hd95``: Learn2Reg's, per
   label in voxels, ``nanmean`` over labels, then the mean over pairs),
-  ``sdlogj_l2r``, ``sdlogj``, ``folding_percent``, ``ndv_percent``, and
-  ``auc`` (:func:`arc_auc` of Dice against ``sdlogj_l2r`` over this curve's
+  ``sdlogj_l2r``, ``sdlogj``, ``folding_percent``, ``ndv_percent``, ``tre``
+  (with ``keypoints``; ``fixed_mask`` and ``keypoints`` as in
+  :func:`arc_points`), and ``auc`` (:func:`arc_auc` of Dice against ``sdlogj_l2r`` over this curve's
   own range). The device work is one jitted call (see :func:`arc_points`);
   HD95 runs on the host, batched over all lambdas and pairs.
   """
   lambdas = np.asarray(lambdas, np.float32)
   pts = jax.jit(lambda lam: arc_points(register, lam, moving, fixed, moving_labels, fixed_labels, labels=labels,
                                        num_labels=num_labels, spacing=spacing, label_warp=label_warp,
-                                       lambda_batch_size=lambda_batch_size,
-                                       pair_batch_size=pair_batch_size))(lambdas)
+                                       lambda_batch_size=lambda_batch_size, pair_batch_size=pair_batch_size,
+                                       fixed_mask=fixed_mask, keypoints=keypoints))(lambdas)
   pts = jax.device_get(pts)
   out = {"lambda": lambdas}
-  for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent"):
-    out[k] = np.nanmean(np.asarray(pts[k], np.float64), axis=1)
+  for k in ("dice", "sdlogj_l2r", "sdlogj", "folding_percent", "ndv_percent", "tre"):
+    if k in pts:
+      out[k] = np.nanmean(np.asarray(pts[k], np.float64), axis=1)
   if with_hd95:
     warped = np.asarray(pts["warped_labels"])
     k, n = warped.shape[:2]

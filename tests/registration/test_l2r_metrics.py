@@ -107,3 +107,14 @@ def test_keypoint_tre_of_a_known_translation():
   np.testing.assert_allclose(tre, np.hypot(3.0, 8.0), rtol=1e-5)
   padded = fixed_kp.at[1, 4].set(jnp.nan)  # NaN rows are padding (pairs with fewer keypoints)
   assert np.all(np.isfinite(R.keypoint_tre(disp, padded, moving_kp)))
+
+
+def test_arc_points_reports_tre_and_masked_sdlogj_when_given():
+  lab = jnp.zeros((2, 16, 16), jnp.int32).at[:, 4:12, 4:12].set(1)
+  img = lab[..., None].astype(jnp.float32)
+  shift = lambda lam, m, f: jnp.zeros(m.shape[:-1] + (2,)).at[..., 0].set(lam)  # noqa: E731  u = lam along axis 0
+  fixed_kp = jnp.asarray(np.random.default_rng(0).uniform(3, 12, (2, 4, 2)), jnp.float32)
+  out = R.arc_points(shift, jnp.asarray([0.0, 1.5]), img, img, lab, lab, labels=(1,), num_labels=2,
+                     keypoints=(fixed_kp, fixed_kp), fixed_mask=jnp.ones((2, 16, 16), bool))
+  np.testing.assert_allclose(out["tre"], [[0.0, 0.0], [1.5, 1.5]], atol=1e-5)  # phi(p) = p + lam e_0
+  np.testing.assert_allclose(out["sdlogj"], 0.0, atol=1e-6)  # a translation is perfectly regular
