@@ -243,7 +243,7 @@ def plot_arc(curves: Mapping[str, Mapping[str, np.ndarray]], path: str, *,
     if "ndv_percent" in c:
       axes[0][-1].plot(c["lambda"], c["ndv_percent"], "--", color=col, label=f"{name} NDV %")
   axes[0][-1].set_xlabel("lambda")
-  axes[0][-1].set_ylabel("% folding voxels (J <= 0, solid); % non-diffeomorphic volume (dashed)")
+  axes[0][-1].set_ylabel("% folding (solid), % NDV (dashed)")
   axes[0][0].legend(fontsize=7)
   axes[0][0].set_title("Alignment-regularity characteristic")
   fig.tight_layout()
