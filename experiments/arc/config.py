@@ -6,10 +6,13 @@
 
 Presets:
   tiny  - 32x32 images, one model, a few dozen steps: a CI smoke run.
-  demo  - 64x64 synthetic brains; VoxelMorph-UNet with a displacement and with
-          an SVF, and LKU-Net with an SVF; minutes on a CPU.
-  paper - 3D 160x192x224 (OASIS-like, Learn2Reg), full-width networks,
-          HyperMorph's 6x128 hypernetwork; for a GPU.
+  demo  - 64x64 synthetic brains; VoxelMorph UNet, LKU-Net and TransMorph, each
+          with a displacement and an SVF; dedicated models for the SVF ones;
+          about 20-35 minutes on 2 CPU cores.
+  paper - 3D 160x192x224 (OASIS, Learn2Reg), bf16 compute, half-resolution
+          SVF, remat, HyperMorph's 6x128 hypernetwork; compiles to at most
+          15 GB per train step and 56 GB per sweep chunk (benchmarks/arc.py):
+          one H100.
 """
 
 import ml_collections

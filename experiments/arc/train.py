@@ -1,11 +1,17 @@
 """ARC experiment: hypernetwork and dedicated registration models, then their ARC curves.
 
-For every model "<arch>-<transform>" in ``config.models``:
+For every model "<arch>-<transform>" in ``config.models`` (arch: vxm, lku, tm;
+transform: disp, svf):
   1. train a HyperMorph hypernetwork over lambda in [0, 1];
-  2. train dedicated models at ``config.dedicated.lambdas`` (same step count);
+  2. for the models in ``config.dedicated.models``, train dedicated models at
+     ``config.dedicated.lambdas`` (the same step count each);
   3. evaluate the hypernetwork's ARC at ``config.eval.num_lambdas`` lambdas
-     (one vmap over lambda) and the dedicated models at their lambda.
-Then write ``arc.png``, ``examples.png`` and ``results.json``.
+     and the dedicated models at their lambda, as Learn2Reg scores
+     (nearest-neighbour label warp, Dice, surfel HD95, SDlogJ, NDV, and TRE
+     for an NLST root with keypoints).
+Then write ``arc.png``, ``examples.png`` and ``results.json``: ARC AUCs over
+the SDlogJ range all curves cover, ``hyper_vs_dedicated/{arch}/{lambda}/...``
+relative differences, ``dedicated_gap/{model}``.
 
 Each training run lives in ``<workdir>/<model>/<run>/`` with its own
 checkpoints and ``metrics.jsonl``; the top-level ``metrics.jsonl`` gathers
