@@ -68,8 +68,9 @@ def test_swin_window_partition_round_trip_and_shift_mask():
 
 @pytest.mark.parametrize("arch", ["vxm", "lku", "tm"])
 def test_gradient_reaches_every_generated_weight(arch):
+  # TransMorph with one stage of two blocks (plain and shifted windows); patch merging is in the shape test.
   net = R.registration_net(arch, "svf", ndim=2, encoder=(4, 4), decoder=(4, 4), final=(4,), lku_start=4,
-                           tm_embed=8, tm_depths=(2, 1), tm_heads=(2, 2), tm_window=2, int_steps=3)
+                           tm_embed=8, tm_depths=(2,), tm_heads=(2,), tm_window=2, int_steps=3)
   hm = R.make_hypermorph(net, (1, 16, 16, 1), hidden=(8, 8), head_scale=1.0)
   hp = hm.init(jax.random.PRNGKey(0))
   rng = np.random.default_rng(1)
