@@ -14,7 +14,9 @@ def test_arc_tiny_end_to_end(tmp_path):
   name = config.models[0]
   for key in (f"arc_auc/{name}", f"dedicated_gap/{name}", f"spearman_lambda_sdlogj/{name}",
               *(f"dice/{name}/lam{v:g}" for v in config.dedicated.lambdas),
-              *(f"sdlogj/{name}/lam{v:g}" for v in config.dedicated.lambdas)):
+              *(f"sdlogj/{name}/lam{v:g}" for v in config.dedicated.lambdas),
+              *(f"hyper_vs_dedicated/vxm/{v:g}/{m}" for v in config.dedicated.lambdas for m in ("dice", "sdlogj")),
+              f"ndv_percent/{name}/lam0", f"hd95/{name}/lam1", "arc_auc_range/lo", "arc_auc_range/hi"):
     assert key in results and math.isfinite(results[key]), key
   assert 0.0 <= results[f"dice/{name}/lam0.5"] <= 1.0
   for f in ("config.json", "metrics.jsonl", "results.json", "arc.png", "examples.png", "arc_curves.json"):
