@@ -33,7 +33,7 @@ import scipy.stats
 from jaxmed import core
 from jaxmed import registration as R
 from jaxmed.io import learn2reg_val_pairs, load_learn2reg_keypoints, load_learn2reg_subjects
-from jaxmed.synth import NUM_LABELS, atlas_subjects, registration_pairs
+from jaxmed.synth import NUM_LABELS, atlas_subjects, pair_displacement, registration_pairs
 
 
 def load_data(config) -> dict[str, np.ndarray]:
@@ -67,6 +67,9 @@ def load_data(config) -> dict[str, np.ndarray]:
   out = {"train_images": train["images"], "val_moving": val["images"][pairs[:, 0]][..., None],
          "val_fixed": val["images"][pairs[:, 1]][..., None], "val_moving_labels": val["labels"][pairs[:, 0]],
          "val_fixed_labels": val["labels"][pairs[:, 1]], "num_labels": num_labels}
+  if d.source == "synth":  # the true moving -> fixed deformation: the alignment ceiling
+    out["val_oracle_disp"] = np.stack([pair_displacement(val["displacements"][m], val["displacements"][f])
+                                       for m, f in pairs])
   if "masks" in val:  # NLST: SDlogJ inside the fixed lung mask
     out["val_fixed_mask"] = val["masks"][pairs[:, 1]]
   if val.get("keypoints") is not None:  # NLST: keypoint TRE
@@ -222,6 +225,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     results[f"dedicated_gap/{name}"] = float(np.mean(gaps))
   results["dice/unregistered"] = float(np.nanmean(R.dice_per_label(val["val_moving_labels"],
                                                                    val["val_fixed_labels"], labels)))
+  if "val_oracle_disp" in data:  # ceiling: the generator's own deformation, scored the same way
+    oracle_disp = jnp.asarray(data["val_oracle_disp"])
+    oracle = R.arc_curve(lambda lam, m, f: oracle_disp, [0.0], lambda_batch_size=1, **arc_kw)
+    for key, metric in (("dice", "dice"), ("hd95", "hd95"), ("sdlogj", "sdlogj_l2r"), ("ndv", "ndv_percent")):
+      results[f"{key}/oracle"] = float(oracle[metric][0])
   R.plot_arc(curves, os.path.join(workdir, "arc.png"), dedicated=dedicated)
   plot_examples(hypermorphs[config.models[0]], val, os.path.join(workdir, "examples.png"))
   core.write_json(os.path.join(workdir, "arc_curves.json"),

@@ -81,6 +81,27 @@ def random_diffeomorphism(rng: np.random.Generator, shape: Sequence[int], *, sca
   return disp
 
 
+def pair_displacement(disp_moving: np.ndarray, disp_fixed: np.ndarray, *, iters: int = 200,
+                      damping: float = 0.5) -> np.ndarray:
+  """The true moving-to-fixed displacement of two atlas subjects: ``[*S, n]`` (voxels), the ARC's oracle.
+
+  Subject labels are ``atlas(x + d(x))``, so ``moving(x + u(x)) = fixed(x)``
+  when ``x + u(x) = phi_m^{-1}(x + d_f(x))`` with ``phi_m(y) = y + d_m(y)``.
+  The inverse is the fixed point of ``y = z - d_m(y)``, found by the damped
+  iteration ``y <- y + damping (z - d_m(y) - y)``, which contracts wherever
+  ``phi_m`` is locally invertible (``I + grad d_m`` has eigenvalues > 0).
+  """
+  shape = disp_moving.shape[:-1]
+  grid = np.stack(np.meshgrid(*[np.arange(s, dtype=np.float64) for s in shape], indexing="ij"), axis=-1)
+  target = grid + disp_fixed
+  y = target.copy()
+  for _ in range(iters):
+    sampled = np.stack([scipy.ndimage.map_coordinates(disp_moving[..., k], np.moveaxis(y, -1, 0), order=1,
+                                                      mode="nearest") for k in range(len(shape))], axis=-1)
+    y = y + damping * (target - sampled - y)
+  return (y - grid).astype(np.float32)
+
+
 def atlas_subjects(n_subjects: int, shape: Sequence[int], *, seed: int = 0, deform_scale: float | None = None,
                    noise: float = 0.02, bias: float = 0.1) -> dict[str, np.ndarray]:
   """Subjects drawn from the atlas.

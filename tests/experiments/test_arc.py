@@ -19,6 +19,8 @@ def test_arc_tiny_end_to_end(tmp_path):
               f"ndv_percent/{name}/lam0", f"hd95/{name}/lam1", "arc_auc_range/lo", "arc_auc_range/hi"):
     assert key in results and math.isfinite(results[key]), key
   assert 0.0 <= results[f"dice/{name}/lam0.5"] <= 1.0
+  # The ceiling (the generator's own deformation) sits far above the floor (no registration).
+  assert results["dice/oracle"] > 0.75 and results["dice/oracle"] > results["dice/unregistered"] + 0.3
   for f in ("config.json", "metrics.jsonl", "results.json", "arc.png", "examples.png", "arc_curves.json"):
     assert os.path.exists(tmp_path / f), f
   assert os.path.isdir(tmp_path / name / "hyper" / "checkpoints")
