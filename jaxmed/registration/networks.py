@@ -52,29 +52,22 @@ class LKBlock(nn.Module):
 
 
 class RegUNet(nn.Module):
-  """UNet over the concatenated pair; ``block`` is ``"conv"`` (VoxelMorph) or ``"lk"`` (LKU-Net).
+  """The VoxelMorph UNet over the concatenated pair (LKU-Net is :class:`~jaxmed.registration.lkunet.LKUNet`).
 
   Attributes:
     ndim: number of spatial axes.
-    encoder: features per encoder level; each level is a block then 2x max pooling.
-    decoder: features per decoder level; each is a block, 2x upsampling and a skip concat.
+    encoder: features per encoder level; each level is a conv block then 2x max pooling.
+    decoder: features per decoder level; each is a conv block, 2x upsampling and a skip concat.
     final: features of the full-resolution blocks before the flow head.
-    block: ``"conv"`` or ``"lk"`` (the latter is used in the encoder and bottleneck).
-    lk_kernel: large kernel size for ``"lk"``.
+    remat: ``jax.checkpoint`` each level's block.
   """
   ndim: int = 2
   encoder: Sequence[int] = (16, 32, 32, 32)
   decoder: Sequence[int] = (32, 32, 32, 32)
   final: Sequence[int] = (32, 16, 16)
-  block: str = "conv"
-  lk_kernel: int = 5
   remat: bool = False
 
-  def _block(self, features, large):
-    if self.block not in ("conv", "lk"):
-      raise ValueError(f"RegUNet.block must be 'conv' or 'lk', got {self.block!r}")
-    if self.block == "lk" and large:
-      return (nn.remat(LKBlock) if self.remat else LKBlock)(features, self.ndim, self.lk_kernel)
+  def _block(self, features):
     return (nn.remat(ConvAct) if self.remat else ConvAct)(features, self.ndim)
 
   @nn.compact
@@ -85,11 +78,11 @@ class RegUNet(nn.Module):
     x = jnp.concatenate([moving, fixed], axis=-1)
     skips = []
     for f in self.encoder:
-      x = self._block(f, large=True)(x)
+      x = self._block(f)(x)
       skips.append(x)
       x = nn.max_pool(x, (2,) * self.ndim, (2,) * self.ndim)
     for f in self.decoder:
-      x = self._block(f, large=False)(x)
+      x = self._block(f)(x)
       for axis in range(1, self.ndim + 1):
         x = jnp.repeat(x, 2, axis=axis)
       x = jnp.concatenate([x, skips.pop()], axis=-1)
@@ -148,8 +141,7 @@ def registration_net(arch: str, transform: str, *, ndim: int, encoder=(16, 32, 3
   from jaxmed.registration.lkunet import LKUNet
   from jaxmed.registration.transmorph import TransMorph
   if arch == "vxm":
-    unet = RegUNet(ndim=ndim, encoder=tuple(encoder), decoder=tuple(decoder), final=tuple(final), block="conv",
-                   remat=remat)
+    unet = RegUNet(ndim=ndim, encoder=tuple(encoder), decoder=tuple(decoder), final=tuple(final), remat=remat)
   elif arch == "lku":
     unet = LKUNet(ndim=ndim, start=lku_start, levels=len(encoder), remat=remat)
   elif arch == "tm":
