@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any, Callable
 
 import flax.linen as nn
@@ -182,7 +183,8 @@ def device_slices(sl: dict[str, Any]) -> dict[str, Any]:
 def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float], key: jax.Array,
         params: dict[str, Any] | None = None, samples_per_step: int = 8192, psf_max: int = 16,
         psf_schedule: str = "linear", starts: dict[str, float] | None = None, final_fraction: float = 0.1,
-        coarse_to_fine: float = 0.0, eval_fn: Callable[[dict[str, Any]], dict[str, float]] | None = None,
+        level_steps: int = 0, horizon: int | None = None,
+        eval_fn: Callable[[dict[str, Any]], dict[str, float]] | None = None,
         eval_every: int = 0, progress: str | None = "svr") -> tuple[dict[str, Any], list[dict[str, float]]]:
   """Fits the imaging model to one subject's slices.
 
@@ -190,19 +192,29 @@ def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float
     params: a starting point (e.g. a Reptile meta-initialisation); fresh groups are filled from ``model.init``.
     samples_per_step: volume evaluations per step; ``samples_per_step // k`` pixels with ``k`` PSF samples
       each, ``k`` ramping up to ``psf_max`` as :func:`~jaxmed.svr.psf.psf_ramp` says.
-    starts: per-group start as a fraction of ``steps`` (see :func:`make_optimizer`).
+    starts: per-group start as a fraction of ``horizon`` (see :func:`make_optimizer`).
     final_fraction: each group's learning rate at the last step, as a fraction of its initial rate.
-    coarse_to_fine: fraction of ``steps`` over which a hash grid's levels open (0: all from the start).
+    level_steps: absolute number of steps over which a hash grid's levels open (:func:`level_progress`; 0: all
+      open from the start). Absolute, not a fraction of ``steps``: a short Reptile inner fit and a long test fit
+      open the levels at the same steps.
+    horizon: the length every other schedule is defined over (learning-rate decay, group starts, PSF ramp);
+      default ``steps``. ``fit(steps=n, horizon=N)`` runs exactly the first ``n`` steps of ``fit(steps=N)``
+      (same key): a Reptile inner fit is the start of a test fit, not a compressed copy of it.
     eval_fn: ``params -> metrics``, called at step 0, every ``eval_every`` steps and at the end.
 
   Returns:
-    The fitted params and the history (one dict per evaluation, with ``step`` and the last losses).
+    The fitted params and the history (one dict per evaluation, with ``step``, ``time_s`` (training wall time
+    so far; evaluations and the first step at each PSF sample count, which may compile, are not timed) and the
+    last losses).
   """
+  horizon = steps if horizon is None else int(horizon)
+  if horizon < steps:
+    raise ValueError(f"fit: horizon {horizon} is shorter than the {steps} steps to run")
   sl_d = device_slices(sl)
   key, k_init = jax.random.split(key)
   fresh = model.init(k_init, sl)
   params = fresh if params is None else {g: params.get(g, fresh[g]) for g in fresh}
-  opt_key = (tuple(sorted(lrs.items())), steps, tuple(sorted((starts or {}).items())), final_fraction)
+  opt_key = (tuple(sorted(lrs.items())), horizon, tuple(sorted((starts or {}).items())), final_fraction)
   try:
     tx, step = _compiled_step(model, opt_key, samples_per_step)
   except TypeError:  # an unhashable model (e.g. a voxel grid holding an array): compile for this call only
@@ -211,21 +223,40 @@ def fit(model: SVRModel, sl: dict[str, Any], *, steps: int, lrs: dict[str, float
 
   history = []
   if eval_fn is not None:
-    history.append({"step": 0, **eval_fn(params)})
+    history.append({"step": 0, "time_s": 0.0, **eval_fn(params)})
   bar = core.progress_bar(steps, desc=progress) if progress else None
   metrics = {}
+  train_s, t0, compiled = 0.0, time.perf_counter(), set()
   for i in range(steps):
     key, sub = jax.random.split(key)
-    progress = jnp.float32(min(i / (coarse_to_fine * steps), 1.0) if coarse_to_fine > 0 else 1.0)
-    params, opt_state, metrics = step(params, opt_state, sl_d, sub, progress,
-                                      k=psf_ramp(i, steps, psf_max, psf_schedule))
+    k = psf_ramp(i, horizon, psf_max, psf_schedule)
+    if k not in compiled:  # a step that may compile (a new PSF sample count) is not timed
+      jax.block_until_ready(params)
+      train_s += time.perf_counter() - t0
+    params, opt_state, metrics = step(params, opt_state, sl_d, sub, jnp.float32(level_progress(i, level_steps)), k=k)
+    if k not in compiled:
+      compiled.add(k)
+      jax.block_until_ready(params)
+      t0 = time.perf_counter()
     if bar is not None:
       core.update_progress(bar, 1, core.to_host(metrics) if (i + 1) % 50 == 0 else None)
     if eval_fn is not None and eval_every and ((i + 1) % eval_every == 0 or i + 1 == steps):
-      history.append({"step": i + 1, **core.to_host(metrics), **eval_fn(params)})
+      jax.block_until_ready(params)
+      train_s += time.perf_counter() - t0
+      history.append({"step": i + 1, "time_s": train_s, **core.to_host(metrics), **eval_fn(params)})
+      t0 = time.perf_counter()
   if bar is not None:
     bar.close()
   return params, history
+
+
+def level_progress(step: int, level_steps: int) -> float:
+  """The hash grid's level schedule at ``step``: ``min(step / level_steps, 1)`` (1 when ``level_steps`` is 0).
+
+  A function of the absolute step only, so every fit (Reptile inner fits, test fits of any length) opens the
+  levels identically.
+  """
+  return min(step / level_steps, 1.0) if level_steps > 0 else 1.0
 
 
 @functools.lru_cache(maxsize=16)
