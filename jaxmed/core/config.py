@@ -22,10 +22,11 @@ class ConfigError(ValueError):
   """A config override names an unknown key or has the wrong type."""
 
 
-def check_preset(preset: str) -> str:
-  """Returns ``preset`` if it is one of :data:`PRESETS`, else raises ``ConfigError``."""
-  if preset not in PRESETS:
-    raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+def check_preset(preset: str, extra: tuple[str, ...] = ()) -> str:
+  """Returns ``preset`` if it is one of :data:`PRESETS` (or an experiment's ``extra`` presets), else raises
+  ``ConfigError``."""
+  if preset not in PRESETS + tuple(extra):
+    raise ConfigError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS + tuple(extra))}")
   return preset
 
 

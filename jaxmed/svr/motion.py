@@ -1,4 +1,7 @@
-"""Slice motion models: free per-slice rigid parameters, or a motion INR over (stack, slice).
+"""Slice motion models: free per-slice rigid parameters, or a motion network over (stack, slice).
+
+:class:`MotionINR` is a tanh MLP on Fourier features; :class:`SirenMotion` is
+MetaSVR's motion network (a SIREN on the 2-vector (slice, stack)).
 
 Both return the motion of every slice as ``[n_slices, 6]`` (rotation in
 radians, translation in mm, :mod:`jaxmed.svr.geometry` conventions) and both
@@ -18,6 +21,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
+
+from jaxmed.svr.inr import siren_layers
 
 UNITS = np.array([1.0, 1.0, 1.0, 10.0, 10.0, 10.0], np.float32)
 
@@ -53,13 +58,37 @@ class MotionINR(nn.Module):
     return nn.Dense(6, kernel_init=nn.initializers.zeros)(h) * UNITS
 
 
+class SirenMotion(nn.Module):
+  """MetaSVR's motion network: a SIREN on the slice embedding ``(slice, stack)`` -> ``[S, 6]``.
+
+  The embedding is ``[2 * slice_pos - 1, 2 * stack / max(num_stacks - 1, 1) - 1]`` (both in [-1, 1]); ``layers``
+  sine layers of ``hidden`` units (MetaSVR: 2 x 64, first omega 40, hidden omega 32.5) and a linear output.
+  MetaSVR's output layer keeps SIREN's random initialisation; here it starts at zero, so the initial motion is
+  the stacks' own geometry, as for the other motion models.
+  """
+  num_stacks: int
+  hidden: int = 64
+  layers: int = 2
+  first_omega: float = 40.0
+  hidden_omega: float = 32.5
+
+  @nn.compact
+  def __call__(self, stack_id: jnp.ndarray, slice_pos: jnp.ndarray) -> jnp.ndarray:
+    stack = 2.0 * stack_id.astype(jnp.float32) / max(self.num_stacks - 1, 1) - 1.0
+    h = jnp.stack([2.0 * slice_pos - 1.0, stack], -1)
+    h = siren_layers(h, self.hidden, self.layers, self.first_omega, self.hidden_omega)
+    return nn.Dense(6, kernel_init=nn.initializers.zeros)(h) * UNITS
+
+
 def motion_model(kind: str, num_slices: int, num_stacks: int, **kwargs) -> nn.Module:
-  """``"free"`` (per-slice parameters) or ``"inr"`` (:class:`MotionINR`)."""
+  """``"free"`` (per-slice parameters), ``"inr"`` (:class:`MotionINR`) or ``"siren"`` (:class:`SirenMotion`)."""
   if kind == "free":
     return FreeMotion(num_slices)
   if kind == "inr":
     return MotionINR(num_stacks, **kwargs)
-  raise ValueError(f"motion model {kind!r}; expected 'free' or 'inr'")
+  if kind == "siren":
+    return SirenMotion(num_stacks, **kwargs)
+  raise ValueError(f"motion model {kind!r}; expected 'free', 'inr' or 'siren'")
 
 
 def drift_penalty(motion: jnp.ndarray, weights: jnp.ndarray | None = None) -> jnp.ndarray:

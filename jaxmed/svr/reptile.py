@@ -20,13 +20,18 @@ import optax
 import orbax.checkpoint as ocp
 
 from jaxmed import core
-from jaxmed.svr.motion import MotionINR
+from jaxmed.svr.motion import MotionINR, SirenMotion
 from jaxmed.svr.reconstruct import SVRModel
 
 
-def meta_groups(model: SVRModel) -> tuple[str, ...]:
-  """The parameter groups a meta-initialisation carries for ``model``."""
-  return ("volume", "motion") if isinstance(model.motion, MotionINR) else ("volume",)
+def meta_groups(model: SVRModel, meta_motion: bool = True) -> tuple[str, ...]:
+  """The parameter groups a meta-initialisation carries for ``model``.
+
+  Always the volume; also the motion network (:class:`MotionINR`, :class:`SirenMotion`) when ``meta_motion``.
+  Free per-slice motion has no parameters shared across subjects and is never meta-learned.
+  """
+  shared_motion = isinstance(model.motion, (MotionINR, SirenMotion))
+  return ("volume", "motion") if shared_motion and meta_motion else ("volume",)
 
 
 def reptile_update(meta: dict[str, Any], inner: dict[str, Any], tx: optax.GradientTransformation,
@@ -38,7 +43,7 @@ def reptile_update(meta: dict[str, Any], inner: dict[str, Any], tx: optax.Gradie
 
 
 def meta_learn(model: SVRModel, subjects: Sequence[dict[str, Any]], inner_fit: Callable[..., dict[str, Any]], *,
-               epochs: int, meta_lr: float, key: jax.Array, optimizer: str = "adam",
+               epochs: int, meta_lr: float, key: jax.Array, optimizer: str = "adam", meta_motion: bool = True,
                progress: bool = True) -> dict[str, Any]:
   """Reptile over ``subjects`` (slice sets).
 
@@ -46,11 +51,12 @@ def meta_learn(model: SVRModel, subjects: Sequence[dict[str, Any]], inner_fit: C
     inner_fit: ``(params, slice_set, key) -> fitted params`` (e.g. :func:`~jaxmed.svr.reconstruct.fit` with a
       few steps); it gets the meta-parameters as its starting point.
     optimizer: ``"adam"`` (MetaSVR) or ``"sgd"`` (the original Reptile, ``meta_lr`` = its epsilon).
+    meta_motion: also meta-learn a shared motion network (see :func:`meta_groups`).
 
   Returns:
     The meta-parameters: ``{group: params}`` for :func:`meta_groups`.
   """
-  groups = meta_groups(model)
+  groups = meta_groups(model, meta_motion)
   key, k0 = jax.random.split(key)
   init = model.init(k0, subjects[0])
   meta = {g: init[g] for g in groups}
