@@ -13,13 +13,14 @@ from typing import Any, Callable, Sequence
 
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from jaxmed.svr import geometry
 from jaxmed.svr.psf import psf_sigmas
 
 
 def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
-            bbox: np.ndarray | None = None) -> dict[str, np.ndarray]:
+            bbox: np.ndarray | None = None, halo_mm: float = 0.0) -> dict[str, np.ndarray]:
   """Flattens stacks into a slice set.
 
   Args:
@@ -27,6 +28,8 @@ def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
       slices run along the third axis.
     margin_mm: padding of the bounding box (default: the largest thickness).
     bbox: ``[2, 3]`` world box to use instead (e.g. a known volume's corner voxel centres).
+    halo_mm: also keep the background pixels within this in-plane distance of each slice's mask (MetaSVR's
+      background halo): the volume learns the dark surround, which guides the motion at the brain's edge.
 
   Returns:
     ``values [P]``, ``vox [P, 3]`` (voxel index of each pixel), ``slice [P]`` (global slice index) for the
@@ -49,6 +52,8 @@ def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
     mask = np.ones(image.shape, bool) if st.get("mask") is None else np.asarray(st["mask"]) > 0
     if mask.shape != image.shape:
       raise ValueError(f"stack {s}: mask shape {mask.shape} != image shape {image.shape}")
+    if halo_mm > 0 and st.get("mask") is not None:
+      mask = halo(mask, np.linalg.norm(np.asarray(st["affine"])[:3, :2], axis=0), halo_mm)
     affine = np.asarray(st["affine"], np.float64)
     frame, spacing = geometry.slice_frame(affine)
     nz = image.shape[2]
@@ -74,6 +79,13 @@ def prepare(stacks: Sequence[dict[str, Any]], *, margin_mm: float | None = None,
              bbox=box.astype(np.float32), num_pixels=np.int32(sum(len(v) for v in values)),
              num_stacks=np.int32(len(stacks)))
   return out
+
+
+def halo(mask: np.ndarray, spacing_xy: Sequence[float], halo_mm: float) -> np.ndarray:
+  """``mask [X, Y, Z]`` grown in plane (each slice on its own) by every pixel within ``halo_mm`` of it."""
+  dist = np.stack([ndimage.distance_transform_edt(~mask[:, :, z], sampling=spacing_xy) if mask[:, :, z].any()
+                   else np.full(mask.shape[:2], np.inf) for z in range(mask.shape[2])], -1)
+  return dist <= halo_mm
 
 
 def pad_pixels(sl: dict[str, Any], size: int) -> dict[str, Any]:
