@@ -83,10 +83,22 @@ def psf_quadrature(spacing_xy, thickness, points=(3, 3, 5)) -> tuple[np.ndarray,
   return nodes.astype(np.float32), (weights / weights.sum()).astype(np.float32)
 
 
-def stack_affine(orientation: str, shape: tuple[int, int, int], inplane: float, thickness: float,
+def slice_frame(orientation) -> np.ndarray:
+  """A named orientation (``ORIENTATIONS``) or any ``[3, 3]`` rotation (an oblique stack) -> the frame ``[3, 3]``."""
+  if isinstance(orientation, str):
+    if orientation not in ORIENTATIONS:
+      raise ValueError(f"orientation {orientation!r}; expected one of {sorted(ORIENTATIONS)} or a 3x3 rotation")
+    return ORIENTATIONS[orientation]
+  frame = np.asarray(orientation, np.float64)
+  if frame.shape != (3, 3) or not np.allclose(frame.T @ frame, np.eye(3), atol=1e-6):
+    raise ValueError(f"orientation: expected a 3x3 rotation matrix, got shape {frame.shape}")
+  return frame
+
+
+def stack_affine(orientation, shape: tuple[int, int, int], inplane: float, thickness: float,
                  center: np.ndarray) -> np.ndarray:
-  """Affine of a stack whose centre voxel sits at world ``center``."""
-  frame = ORIENTATIONS[orientation]
+  """Affine of a stack whose centre voxel sits at world ``center`` (``orientation``: see :func:`slice_frame`)."""
+  frame = slice_frame(orientation)
   affine = np.eye(4)
   affine[:3, :3] = frame * np.array([inplane, inplane, thickness])
   affine[:3, 3] = center - affine[:3, :3] @ ((np.array(shape) - 1) / 2)
@@ -102,18 +114,29 @@ def rigid(params: np.ndarray, centers: np.ndarray) -> np.ndarray:
   return t
 
 
-def draw_motion(rng, n: int, kind: str, max_rot_deg: float, max_trans_mm: float) -> np.ndarray:
-  """``[n, 6]`` motion in acquisition order: ``uniform`` (independent) or ``random_walk`` (scaled to the maxima)."""
+def draw_motion(rng, n: int, kind: str, max_rot_deg: float, max_trans_mm: float,
+                jump_rate: float = 0.1) -> np.ndarray:
+  """``[n, 6]`` motion in acquisition order, scaled so each component peaks at the maxima.
+
+  ``uniform``: independent per slice; ``random_walk``: a Gaussian random walk; ``random_walk_jumps``: the
+  walk plus abrupt inter-slice jumps (each slice starts one with probability ``jump_rate``, a step of 6
+  walk-step standard deviations in a random direction), the sudden fetal movements of severe motion.
+  """
   if kind == "uniform":
     m = rng.uniform(-1.0, 1.0, (n, 6))
-  elif kind == "random_walk":
-    m = np.cumsum(rng.standard_normal((n, 6)), 0)
+  elif kind in ("random_walk", "random_walk_jumps"):
+    steps = rng.standard_normal((n, 6))
+    if kind == "random_walk_jumps":
+      jumps = rng.random(n) < jump_rate
+      n_jumps = int(jumps.sum())
+      steps[jumps] += 6.0 * rng.choice([-1.0, 1.0], (n_jumps, 6)) * rng.uniform(0.5, 1.0, (n_jumps, 6))
+    m = np.cumsum(steps, 0)
     m = m - m.mean(0)
     m = m / (np.abs(m).max(0) + 1e-8)
   elif kind == "none":
     m = np.zeros((n, 6))
   else:
-    raise ValueError(f"motion {kind!r}; expected 'uniform', 'random_walk' or 'none'")
+    raise ValueError(f"motion {kind!r}; expected 'uniform', 'random_walk', 'random_walk_jumps' or 'none'")
   return m * np.r_[np.full(3, np.radians(max_rot_deg)), np.full(3, max_trans_mm)]
 
 
@@ -153,7 +176,7 @@ def simulate_stacks(volume: np.ndarray, vol_affine: np.ndarray, *, seed: int = 0
   center = (vol_affine @ np.r_[(np.array(volume.shape) - 1) / 2, 1.0])[:3]
   geoms = []
   for o in orientations:
-    axes_extent = np.abs(ORIENTATIONS[o].T @ extent)
+    axes_extent = np.abs(slice_frame(o).T) @ extent
     shape = (int(np.ceil(axes_extent[0] / inplane)), int(np.ceil(axes_extent[1] / inplane)),
              int(np.ceil(axes_extent[2] / thickness)))
     geoms.append((o, shape, stack_affine(o, shape, inplane, thickness, center)))
@@ -180,7 +203,7 @@ def simulate_stacks(volume: np.ndarray, vol_affine: np.ndarray, *, seed: int = 0
         image[:, :, z] += stripes * image[:, :, z].max()
     image = image + noise * rng.standard_normal(shape)
     st = {"image": image.astype(np.float32), "affine": affine, "thickness": float(thickness), "motion": m,
-          "scale": scale, "corrupted": corrupted, "orientation": o}
+          "scale": scale, "corrupted": corrupted, "orientation": o if isinstance(o, str) else "oblique"}
     if mask is not None:
       st["mask"] = acquire_stack(mask.astype(np.float32), vol_affine, affine, shape, thickness, m, psf_points) > 0.1
     stacks.append(st)
