@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the experiments package
 
 from experiments.svr import config as svr_config  # noqa: E402
+from experiments.svr import runs as svr_runs  # noqa: E402
 from experiments.svr import train as svr_train  # noqa: E402
 from jaxmed import svr  # noqa: E402
 
@@ -39,7 +40,7 @@ def timed_fit(model, subject, kw, eval_every, target=None, params=None):
 
   def ev(p):
     times.append(time.perf_counter())
-    return svr_train.evaluate_volume(model, p, subject)
+    return svr_runs.evaluate_volume(model, p, subject)
 
   t0 = time.perf_counter()
   _, hist = svr.fit(model, sl, params=params, key=jax.random.PRNGKey(0), eval_fn=ev, eval_every=eval_every,
@@ -59,7 +60,7 @@ def main():
   config.data.size = args.size
   subject = svr_train.make_subject(config, 7000)
   sl = subject["slices"]
-  kw = svr_train.fit_kwargs(config, args.steps)
+  kw = svr_train.fit_kwargs(config, args.steps, horizon=args.steps)
   every = max(args.steps // 20, 1)
   print(f"subject: {args.size}^3 phantom, {len(sl['stack'])} slices, {int(sl['num_pixels'])} pixels, "
         f"{config.fit.samples_per_step} volume samples per step, {jax.devices()[0].platform}")
@@ -69,7 +70,7 @@ def main():
   target = h_hist[-1]["psnr"]
   config.model.volume = "siren"
   siren_model = svr_train.build_model(config, sl, correct_motion=False)
-  s_kw = dict(kw, steps=2 * args.steps, lrs=dict(kw["lrs"], volume=1e-4), coarse_to_fine=0.0)
+  s_kw = dict(kw, steps=2 * args.steps, lrs=dict(kw["lrs"], volume=1e-4), level_steps=0)
   s_hist, s_time, s_hit = timed_fit(siren_model, subject, s_kw, every, target)
   print(f"hash grid: {args.steps} steps, {h_time:.1f} s ({1e3 * h_time / args.steps:.1f} ms/step), "
         f"final PSNR {target:.2f} dB")

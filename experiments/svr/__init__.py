@@ -5,39 +5,48 @@ import math
 from jaxmed.core import result_float
 
 TITLE = "INR slice-to-volume reconstruction with Reptile initialisation (Dannecker et al. 2025)"
-HEADLINE = ("psnr/nocorr", "psnr/random_init", "psnr/meta_init", "motion_err_deg/random_init", "outlier_auroc",
-            "steps_to_target/meta_init")
-SETTINGS = ("nocorr", "random_init", "meta_init")
+HEADLINE = ("psnr/nocorr", "psnr/oracle", "psnr/random_init", "psnr/meta_init", "steps_to_target/random_init",
+            "steps_to_target/meta_init", "speedup/meta_init", "psnr/motion_20deg/meta_init", "psnr/metasvr_preset")
+SETTINGS = ("nocorr", "oracle", "random_init", "meta_init")
+
+
+def _f(v, fmt):
+  v = result_float(v)
+  return "–" if math.isnan(v) else format(v, fmt)
 
 
 def results_table(results: dict) -> str:
-  """Markdown table: one row per setting (the tour writes it to the docs)."""
-  cols = ("psnr", "ssim", "motion_err_deg", "motion_err_mm", "steps_to_target")
-  lines = ["| setting | PSNR (dB) | SSIM | rotation error (deg) | translation error (mm) | steps to target |",
-           "|---|---|---|---|---|---|"]
-  for s in SETTINGS:
-    cells = []
-    for c in cols:
-      v = results.get(f"{c}/{s}")
-      cells.append("–" if v is None else (f"{v:.0f}" if c == "steps_to_target" else
-                                         f"{v:.3f}" if c == "ssim" else f"{v:.2f}"))
-    lines.append(f"| {s} | " + " | ".join(cells) + " |")
+  """Markdown tables: the settings, the steps/time to target, the motion sweep and MetaSVR's options."""
+  cols = (("psnr", ".2f"), ("ssim", ".3f"), ("psnr_reg", ".2f"), ("ssim_reg", ".3f"), ("motion_err_deg", ".2f"),
+          ("motion_err_mm", ".2f"), ("steps_to_target", ".0f"), ("time_to_target", ".1f"))
+  lines = ["| setting | PSNR (dB) | SSIM | PSNR registered | SSIM registered | rotation error (deg) | "
+           "translation error (mm) | steps to target | time to target (s) |", "|---|---|---|---|---|---|---|---|---|"]
+  for s in SETTINGS + ("metasvr_preset",):
+    lines.append(f"| {s} | " + " | ".join(_f(results.get(f"{c}/{s}", "nan"), fmt) for c, fmt in cols) + " |")
   lines.append("")
-  auroc = {k: results.get(f"outlier_auroc{k}", float("nan")) for k in ("", "/informative", "/raw_sigma")}
-  lines.append(f"Outlier AUROC (random init) of the learned slice sigma on the volume's scale (sigma / scale): "
-               f"{auroc['']:.3f} over slices with brain pixels, {auroc['/informative']:.3f} over informative "
-               f"slices; of the raw sigma: {auroc['/raw_sigma']:.3f}; "
-               f"before correction: rotation {results.get('motion_err_deg/nocorr', float('nan')):.2f} deg, "
-               f"translation {results.get('motion_err_mm/nocorr', float('nan')):.2f} mm.")
+  seeds = sorted(k.rsplit("_", 1)[1] for k in results if k.startswith("speedup/meta_init/seed_"))
+  lines.append(
+      f"Speedup of the meta init (mean steps to the random init's final PSNR, random / meta): "
+      f"**{_f(results.get('speedup/meta_init', 'nan'), '.2f')}x** (wall time "
+      f"{_f(results.get('speedup/meta_init/time', 'nan'), '.2f')}x; per seed "
+      + ", ".join(f"{s}: {_f(results[f'speedup/meta_init/seed_{s}'], '.2f')}x" for s in seeds)
+      + f"); reached by the meta init in {_f(100 * result_float(results.get('steps_to_target/meta_init/reached', 'nan')), '.0f')}% "
+      f"of the subject x seed fits (a fit that never reaches it counts as the whole fit). Seed spread of the mean "
+      f"PSNR (sd over seeds): random {_f(results.get('psnr/random_init/seed_sd', 'nan'), '.2f')} dB, meta "
+      f"{_f(results.get('psnr/meta_init/seed_sd', 'nan'), '.2f')} dB.")
   lines.append("")
-  clean = [f"{s} {results.get(f'motion_err_deg/{s}/clean', float('nan')):.2f} deg / "
-           f"{results.get(f'motion_err_mm/{s}/clean', float('nan')):.2f} mm" for s in SETTINGS]
-  lines.append("Motion error over the clean (uncorrupted) informative slices only: " + ", ".join(clean) + ".")
-  lines.append("")
-  per = sorted(k for k in results if k.startswith("steps_to_target/meta_init/subject_"))
-  fmt = lambda v: "never" if math.isnan(result_float(v)) else f"{result_float(v):.0f}"  # noqa: E731
-  lines.append("Steps to the random-init final PSNR, per held-out subject (random init / meta init): "
-               + ", ".join(f"{fmt(results.get(k.replace('meta_init', 'random_init'), float('nan')))} / "
-                           f"{fmt(results[k])}" for k in per)
-               + "; a subject whose meta-init fit never reaches it counts as the whole fit in the mean above.")
+  auroc = [f"{s} {_f(results.get(f'outlier_auroc/{s}', 'nan'), '.3f')} (raw sigma "
+           f"{_f(results.get(f'outlier_auroc/{s}/raw_sigma', 'nan'), '.3f')})" for s in ("random_init", "meta_init")]
+  lines.append("Outlier AUROC of the learned slice sigma on the volume's scale (sigma / scale): " + ", ".join(auroc)
+               + ". Motion error over the clean informative slices: " + ", ".join(
+                   f"{s} {_f(results.get(f'motion_err_deg/{s}/clean', 'nan'), '.2f')} deg" for s in SETTINGS) + ".")
+  levels = sorted({int(k.split("/")[1][len("motion_"):-3]) for k in results if k.startswith("psnr/motion_")})
+  if levels:
+    lines += ["", "| severe motion (random walk + jumps) | PSNR random | PSNR meta | rotation error random / meta "
+              "(deg) | uncorrected (deg) |", "|---|---|---|---|---|"]
+    for lv in levels:
+      g = lambda k: results.get(f"{k.split('/')[0]}/motion_{lv}deg/{k.split('/')[1]}", "nan")  # noqa: E731
+      lines.append(f"| {lv} deg | {_f(g('psnr/random_init'), '.2f')} | {_f(g('psnr/meta_init'), '.2f')} | "
+                   f"{_f(g('motion_err_deg/random_init'), '.2f')} / {_f(g('motion_err_deg/meta_init'), '.2f')} | "
+                   f"{_f(g('motion_err_deg/nocorr'), '.2f')} |")
   return "\n".join(lines) + "\n"

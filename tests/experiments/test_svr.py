@@ -1,4 +1,4 @@
-"""The SVR experiment's tiny preset end to end, its outputs and its per-subject cache."""
+"""The SVR experiment's tiny preset end to end, its outputs and its per-fit cache; the steps-to-target bookkeeping."""
 
 import csv
 import glob
@@ -7,6 +7,7 @@ import math
 import os
 
 import nibabel as nib
+import pytest
 
 from experiments import svr as svr_experiment
 from experiments.svr import config as svr_config
@@ -27,30 +28,40 @@ def test_svr_tiny_end_to_end_and_cache(tmp_path):
   # no correction keeps the stacks' geometry: zero estimated motion, error = the injected motion
   assert all(float(r["angle_deg"]) == 0.0 for r in csv.DictReader(open(tmp_path / "nocorr_motion.csv")))
   assert results["motion_err_deg/nocorr"] > 1.0
-  assert 0.0 <= results["outlier_auroc"] <= 1.0
-  informative = results["outlier_auroc/informative"]   # nan when a tiny subject has no clean informative slice
-  assert math.isnan(informative) or 0.0 <= informative <= 1.0
-  assert "steps_to_target/meta_init" in results and "steps_to_target/random_init" in results
-  for f in ("config.json", "results.json", "views.png", "psnr_curve.png", "meta_init"):
+  assert results["motion_err_deg/oracle"] < 0.01      # the ceiling is given the true motion and keeps it
+  assert 0.0 <= results["outlier_auroc/random_init"] <= 1.0
+  for k in ("steps_to_target/random_init", "steps_to_target/meta_init", "time_to_target/random_init",
+            "time_to_target/meta_init", "speedup/meta_init", "psnr/motion_20deg/random_init",
+            "psnr/motion_20deg/meta_init", "psnr/metasvr_preset"):
+    assert math.isfinite(results[k]), k
+  for f in ("config.json", "results.json", "views.png", "psnr_curve.png", "meta_init_seed0"):
     assert os.path.exists(tmp_path / f), f
-  cached = sorted(glob.glob(str(tmp_path / "subject_0-*.json")))  # keyed by the settings that made it
-  assert len(cached) == 1
-  # a rerun reads the cached subject and the saved meta-initialisation
+  cached = sorted(glob.glob(str(tmp_path / "fits" / "*.json")))  # keyed by the settings that made them
+  assert len(cached) == 4 + 2 + 1                         # held-out settings, the sweep's two inits, MetaSVR's options
+  # a rerun reads the cached fits and the saved meta-initialisation
   again = svr_train.train_and_evaluate(config, str(tmp_path))
   assert again["psnr/meta_init"] == results["psnr/meta_init"]
-  assert sorted(glob.glob(str(tmp_path / "subject_0-*.json"))) == cached
-  assert f"| meta_init | {results['psnr/meta_init']:.2f} |" in svr_experiment.results_table(results)
+  assert sorted(glob.glob(str(tmp_path / "fits" / "*.json"))) == cached
+  table = svr_experiment.results_table(results)
+  assert f"| meta_init | {results['psnr/meta_init']:.2f} |" in table and "| 20 deg |" in table
 
 
-def test_steps_to_target_counts_a_subject_that_never_reaches_it():
-  # the second subject's meta-init never reached the target ("nan", as a cached subject reads back)
-  subjects = [{"history": {}, "psnr/meta_init": 20.0, "steps_to_target/meta_init": 500.0,
-               "steps_to_target/random_init": 1200.0},
-              {"history": {}, "psnr/meta_init": float("nan"), "steps_to_target/meta_init": "nan",
-               "steps_to_target/random_init": 1400.0}]
-  r = svr_train.aggregate(subjects, steps=1500)
-  assert r["steps_to_target/meta_init"] == 1000.0          # (500 + the whole 1500-step fit) / 2, not 500
-  assert r["steps_to_target/meta_init/reached"] == 0.5 and r["steps_to_target/random_init/reached"] == 1.0
-  assert r["steps_to_target/meta_init/subject_0"] == 500.0 and math.isnan(r["steps_to_target/meta_init/subject_1"])
-  assert r["psnr/meta_init"] == 20.0                        # other metrics: NaN-aware mean
-  assert "never" in svr_experiment.results_table(r)
+def _hist(psnrs, every=100, per_step_s=0.1):
+  return [{"step": i * every, "time_s": i * every * per_step_s, "psnr": p} for i, p in enumerate(psnrs)]
+
+
+def test_steps_to_target_is_honest_about_fits_that_never_reach_it():
+  # target per (subject, seed) = the random init's final PSNR; step 0 never counts
+  recs = [{"subject": 0, "seed": 0, "psnr/random_init": 20.0, "psnr/meta_init": 20.5,
+           "history/random_init": _hist([10, 15, 18, 20]), "history/meta_init": _hist([20.5, 20.2, 20.4, 20.5])},
+          {"subject": 1, "seed": 0, "psnr/random_init": 21.0, "psnr/meta_init": 19.0,
+           "history/random_init": _hist([10, 21.5, 20.0, 21.0]), "history/meta_init": _hist([12, 16, 18, 19])}]
+  r = svr_train.aggregate(recs, steps=300)
+  assert r["steps_to_target/meta_init/subject_0_seed_0"] == 100.0           # at its first evaluation, not 0
+  assert math.isnan(r["steps_to_target/meta_init/subject_1_seed_0"])
+  assert r["steps_to_target/meta_init"] == (100 + 300) / 2                 # never = the whole fit
+  assert r["steps_to_target/random_init"] == (300 + 100) / 2
+  assert r["steps_to_target/meta_init/reached"] == 0.5
+  assert r["speedup/meta_init"] == pytest.approx(1.0)
+  assert r["time_to_target/meta_init"] == pytest.approx((10 + 30) / 2)
+  assert r["psnr/meta_init"] == 19.75 and math.isnan(r["psnr/meta_init/seed_sd"])
