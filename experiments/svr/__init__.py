@@ -30,7 +30,8 @@ def results_table(results: dict) -> str:
       f"**{_f(results.get('speedup/meta_init', 'nan'), '.2f')}x** (wall time "
       f"{_f(results.get('speedup/meta_init/time', 'nan'), '.2f')}x; per seed "
       + ", ".join(f"{s}: {_f(results[f'speedup/meta_init/seed_{s}'], '.2f')}x" for s in seeds)
-      + f"); reached by the meta init in {_f(100 * result_float(results.get('steps_to_target/meta_init/reached', 'nan')), '.0f')}% "
+      + f"); reached by the meta init in "
+      f"{_f(100 * result_float(results.get('steps_to_target/meta_init/reached', 'nan')), '.0f')}% "
       f"of the subject x seed fits (a fit that never reaches it counts as the whole fit). Seed spread of the mean "
       f"PSNR (sd over seeds): random {_f(results.get('psnr/random_init/seed_sd', 'nan'), '.2f')} dB, meta "
       f"{_f(results.get('psnr/meta_init/seed_sd', 'nan'), '.2f')} dB.")

@@ -1,11 +1,11 @@
-"""INR slice-to-volume reconstruction: no correction, an oracle, random init and Reptile meta-init, on simulated subjects.
+"""INR slice-to-volume reconstruction: no correction, an oracle, random and Reptile meta-init, on simulated subjects.
 
 1. Subjects: seeded fetal-brain phantoms (``jaxmed.synth.fetal``), each
    acquired as thick-slice orthogonal stacks with random-walk motion,
    intensity drift, noise and corrupted slices, then pre-processed
    (``config.prep``: percentile intensity normalisation; N4, stack
    pre-alignment and a background halo as options). Meta-training subjects
-   (seeds 1000+) and held-out subjects (seeds 5000+) never share a seed.
+   (seeds 1000+) and held-out subjects (seeds 6000+) never share a seed.
 2. Per seed, Reptile (``jaxmed.svr.meta_learn``) over the training subjects;
    each inner fit is the first ``reptile.inner_steps`` of a test fit (same
    level schedule, learning-rate schedule, group starts and PSF ramp). Saved
@@ -103,11 +103,11 @@ def fit_kwargs(config, steps: int, horizon: int | None = None) -> dict:
 
 
 def meta_initialisation(config, workdir: str, key, seed: int = 0) -> dict:
-  """Reptile over the training subjects (seeds 1000+); cached in ``<workdir>/meta_init_seed<seed>``."""
+  """Reptile over the training subjects (``data.meta_seed`` + 10 i); cached in ``<workdir>/meta_init_seed<seed>``."""
   path = os.path.join(workdir, f"meta_init_seed{seed}")
   if os.path.isdir(path):
     return svr.load_meta_init(path)
-  subjects = [make_subject(config, 1000 + 10 * i) for i in range(config.data.num_meta)]
+  subjects = [make_subject(config, config.data.meta_seed + 10 * i) for i in range(config.data.num_meta)]
   model = build_model(config, subjects[0]["slices"])
   kw = fit_kwargs(config, config.reptile.inner_steps)  # the first inner_steps of a test fit
 
@@ -126,7 +126,7 @@ def held_out(config, workdir, metas, keys) -> list[dict]:
   """Every held-out subject x seed: the settings' fits, one record per (subject, seed)."""
   records = []
   for i in range(config.data.num_test):
-    subject = make_subject(config, 5000 + 10 * i)
+    subject = make_subject(config, config.data.test_seed + 10 * i)
     for s, seed in enumerate(config.eval.seeds):
       rec = {"subject": i, "seed": seed}
       for setting in SETTINGS if s == 0 else ("random_init", "meta_init"):
@@ -144,8 +144,8 @@ def motion_sweep(config, workdir, meta, key) -> dict:
   for level in config.eval.motion_levels:
     recs = []
     for i in range(config.eval.motion_subjects):
-      subject = make_subject(config, 5000 + 10 * i, motion="random_walk_jumps", max_rot_deg=float(level),
-                             max_trans_mm=float(min(level, 10)))
+      subject = make_subject(config, config.data.test_seed + 10 * i, motion="random_walk_jumps",
+                             max_rot_deg=float(level), max_trans_mm=float(min(level, 10)))
       rec = {}
       for setting in ("random_init", "meta_init"):
         model = build_model(config, subject["slices"])
@@ -168,7 +168,7 @@ def metasvr_options(config, workdir, key) -> dict:
   c.fit.samples_per_step = config.eval.metasvr_samples
   recs = []
   for i in range(config.eval.metasvr_subjects):
-    subject = make_subject(c, 5000 + 10 * i)
+    subject = make_subject(c, config.data.test_seed + 10 * i)
     model = build_model(c, subject["slices"])
     recs.append(run_fit(c, workdir, subject, model, "random_init", None, key, fit_kwargs(c, c.fit.steps),
                         tag=f"metasvr_s{i}", register=config.eval.register))
@@ -207,6 +207,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results.update(metasvr_options(config, workdir, keys[seeds[0]]))
   results.update({"num_subjects/test": config.data.num_test, "num_subjects/meta": config.data.num_meta,
                   "num_seeds": len(seeds)})
-  plots.plot_views(make_subject(config, 5000), workdir, results, os.path.join(workdir, "views.png"))
+  plots.plot_views(make_subject(config, config.data.test_seed), workdir, results, os.path.join(workdir, "views.png"))
   plots.plot_curves(records, results, os.path.join(workdir, "psnr_curve.png"))
   return core.write_results(workdir, results)

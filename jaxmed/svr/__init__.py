@@ -21,10 +21,12 @@ from jaxmed.svr.reconstruct import (GROUPS, SVRModel, device_slices, fit, level_
 from jaxmed.svr.reptile import load_meta_init, meta_groups, meta_learn, reptile_update, save_meta_init
 from jaxmed.svr.slices import acquire, normalise, pad_pixels, pixel_counts, pixel_points, prepare
 
-__all__ = ["GROUPS", "FreeMotion", "HashGrid", "MotionINR", "SirenMotion", "SVRModel", "level_progress", "Siren", "acquire", "axis_angle_matrix",
-           "compose", "drift_penalty", "smoothness_penalty", "euler_zxz_matrix", "fit", "invert", "make_optimizer", "matrix_axis_angle",
-           "motion_model", "normalise", "pad_pixels", "pixel_counts", "pixel_points", "prepare", "n4_bias_correction", "normalise_intensity", "prealign_stacks", "psf_offsets", "psf_ramp", "psf_sigmas",
-           "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "volume_inr", "VoxelGrid",
-           "device_slices", "load_meta_init", "meta_groups", "meta_learn", "reptile_update", "save_meta_init",
-           "reconstruct_volume", "slice_weights", "target_grid", "write_motion_table", "write_outputs",
-           "informative_slices", "masked_psnr_ssim", "registered_psnr_ssim", "outlier_drift_weights", "motion_errors", "outlier_auroc", "slice_sigma_in_volume_units"]
+__all__ = ["acquire", "axis_angle_matrix", "compose", "device_slices", "drift_penalty", "euler_zxz_matrix", "fit",
+           "FreeMotion", "GROUPS", "HashGrid", "informative_slices", "invert", "level_progress", "load_meta_init",
+           "make_optimizer", "masked_psnr_ssim", "matrix_axis_angle", "meta_groups", "meta_learn", "motion_errors",
+           "motion_model", "MotionINR", "n4_bias_correction", "normalise", "normalise_intensity", "outlier_auroc",
+           "outlier_drift_weights", "pad_pixels", "pixel_counts", "pixel_points", "prealign_stacks", "prepare",
+           "psf_offsets", "psf_ramp", "psf_sigmas", "reconstruct_volume", "registered_psnr_ssim", "reptile_update",
+           "rigid_matrix", "rotation_error_deg", "rotation_matrix", "sample_volume", "save_meta_init", "Siren",
+           "SirenMotion", "slice_sigma_in_volume_units", "slice_weights", "smoothness_penalty", "SVRModel",
+           "target_grid", "volume_inr", "VoxelGrid", "write_motion_table", "write_outputs"]

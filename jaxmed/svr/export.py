@@ -49,7 +49,8 @@ def write_motion_table(path: str, motion: np.ndarray, sl: dict[str, Any]) -> Non
 
 def slice_weights(params: dict[str, Any], sl: dict[str, Any]) -> dict[str, list]:
   """Per-slice learned sigma, the weight ``1 / sigma^2`` normalised to mean 1 over slices with pixels, scale,
-  and sigma on the volume's scale (``sigma / scale``, the outlier score; :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`).
+  and sigma on the volume's scale (``sigma / scale``, the outlier score;
+  :func:`~jaxmed.svr.metrics.slice_sigma_in_volume_units`).
 
   Slices without masked pixels get ``None`` (nothing was learned about them).
   """

@@ -7,7 +7,8 @@ the mean of the volume at ``k`` Gaussian offsets around its centre, drawn in
 the slice's own frame (so they rotate with the slice's motion).
 
 MetaSVR ramps ``k`` up during a fit (few samples early, when only coarse
-structure is learned): :func:`psf_ramp`. Here ``k`` moves over powers of two
+structure is learned), quadratically by default: :func:`psf_ramp` (linear,
+quadratic or none). Here ``k`` moves over powers of two
 so a jitted step recompiles at most ``log2(k_max) + 1`` times.
 """
 
@@ -41,7 +42,8 @@ def psf_offsets(key: jax.Array, shape: tuple[int, ...], k: int, sigmas: jnp.ndar
 
 
 def psf_ramp(step: int, total_steps: int, k_max: int, schedule: str = "linear") -> int:
-  """PSF sample count at ``step``: ``k_max * frac`` (``frac`` = progress, or its square), rounded to a power of 2 (in log2).
+  """PSF sample count at ``step``: ``k_max * frac`` (``frac`` = progress, or its square, MetaSVR's quadratic
+  ramp), rounded to a power of 2 (in log2).
 
   ``schedule="none"`` keeps ``k_max`` throughout.
   """
