@@ -32,7 +32,12 @@ def results_table(results: dict) -> str:
       + ", ".join(f"{s}: {_f(results[f'speedup/meta_init/seed_{s}'], '.2f')}x" for s in seeds)
       + f"); reached by the meta init in "
       f"{_f(100 * result_float(results.get('steps_to_target/meta_init/reached', 'nan')), '.0f')}% "
-      f"of the subject x seed fits (a fit that never reaches it counts as the whole fit). Seed spread of the mean "
+      f"of the subject x seed fits (a fit that never reaches it counts as the whole fit). To within 0.5 dB of it: "
+      f"{_f(results.get('steps_to_within_0.5dB/random_init', 'nan'), '.0f')} / "
+      f"{_f(results.get('steps_to_within_0.5dB/meta_init', 'nan'), '.0f')} steps "
+      f"({_f(results.get('speedup/meta_init/within_0.5dB', 'nan'), '.2f')}x). PSNR before any fitting (step 0): "
+      f"random {_f(results.get('psnr_at_step_0/random_init', 'nan'), '.2f')} dB, meta "
+      f"{_f(results.get('psnr_at_step_0/meta_init', 'nan'), '.2f')} dB. Seed spread of the mean "
       f"PSNR (sd over seeds): random {_f(results.get('psnr/random_init/seed_sd', 'nan'), '.2f')} dB, meta "
       f"{_f(results.get('psnr/meta_init/seed_sd', 'nan'), '.2f')} dB.")
   lines.append("")
