@@ -60,7 +60,8 @@ def main():
   config.data.size = args.size
   subject = svr_train.make_subject(config, 7000)
   sl = subject["slices"]
-  kw = svr_train.fit_kwargs(config, args.steps, horizon=args.steps)
+  config.fit.steps = args.steps  # the horizon of every fit, Reptile's inner fits included
+  kw = svr_train.fit_kwargs(config, args.steps)
   every = max(args.steps // 20, 1)
   print(f"subject: {args.size}^3 phantom, {len(sl['stack'])} slices, {int(sl['num_pixels'])} pixels, "
         f"{config.fit.samples_per_step} volume samples per step, {jax.devices()[0].platform}")

@@ -38,10 +38,15 @@ def _start(model, setting, meta, subject):
 def run_fit(config, workdir, subject, model, setting, meta, key, kw, *, tag, register=None, keep_volume=False):
   """Fits one setting on one subject; cached in ``<workdir>/fits/<tag>_<setting>-<settings key>.json``.
 
+  The key hashes the config; for every setting but ``meta_init`` without the Reptile settings.
+
   Returns ``{metric/setting: value, "history/setting": [{step, time_s, psnr}]}``.
   """
   register = config.eval.register if register is None else register
-  path = os.path.join(workdir, "fits", f"{tag}_{setting}-{core.settings_key(core.result_settings(config))}.json")
+  settings = core.result_settings(config)
+  if setting != "meta_init":  # Reptile's settings do not change the other fits: their caches survive a change
+    settings = {k: v for k, v in settings.items() if not k.startswith(("reptile.", "meta_init"))}
+  path = os.path.join(workdir, "fits", f"{tag}_{setting}-{core.settings_key(settings)}.json")
   if os.path.exists(path):
     with open(path) as f:
       return json.load(f)
