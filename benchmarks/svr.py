@@ -1,6 +1,6 @@
 """Benchmark: SVR reconstruction time per subject; hash grid vs SIREN at equal PSNR, meta-init vs random init.
 
-  python benchmarks/svr.py [--size 48] [--steps 1000] [--meta runs/svr/meta_init]
+  python benchmarks/svr.py [--size 48] [--steps 1000] [--meta runs/svr/meta_init_seed0] [--json PATH]
 
 One simulated subject (the experiment's phantom and stack simulator, no
 motion correction so only the volume representations differ). Each fit is
@@ -55,12 +55,14 @@ def main():
   ap.add_argument("--size", type=int, default=48)
   ap.add_argument("--steps", type=int, default=1000)
   ap.add_argument("--meta", default="")
+  ap.add_argument("--json", default="", help="write the figures to this path")
   args = ap.parse_args()
   config = svr_config.get_config("demo")
   config.data.size = args.size
   subject = svr_train.make_subject(config, 7000)
   sl = subject["slices"]
   config.fit.steps = args.steps  # the horizon of every fit, Reptile's inner fits included
+  config.reptile.inner_steps = min(config.reptile.inner_steps, args.steps)
   kw = svr_train.fit_kwargs(config, args.steps)
   every = max(args.steps // 20, 1)
   print(f"subject: {args.size}^3 phantom, {len(sl['stack'])} slices, {int(sl['num_pixels'])} pixels, "
@@ -94,6 +96,14 @@ def main():
   print(f"random init: final PSNR {target:.2f} dB after {args.steps} steps, {r_time:.1f} s")
   print(f"meta init:   reaches it at step {m_steps} ({m_hit:.1f} s); final {m_hist[-1]['psnr']:.2f} dB")
   print(f"meta / random time to the random-init final PSNR = {m_hit / r_time:.2f}x")
+  if args.json:
+    from jaxmed import core
+    core.write_json(args.json, {
+        "hash/s": h_time, "hash/ms_per_step": 1e3 * h_time / args.steps, "hash/final_psnr": h_hist[-1]["psnr"],
+        "siren/s": s_time, "siren/time_to_hash_psnr_s": s_hit, "ratio/siren_vs_hash_time": s_hit / h_time,
+        "random/s": r_time, "random/final_psnr": target, "meta/time_to_target_s": m_hit,
+        "meta/final_psnr": m_hist[-1]["psnr"], "ratio/meta_vs_random_time": m_hit / r_time,
+        "size": args.size, "steps": args.steps})
 
 
 if __name__ == "__main__":
