@@ -73,7 +73,7 @@ def main():
   target = h_hist[-1]["psnr"]
   config.model.volume = "siren"
   siren_model = svr_train.build_model(config, sl, correct_motion=False)
-  s_kw = dict(kw, steps=2 * args.steps, lrs=dict(kw["lrs"], volume=1e-4), level_steps=0)
+  s_kw = dict(kw, steps=2 * args.steps, horizon=2 * args.steps, lrs=dict(kw["lrs"], volume=1e-4), level_steps=0)
   s_hist, s_time, s_hit = timed_fit(siren_model, subject, s_kw, every, target)
   print(f"hash grid: {args.steps} steps, {h_time:.1f} s ({1e3 * h_time / args.steps:.1f} ms/step), "
         f"final PSNR {target:.2f} dB")
