@@ -27,7 +27,12 @@ def results_table(results: dict) -> str:
   seeds = sorted(k.rsplit("_", 1)[1] for k in results if k.startswith("speedup/meta_init/seed_"))
   lines.append(
       f"Speedup of the meta init (mean steps to the random init's final PSNR, random / meta): "
-      f"**{_f(results.get('speedup/meta_init', 'nan'), '.2f')}x** (wall time "
+      f"**{_f(results.get('speedup/meta_init', 'nan'), '.2f')}x** (95% CI over subjects "
+      f"{_f(results.get('speedup/meta_init/ci_lo', 'nan'), '.2f')}-"
+      f"{_f(results.get('speedup/meta_init/ci_hi', 'nan'), '.2f')}; "
+      f"PSNR gain meta - random {_f(results.get('paired_gain/psnr/meta_vs_random', 'nan'), '+.2f')} dB, CI "
+      f"{_f(results.get('paired_gain/psnr/meta_vs_random/ci_lo', 'nan'), '+.2f')} to "
+      f"{_f(results.get('paired_gain/psnr/meta_vs_random/ci_hi', 'nan'), '+.2f')}; wall time "
       f"{_f(results.get('speedup/meta_init/time', 'nan'), '.2f')}x; per seed "
       + ", ".join(f"{s}: {_f(results[f'speedup/meta_init/seed_{s}'], '.2f')}x" for s in seeds)
       + f"); reached by the meta init in "

@@ -101,6 +101,8 @@ def aggregate(records: list[dict], steps: int) -> dict:
   counts as the whole fit (``steps``, or its whole training time; the mean is then a lower bound) and
   ``.../reached`` is the fraction that did. ``speedup/meta_init`` is the ratio of the mean steps (random /
   meta); ``.../seed_<s>`` the same per seed, and ``psnr/<setting>/seed_sd`` the spread of the per-seed means.
+  ``.../ci_lo``, ``.../ci_hi``: 95% cluster-bootstrap intervals over subjects for the speedup and the paired
+  PSNR gain of the meta init.
   """
   recs = [dict(r) for r in records]
   for r in recs:
@@ -122,6 +124,16 @@ def aggregate(records: list[dict], steps: int) -> dict:
                                            / out["steps_to_within_0.5dB/meta_init"])
   for s in ("random_init", "meta_init"):  # the PSNR each init starts from (step 0, before any fitting)
     out[f"psnr_at_step_0/{s}"] = float(np.mean([r[f"history/{s}"][0]["psnr"] for r in recs]))
+  # 95% intervals by a cluster bootstrap over held-out subjects (a subject's seeds are resampled together)
+  groups = [r["subject"] for r in recs]
+  steps_r = np.array([r["steps_to_target/random_init"] for r in recs])
+  steps_m = np.array([r["steps_to_target/meta_init"] for r in recs])
+  _, out["speedup/meta_init/ci_lo"], out["speedup/meta_init/ci_hi"] = core.bootstrap_metric(
+      lambda a, b: a.mean() / b.mean(), steps_r, [steps_m], groups=groups)
+  gain = np.array([r["psnr/meta_init"] - r["psnr/random_init"] for r in recs])
+  out["paired_gain/psnr/meta_vs_random"], out["paired_gain/psnr/meta_vs_random/ci_lo"], \
+      out["paired_gain/psnr/meta_vs_random/ci_hi"] = core.bootstrap_metric(
+          lambda a, b: float(np.mean(a - b)), gain, [np.zeros_like(gain)], groups=groups)
   for seed in sorted({r["seed"] for r in recs}):
     rs = [r for r in recs if r["seed"] == seed]
     out[f"speedup/meta_init/seed_{seed}"] = (np.mean([r["steps_to_target/random_init"] for r in rs])
