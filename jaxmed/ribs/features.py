@@ -2,10 +2,18 @@
 
 Directions are expressed in a side-symmetric frame ``(post, inf, lat)``:
 
-* ``post`` > 0 towards posterior (array axis 0 of the ``P, I, R`` frame);
-* ``inf`` > 0 towards inferior (axis 1);
-* ``lat`` > 0 away from the midline: axis 2 for a right rib, minus axis 2
-  for a left rib, so left and right ribs share one feature space.
+* ``post`` > 0 towards posterior, ``inf`` > 0 towards inferior;
+* ``lat`` > 0 away from the midline: towards the right for a right rib, to
+  the left for a left rib, so left and right ribs share one feature space.
+
+With ``frame`` (:func:`jaxmed.ribs.vertebra_frame`, what
+:func:`jaxmed.ribs.measure_ribs` passes) the three axes are the vertebra's
+own posterior, inferior and right directions, so a rotated patient or a
+rotated vertebra does not change the features; without it they are the
+scanner's ``P, I, R`` array axes.
+
+This is our feature set; the official one (Hendrik-code/rib-segmentation,
+``rib_features/calc_rib_features.py``) is :mod:`jaxmed.ribs.official_features`.
 
 Features of one rib (its measured path starts at the articulation):
 
@@ -16,10 +24,18 @@ Features of one rib (its measured path starts at the articulation):
   processes, and the ``corpus`` (49 and 50). Positive ``post`` means the
   part lies posterior of the articulation: a rib that articulates more
   posteriorly has a more negative ``corpus/com_post``.
-* ``thickness/area_mm2`` (volume / length: the mean cross-section) and
-  ``thickness/radius_mm`` (of the circle of that area).
-* ``first_cm/{post,inf,lat}``: the unit direction from the start to the
-  point 10 mm along the path; more downward means larger ``inf``.
+* ``thickness/area_mm2`` (volume / length: the mean cross-section),
+  ``thickness/radius_mm`` (of the circle of that area) and
+  ``thickness/volume_first_cm_mm3``: the rib volume along the first 10 mm of
+  the path (voxels whose nearest path point lies within 10 mm of the start,
+  the head behind the start included); the paper's "thickness" (260.6 +-
+  103.4 for stumps vs 563.6 +- 127.1) has this scale, pi r^2 x 10 mm.
+* ``first_cm/{post,inf,lat}``: the unit direction of the rib's first
+  centimetre: from the centroid of its cross-section at the start to the
+  centroid of its cross-section 10 mm along the path (rib voxels whose
+  nearest path point lies within 3 mm of there); steadier than the direction
+  to one path point, which moves with the path's 7.5 mm steps. More downward
+  means larger ``inf``.
 * ``bbox/{post,inf,lat}_{min,max}``: the rib mask's extent relative to the
   start point; ``bbox/*_extent`` = max - min.
 * ``length_mm``.
@@ -64,8 +80,41 @@ def point_along(path: np.ndarray, distance_mm: float) -> np.ndarray:
   return path[k] + t * (path[k + 1] - path[k])
 
 
+def to_side_frame(vectors: np.ndarray, left: bool, frame: np.ndarray | None = None) -> np.ndarray:
+  """``[..., 3]`` P, I, R mm -> ``(post, inf, lat)`` in ``frame`` (rows post, inf, right; default the array axes)."""
+  v = np.asarray(vectors, np.float64)
+  return side_frame(v if frame is None else v @ np.asarray(frame, np.float64).T, left)
+
+
+def arc_length_of_voxels(points_mm: np.ndarray, path_mm: np.ndarray, step_mm: float = 0.25) -> np.ndarray:
+  """``[N]`` the arc length (mm from the path's start) of each point's nearest point on the polyline."""
+  from scipy.spatial import cKDTree
+  seg = np.linalg.norm(np.diff(path_mm, axis=0), axis=1)
+  total = float(seg.sum())
+  s = np.arange(0.0, total + step_mm, step_mm) if total > 0 else np.zeros(1)
+  dense = np.stack([point_along(path_mm, x) for x in s]) if total > 0 else path_mm[:1]
+  return s[cKDTree(dense).query(points_mm)[1]]
+
+
+def first_cm_volume(rib_pts_mm: np.ndarray, path_mm: np.ndarray, spacing, distance_mm: float = 10.0) -> float:
+  """The volume (mm^3) of the rib voxels ``rib_pts_mm [N, 3]`` along the first ``distance_mm`` of the path."""
+  arc = arc_length_of_voxels(rib_pts_mm, path_mm)
+  return float((arc <= distance_mm).sum() * np.prod(np.asarray(spacing, np.float64)))
+
+
+def first_cm_direction(rib_pts_mm: np.ndarray, path_mm: np.ndarray, distance_mm: float = 10.0,
+                       band_mm: float = 3.0) -> np.ndarray:
+  """``(3,)`` unit direction from the centroid of the rib's cross-section at the start to the centroid of its
+  cross-section ``distance_mm`` along the path (voxels whose nearest path point lies within ``band_mm``)."""
+  arc = arc_length_of_voxels(rib_pts_mm, path_mm)
+  near, far = rib_pts_mm[arc <= band_mm], rib_pts_mm[np.abs(arc - distance_mm) <= band_mm]
+  d = (far.mean(0) if len(far) else point_along(path_mm, distance_mm)) - (near.mean(0) if len(near) else path_mm[0])
+  return d / max(np.linalg.norm(d), 1e-12)
+
+
 def rib_features(rib_mask: np.ndarray, vertebra_subregions: np.ndarray, spacing, path_mm: np.ndarray,
-                 left: bool, *, length_mm: float | None = None, volume_mm3: float | None = None) -> dict[str, float]:
+                 left: bool, *, length_mm: float | None = None, volume_mm3: float | None = None,
+                 frame: np.ndarray | None = None) -> dict[str, float]:
   """The features of one rib (module docstring).
 
   Args:
@@ -78,6 +127,8 @@ def rib_features(rib_mask: np.ndarray, vertebra_subregions: np.ndarray, spacing,
     left: the rib's side.
     length_mm, volume_mm3: from the length measurement (default: the path
       length and the mask's voxel volume).
+    frame: ``[3, 3]`` the vertebra frame (rows posterior, inferior, right);
+      default the array axes.
   """
   spacing = np.asarray(spacing, np.float64)
   start = path_mm[0]
@@ -94,17 +145,17 @@ def rib_features(rib_mask: np.ndarray, vertebra_subregions: np.ndarray, spacing,
         vec = pts[np.argmin(np.linalg.norm(pts - start, axis=1))] - start
       else:
         vec = pts.mean(0) - start
-      vec = side_frame(vec, left)
+      vec = to_side_frame(vec, left, frame)
       out[f"articulation/{part}/{kind}_dist"] = float(np.linalg.norm(vec))
       for a, val in zip(AXES, vec):
         out[f"articulation/{part}/{kind}_{a}"] = float(val)
   area = volume / max(length, 1e-6)
   out["thickness/area_mm2"] = area
   out["thickness/radius_mm"] = float(np.sqrt(area / np.pi))
-  d = point_along(path_mm, 10.0) - start
-  d = side_frame(d / max(np.linalg.norm(d), 1e-12), left)
+  out["thickness/volume_first_cm_mm3"] = first_cm_volume(rib_pts, path_mm, spacing)
+  d = to_side_frame(first_cm_direction(rib_pts, path_mm), left, frame)
   out.update({f"first_cm/{a}": float(v) for a, v in zip(AXES, d)})
-  rel = side_frame(rib_pts - start, left)
+  rel = to_side_frame(rib_pts - start, left, frame)
   for k, a in enumerate(AXES):
     lo, hi = float(rel[:, k].min()), float(rel[:, k].max())
     out[f"bbox/{a}_min"], out[f"bbox/{a}_max"], out[f"bbox/{a}_extent"] = lo, hi, hi - lo
@@ -112,5 +163,6 @@ def rib_features(rib_mask: np.ndarray, vertebra_subregions: np.ndarray, spacing,
 
 
 LOCAL_FEATURES = tuple([f"articulation/{p}/{k}_{c}" for p in PARTS for k in ("closest", "com")
-                        for c in ("dist",) + AXES] + ["thickness/area_mm2", "thickness/radius_mm"]
+                        for c in ("dist",) + AXES]
+                       + ["thickness/area_mm2", "thickness/radius_mm", "thickness/volume_first_cm_mm3"]
                        + [f"first_cm/{a}" for a in AXES])

@@ -10,7 +10,10 @@ corpus (mm, same frame). Steps (:func:`rib_length`):
    (dilate, erode, dilate, erode), which fill voxelisation holes.
 2. **Start point.** The rib voxel nearest the corpus centre of mass, moved
    to the centre of mass of the rib's cross-section in its sagittal plane
-   (axis 2 fixed; a +-20 voxel window), snapped back to the rib.
+   (axis 2 fixed; a +-20 voxel window), snapped back to the rib. Given the
+   vertebra's ``frame`` (:func:`jaxmed.ribs.vertebra_frame`), the plane is
+   the vertebra's own sagittal plane (normal to its right axis), so the start
+   point turns with a rotated patient instead of with the scanner's axes.
 3. **Iterate on a shell.** Candidates are rib voxels at distance
    ``r +- tol`` (``r`` = 15 mm, ``tol`` = the resolution) from the current
    point; a candidate is dropped when it is not closer to the current point
@@ -95,8 +98,16 @@ def smooth_mask(mask: np.ndarray) -> np.ndarray:
   return m[2:-2, 2:-2, 2:-2]
 
 
-def _refine_start(mask: np.ndarray, start_idx: np.ndarray) -> np.ndarray:
-  """The centre of mass of the rib in the sagittal plane of ``start_idx`` (+-20 voxels), voxel index."""
+def _refine_start(mask: np.ndarray, start_idx: np.ndarray, frame: np.ndarray | None = None) -> np.ndarray:
+  """The centre of mass of the rib in the sagittal plane of ``start_idx`` (+-20 voxels), voxel index.
+
+  ``frame`` (rows posterior, inferior, right): the plane normal to its right axis instead of array axis 2.
+  """
+  if frame is not None:
+    rel = np.argwhere(mask) - start_idx
+    local = rel @ np.asarray(frame, np.float64).T
+    sel = (np.abs(local[:, 2]) <= 0.5) & np.all(np.abs(local[:, :2]) <= 20, axis=1)
+    return start_idx + rel[sel].mean(0) if sel.any() else start_idx.astype(np.float64)
   lo = np.maximum(start_idx[:2] - 20, 0)
   plane = mask[lo[0]:start_idx[0] + 21, lo[1]:start_idx[1] + 21, start_idx[2]]
   com = np.argwhere(plane).mean(0) + lo
@@ -133,7 +144,7 @@ def ray_exit(maskf: np.ndarray, origin: np.ndarray, directions: np.ndarray, reso
 
 def rib_length(mask: np.ndarray, spacing, corpus_com_mm, *, stump_threshold_mm: float = STUMP_THRESHOLD_MM,
                shell_radius_mm: float = 15.0, max_iterations: int = 150, resolution_mm: float = 0.5,
-               smooth: bool = True, border_voxels: int = 2) -> RibLength:
+               smooth: bool = True, border_voxels: int = 2, frame: np.ndarray | None = None) -> RibLength:
   """Measures one rib (see the module docstring for the steps).
 
   Args:
@@ -145,6 +156,8 @@ def rib_length(mask: np.ndarray, spacing, corpus_com_mm, *, stump_threshold_mm: 
     shell_radius_mm: the shell radius ``r0`` (15 mm).
     max_iterations: the most path points before giving up (150).
     resolution_mm: the working resolution (0.5 mm).
+    frame: ``[3, 3]`` the vertebra frame for the start point's sagittal
+      plane (default: the array axes, as the official code).
 
   Returns:
     :class:`RibLength`.
@@ -172,7 +185,7 @@ def rib_length(mask: np.ndarray, spacing, corpus_com_mm, *, stump_threshold_mm: 
 
   # ---- 2. start point ----
   start = int(np.argmin(np.linalg.norm(pts - com, axis=1)))
-  refined = _refine_start(work, vox[start])
+  refined = _refine_start(work, vox[start], frame)
   start = int(tree.query(refined * resolution_mm)[1])
 
   # ---- 3. iterate on the shell ----

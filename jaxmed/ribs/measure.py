@@ -6,7 +6,9 @@ import numpy as np
 
 from jaxmed.io import spine_labels as L
 from jaxmed.ribs.features import rib_features
+from jaxmed.ribs.frame import corpus_centres_mm, vertebra_frame
 from jaxmed.ribs.length import rib_length
+from jaxmed.ribs.official_features import official_features
 
 
 def corpus_centre_mm(vertebra_instance: np.ndarray, subregions: np.ndarray, vertebra: int, spacing) -> np.ndarray:
@@ -18,7 +20,8 @@ def corpus_centre_mm(vertebra_instance: np.ndarray, subregions: np.ndarray, vert
 
 
 def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_instance: np.ndarray,
-                 subregions: np.ndarray, spacing, *, vertebrae=None, **length_kwargs) -> list[dict]:
+                 subregions: np.ndarray, spacing, *, vertebrae=None, vertebra_frame_features: bool = True,
+                 **length_kwargs) -> list[dict]:
   """Measures every assigned rib.
 
   Args:
@@ -28,13 +31,18 @@ def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_in
     vertebra_instance, subregions: the vertebra masks (SPINEPS/TPTBox).
     spacing: ``(3,)`` mm.
     vertebrae: measure only the ribs of these vertebra indices (default all).
+    vertebra_frame_features: express features, and place the start point,
+      in the vertebra's own frame (:func:`jaxmed.ribs.vertebra_frame`);
+      ``False``: in the array axes, as the official code.
     length_kwargs: passed to :func:`jaxmed.ribs.rib_length`.
 
   Returns:
     One dict per rib: ``vertebra``, ``left``, ``length`` (the
-    :class:`~jaxmed.ribs.length.RibLength`), ``features`` (dict).
+    :class:`~jaxmed.ribs.length.RibLength`), ``features`` (dict: ours and
+    the official set, :mod:`jaxmed.ribs.official_features`), ``frame``.
   """
   records = []
+  centres = corpus_centres_mm(vertebra_instance, subregions, spacing)
   for label in np.unique(rib_instance):
     if label == 0:
       continue
@@ -46,9 +54,12 @@ def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_in
       if not mask.any():
         continue
       com = corpus_centre_mm(vertebra_instance, subregions, vertebra, spacing)
-      res = rib_length(mask, spacing, com, **length_kwargs)
+      frame = (vertebra_frame(vertebra_instance, subregions, vertebra, spacing, centres=centres)[0]
+               if vertebra_frame_features else None)
+      res = rib_length(mask, spacing, com, frame=frame, **length_kwargs)
       own = np.where(vertebra_instance == vertebra, subregions, 0)
       feats = rib_features(mask, own, spacing, res.path_mm, left, length_mm=res.length_mm,
-                           volume_mm3=res.volume_mm3)
-      records.append({"vertebra": vertebra, "left": left, "length": res, "features": feats})
+                           volume_mm3=res.volume_mm3, frame=frame)
+      feats.update(official_features(mask, own, spacing, res.path_mm, left, frame))
+      records.append({"vertebra": vertebra, "left": left, "length": res, "features": feats, "frame": frame})
   return records
