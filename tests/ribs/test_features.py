@@ -49,7 +49,7 @@ def test_phantom_rib_features_track_the_known_geometry():
     for rec in recs:
       t, f = truth[(rec["vertebra"], rec["left"])], rec["features"]
       slope = t["params"]["slope"]
-      depth = 8 * t["scale"] + t["params"]["posterior_shift"]   # start posterior of the corpus centre (mm)
+      depth = t["params"]["articulation_mm"]   # start posterior of the corpus centre (mm)
       assert abs(f["thickness/radius_mm"] - t["radius_mm"]) < 0.6
       assert -0.2 < f["first_cm/inf"] - slope / np.sqrt(1 + slope ** 2) < 0.05
       assert abs(f["articulation/corpus/com_post"] + depth) < 3.0

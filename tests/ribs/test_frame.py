@@ -25,7 +25,9 @@ def _angle(f, g, prefix):
 
 
 def test_features_are_invariant_to_a_20_degree_rotation_of_the_ct():
-  ph = synth.thoracolumbar_phantom(1.0, seed=3, fov_jitter_mm=0.0)
+  """At 0.75 mm; at 1 mm the nearest-neighbour resampling alone moves the start point by ~1 mm (up to 3.4 deg of a
+  20 mm vector on three phantoms), whatever the frame."""
+  ph = synth.thoracolumbar_phantom(0.75, seed=3, fov_jitter_mm=0.0, with_ct=False)
   q = Rotation.from_rotvec(np.deg2rad(20.0) * np.ones(3) / np.sqrt(3)).as_matrix()
   a = [np.pad(ph[k], PAD) for k in KEYS]
   b = [_rotate(ph[k], q) for k in KEYS]
@@ -33,10 +35,10 @@ def test_features_are_invariant_to_a_20_degree_rotation_of_the_ct():
     fa, fb = vertebra_frame(a[2], a[3], v, ph["spacing"])[0], vertebra_frame(b[2], b[3], v, ph["spacing"])[0]
     e = fb @ q @ fa.T
     assert np.degrees(np.arccos(np.clip((np.trace(e) - 1) / 2, -1, 1))) < 0.5
-  ra, rb = measure_ribs(*a, ph["spacing"]), measure_ribs(*b, ph["spacing"])
-  sa, sb = measure_ribs(*a, ph["spacing"], vertebra_frame_features=False), measure_ribs(
-      *b, ph["spacing"], vertebra_frame_features=False)
-  assert len(ra) == len(rb) == 4
+  low = (synth.RIB_VERTEBRAE[-1],)
+  ra, rb = measure_ribs(*a, ph["spacing"], vertebrae=low), measure_ribs(*b, ph["spacing"], vertebrae=low)
+  sa, sb = (measure_ribs(*v, ph["spacing"], vertebrae=low, vertebra_frame_features=False) for v in (a, b))
+  assert len(ra) == len(rb) == 2
   # stable directions: the first centimetre and the start -> centre-of-mass vectors of every official subregion.
   # The closest-voxel vectors are argmins over voxels: a one-voxel jump turns a 5 mm vector by ~11 degrees,
   # so they are not held to 2 degrees.
