@@ -1,25 +1,30 @@
 """Stump ribs: train rib segmentation, segment held-out CTs, assign, measure, extract features, classify.
 
 1. Data: seeded thoracolumbar CT phantoms (``jaxmed.synth.ribs``) in the
-   ``P, I, R`` orientation; training CTs for the U-Net, held-out CTs, and
-   more phantoms whose lowest ribs (ground-truth masks) train the classifiers.
-   Seeds never overlap.
+   ``P, I, R`` orientation: training CTs for the U-Net (seeds 100+), held-out
+   CTs (5000+), and a classifier cohort (:mod:`experiments.ribs.cohort`:
+   20000+ for training, 30000+ for testing). Seeds never overlap.
 2. Segmentation: a 3D U-Net (``jaxmed.nn.UNet3D``, instance norm, leaky
    ReLU, deep supervision) on foreground-oversampled patches, Dice + CE,
    AdamW with warmup and cosine decay; checkpoints in
    ``<workdir>/segmentation`` (a rerun resumes).
-3. Each held-out CT is segmented by Gaussian-weighted sliding windows; the
-   mask is assigned to vertebra sides by dominance and every rib is
-   measured (iterative centreline) and described (morphology features).
-   The same CTs with a laterally cut field of view ("partial view") are
-   segmented and measured again.
-4. Classifiers (logistic, gradient boosting, MLP) on the local features of
-   the lowest ribs; evaluated on the held-out full- and partial-view ribs,
-   next to the length rule (<= 38 mm).
+3. Each held-out CT is segmented by Gaussian-weighted sliding windows (Dice,
+   surface Dice); the mask is assigned to vertebra sides by dominance and
+   every rib is measured (iterative centreline; length error and the paper's
+   success criterion, :mod:`experiments.ribs.length_eval`) and described (our
+   and the official features in the vertebra frame). The length algorithm is
+   also checked on analytic arcs.
+4. The classifier cohort: logistic, gradient boosting and MLP on local
+   features, full and partial view, >= 200 test ribs per view, against the
+   Bayes-optimal F1 of the generating distributions, with cluster-bootstrap
+   CIs; the same classifiers on the segmented CTs' lowest ribs.
 5. Outputs: ``results.json``, NIfTI CT and rib instance labels of the first
    held-out CT (open in ITK-SNAP / 3D Slicer), ``ribs.csv`` (one row per
    measured rib), ``montage.png`` (projections with rib paths) and
    ``features.png`` (feature distributions, stump vs full).
+
+A user's CT (``data.ct``), an external rib mask (``data.ribs``) and fine-tuning
+on the user's pairs (``data.train_cts``): :mod:`experiments.ribs.user`.
 """
 
 from __future__ import annotations
@@ -32,13 +37,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from experiments.ribs import cohort, length_eval, user
 from jaxmed import core, ribs
 from jaxmed.io.nifti import save_nifti
 from jaxmed.nn import UNet3D
 from jaxmed.synth import ribs as phantoms
 
 LOWEST = phantoms.RIB_VERTEBRAE[-1]   # T12: the lowest rib of the phantoms
-SHOWN = ("articulation/corpus/com_post", "thickness/area_mm2", "first_cm/inf", "first_cm/lat", "length_mm")
+SHOWN = ("official/corpus/start_to_com_post", "official/thickness/volume_first_cm_mm3", "first_cm/inf",
+         "first_cm/lat", "length_mm")
 
 
 # ---- 1. data ----
@@ -60,18 +67,29 @@ def build_model(config) -> UNet3D:
   return UNet3D(num_classes=2, widths=tuple(config.model.widths), deep_supervision=config.model.deep_supervision)
 
 
-def train_segmentation(config, workdir: str, train_cts: list[dict], mesh):
+def train_segmentation(config, workdir: str, train_cts: list[dict], mesh, *, init_from: str = "",
+                       steps: int | None = None, subdir: str = "segmentation"):
+  """Trains (or resumes) the U-Net in ``<workdir>/<subdir>``; ``init_from``: a workdir whose ``segmentation``
+  checkpoint initialises the weights (fine-tuning; the optimiser starts fresh)."""
   t = config.train
+  steps = t.steps if steps is None else steps
   model = build_model(config)
   patch = tuple(t.patch)
   source = ribs.PatchSource([c["ct"] for c in train_cts], [c["rib_mask"] for c in train_cts], patch,
-                            length=t.steps * t.batch_size, seed=config.seed,
+                            length=steps * t.batch_size, seed=config.seed,
                             foreground_fraction=t.foreground_fraction)
   ds = core.step_batches(source, batch_size=t.batch_size, seed=config.seed, shuffle=False)
-  warmup = min(t.warmup, max(1, t.steps // 5))
-  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, t.lr, warmup, t.steps), weight_decay=t.weight_decay)
+  warmup = min(t.warmup, max(1, steps // 5))
+  tx = optax.adamw(optax.warmup_cosine_decay_schedule(0.0, t.lr, warmup, steps), weight_decay=t.weight_decay)
   init = lambda r: model.init(r, jnp.zeros((1, *patch, 1)))  # noqa: E731
   state, sharding = core.create_train_state(init, tx, jax.random.PRNGKey(config.seed), mesh)
+  if init_from:
+    manager = core.checkpoint_manager(os.path.join(init_from, "segmentation"), save_every=1)
+    loaded, at = core.restore_latest(manager, state)
+    if at is None:
+      raise FileNotFoundError(f"model_dir {init_from}: no U-Net checkpoint under {init_from}/segmentation/checkpoints;"
+                              " expected the workdir of a previous ribs run")
+    state = state.replace(params=loaded.params, opt_state=tx.init(loaded.params))
 
   def loss_fn(params, batch, rng):
     out = model.apply(params, batch["image"])
@@ -79,8 +97,8 @@ def train_segmentation(config, workdir: str, train_cts: list[dict], mesh):
     return loss, metrics
 
   step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
-  state = core.train_loop(state, step, lambda s: ds[s], mesh=mesh, run_dir=os.path.join(workdir, "segmentation"),
-                          steps=t.steps, save_every=t.save_every, keep=t.keep, log_every=t.log_every,
+  state = core.train_loop(state, step, lambda s: ds[s], mesh=mesh, run_dir=os.path.join(workdir, subdir),
+                          steps=steps, save_every=t.save_every, keep=t.keep, log_every=t.log_every,
                           desc="train rib U-Net")
   return model, state.params
 
@@ -111,149 +129,116 @@ def analyse(config, mask: np.ndarray, ph: dict, vertebrae=None) -> tuple[dict, l
   return assigned, records
 
 
-def length_success(config, rec: dict) -> bool:
-  """Converged, and within ``success_tolerance`` (or ``success_tolerance_mm``) of the true length."""
-  true = rec["truth"]["length_mm"]
-  tol = max(config.length.success_tolerance * true, config.length.success_tolerance_mm)
-  return bool(rec["length"].success and abs(rec["length"].length_mm - true) <= tol)
+# ---- 4. held-out CTs: segmentation, length, features ----
 
-
-def classifier_set(config) -> list[dict]:
-  """Lowest-rib features of the classifier phantoms, from their ground-truth masks."""
-  out = []
-  with core.progress_bar(config.data.num_classifier, desc="classifier ribs") as bar:
-    for i in range(config.data.num_classifier):
-      ph = make_ct(config, 2000 + i)
-      _, recs = analyse(config, ph["rib_mask"], ph, vertebrae=(LOWEST,))
-      out += [r for r in recs if r["truth"] is not None]
-      core.update_progress(bar, 1)
-  return out
-
-
-# ---- 4. classify ----
-
-def classify(config, train_recs: list[dict], views: dict[str, list[dict]]) -> dict[str, float]:
-  names = ribs.LOCAL_FEATURES
-  x = ribs.feature_matrix([r["features"] for r in train_recs], names)
-  y = np.array([r["truth"]["stump"] for r in train_recs], int)
-  out = {}
-  for kind in config.classifier.kinds:
-    clf = ribs.fit_stump_classifier(x, y, kind, seed=config.seed)
-    for view, recs in views.items():
-      if recs:
-        yt = np.array([r["truth"]["stump"] for r in recs], int)
-        score = clf.predict_proba(ribs.feature_matrix([r["features"] for r in recs], names))[:, 1]
-        m = ribs.binary_metrics(yt, score)
-      else:   # no lowest rib was found in this view (e.g. an untrained tiny model): reported, not hidden
-        m = dict.fromkeys(("f1", "precision", "recall", "auroc"), float("nan"))
-      for k, v in m.items():
-        out[f"{k}/stump/{view}/{kind}"] = v
-      if kind == config.classifier.primary:
-        out.update({f"{k}/stump/{view}": v for k, v in m.items()})
-  # the length rule (<= 38 mm is a stump; a short rib at the border is not measurable and counts as full)
-  for view, recs in views.items():
-    yt = np.array([r["truth"]["stump"] for r in recs], int)
-    call = np.array([bool(r["length"].stump) for r in recs], float)
-    m = (ribs.binary_metrics(yt, call) if recs else dict.fromkeys(("f1", "precision", "recall", "auroc"), float("nan")))
-    out.update({f"{k}/stump/{view}/length_rule": v for k, v in m.items()})
-    out[f"not_measurable/{view}/length_rule"] = (float(np.mean([r["length"].stump is None for r in recs]))
-                                                 if recs else float("nan"))
-  return out
-
-
-def feature_means(recs: list[dict]) -> dict[str, float]:
-  out = {}
-  for group, is_stump in (("stump", True), ("full", False)):
-    sel = [r["features"] for r in recs if r["truth"]["stump"] == is_stump]
-    for name in ribs.LOCAL_FEATURES + ("length_mm",):
-      vals = [f[name] for f in sel if np.isfinite(f.get(name, np.nan))]
-      out[f"features/{group}/{name}"] = float(np.mean(vals)) if vals else float("nan")
-  return out
-
-
-def analyse_user_ct(config, workdir: str, model, params) -> dict:
-  """A user's NIfTI CT + SPINEPS/TPTBox masks: segment (at the model's spacing), assign, measure, write back."""
-  from scipy import ndimage
-  from jaxmed.io import axcodes, load_spine_ct, reorient
-
+def segmented_cts(config, workdir: str, model, params) -> tuple[dict, dict]:
+  """Segments the held-out CTs (full and cut field of view); Dice, surface Dice, length, the lowest ribs."""
+  from jaxmed.registration.surface import surface_dice
   d = config.data
-  scan = load_spine_ct(d.ct, d.vertebrae, d.subregions)
-  zoom = scan["spacing"] / d.spacing
-  prob = ribs.rib_probability(model, params, ndimage.zoom(scan["ct"], zoom, order=1), tuple(config.train.patch),
-                              overlap=config.infer.overlap, batch_size=config.infer.batch_size, progress="segment CT")
-  back = ndimage.zoom(prob, np.asarray(scan["ct"].shape) / np.asarray(prob.shape), order=1)
-  mask = back > config.infer.threshold
-  assigned = ribs.assign_ribs(mask, scan["vertebra_instance"], scan["subregions"], scan["spacing"],
-                              min_component_mm3=config.infer.min_component_mm3)
-  recs = ribs.measure_ribs(assigned["instance"], assigned["semantic"], scan["vertebra_instance"],
-                           scan["subregions"], scan["spacing"], **length_kwargs(config))
-  codes = axcodes(scan["source_affine"])
-  for key in ("instance", "semantic"):
-    data, aff = reorient(assigned[key], scan["affine"], codes)
-    save_nifti(os.path.join(workdir, f"rib_{key}.nii.gz"), data, aff)
-  with open(os.path.join(workdir, "ribs.csv"), "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=["vertebra", "side", "length_mm", "stump_by_length", "at_border",
-                                      *ribs.LOCAL_FEATURES])
-    w.writeheader()
-    for r in recs:
-      w.writerow({"vertebra": r["vertebra"], "side": "left" if r["left"] else "right",
-                  "length_mm": round(r["length"].length_mm, 2), "stump_by_length": r["length"].stump,
-                  "at_border": r["length"].at_border, **{k: r["features"][k] for k in ribs.LOCAL_FEATURES}})
-  print(f"{len(recs)} ribs measured; wrote rib_instance.nii.gz, rib_semantic.nii.gz and ribs.csv to {workdir}")
-  return {"num_ribs": float(len(recs)), "num_stumps_by_length": float(sum(bool(r["length"].stump) for r in recs))}
-
-
-# ---- the run ----
-
-def train_and_evaluate(config, workdir: str) -> dict:
-  core.open_workdir(workdir, config)
-  mesh = core.make_mesh(config.mesh)
-  d = config.data
-
-  train_cts = [make_ct(config, 100 + i) for i in range(d.num_train)]
-  model, params = train_segmentation(config, config.model_dir or workdir, train_cts, mesh)
-  del train_cts
-  if d.ct:
-    return core.write_results(workdir, analyse_user_ct(config, workdir, model, params))
-
-  dices, full, partial, rows, first, num_true, false_pos, missed = [], [], [], [], None, 0, 0, 0
+  dices, sdices, entries, rows, first, num_true, false_pos, missed = [], [], [], [], None, 0, 0, 0
+  views = {"full_view": [], "partial_view": []}
   for i in range(d.num_test):
     ph = make_ct(config, 5000 + i)
     mask = segment(config, model, params, ph["ct"], desc=f"segment test CT {i}")
     dices.append(ribs.dice_score(mask, ph["rib_mask"]))
+    sdices.append(float(surface_dice(mask[None], ph["rib_mask"][None], config.infer.surface_tolerance_mm,
+                                     spacing=ph["spacing"])[0]))
     assigned, recs = analyse(config, mask, ph)
     cut = partial_view(config, ph, 7000 + i)
     cut_mask = segment(config, model, params, cut["ct"], desc=f"segment cut CT {i}")
     _, cut_recs = analyse(config, cut_mask, cut, vertebrae=(LOWEST,))
     false_pos += sum(r["truth"] is None for r in recs)
-    recs = [r for r in recs if r["truth"] is not None]
+    recs = [{**r, "phantom": i} for r in recs if r["truth"] is not None]
     missed += len(ph["ribs"]) - len(recs)
-    full += [r for r in recs if r["vertebra"] == LOWEST]
-    partial += [r for r in cut_recs if r["truth"] is not None]
+    entries += [length_eval.record_entry(config, r, d.spacing) for r in recs]
+    views["full_view"] += [r for r in recs if r["vertebra"] == LOWEST]
+    views["partial_view"] += [{**r, "phantom": i} for r in cut_recs if r["truth"] is not None]
     rows += [{"ct": i, "view": "full", "rec": r} for r in recs] + [{"ct": i, "view": "partial", "rec": r}
                                                                     for r in cut_recs if r["truth"] is not None]
     if i == 0:
       first = {"ph": ph, "mask": mask, "recs": recs}
       write_nifti_outputs(workdir, ph, assigned)
     num_true += len(ph["ribs"])
-
-  measured = [r["rec"] for r in rows if r["view"] == "full"]
   results = {"dice/rib": float(np.mean(dices)), "dice/rib/min": float(np.min(dices)),
-             "length/success_rate": float(sum(length_success(config, r) for r in measured) / num_true),
-             "length/mae_mm": float(np.mean([abs(r["length"].length_mm - r["truth"]["length_mm"])
-                                             for r in measured])) if measured else float("nan"),
-             "length/num_ribs": float(num_true), "assign/false_positive_ribs": float(false_pos),
-             "assign/missed_ribs": float(missed), "num_ribs/full_view": float(len(full)),
-             "num_ribs/partial_view": float(len(partial)),
-             "num_stumps/full_view": float(sum(r["truth"]["stump"] for r in full))}
-  train_recs = classifier_set(config)
-  results.update(classify(config, train_recs, {"full_view": full, "partial_view": partial}))
-  results.update(feature_means(train_recs))
+             "surface_dice/rib": float(np.mean(sdices)), "surface_dice/rib/min": float(np.min(sdices)),
+             "assign/false_positive_ribs": float(false_pos), "assign/missed_ribs": float(missed)}
+  results.update(length_eval.length_metrics("length/", entries, num_true))
   write_csv(os.path.join(workdir, "ribs.csv"), rows, config)
   plot_montage(first, os.path.join(workdir, "montage.png"))
-  plot_features(train_recs, os.path.join(workdir, "features.png"))
-  return core.write_results(workdir, results)
+  return results, views
 
+
+def length_rule(views: dict[str, list[dict]], prefix: str) -> dict[str, float]:
+  """The paper's length rule (<= 38 mm; a short rib at the border is not measurable and counts as full)."""
+  out = {}
+  for view, recs in views.items():
+    if not recs:
+      continue
+    y = np.array([r["truth"]["stump"] for r in recs], int)
+    call = np.array([bool(r["length"].stump) for r in recs], float)
+    out.update({f"{k}/stump/{view}/{prefix}length_rule": v for k, v in ribs.binary_metrics(y, call).items()})
+    out[f"not_measurable/{view}/{prefix}length_rule"] = float(np.mean([r["length"].stump is None for r in recs]))
+  return out
+
+
+def segmented_classifier(config, train: list[dict], views: dict[str, list[dict]]) -> dict[str, float]:
+  """The primary classifier (cohort-trained) on the segmented CTs' lowest ribs (few ribs: no CI)."""
+  c = config.classifier
+  names = cohort.FEATURE_SETS[c.primary_features]
+  y_train = np.array([r["truth"]["stump"] for r in train], int)
+  clf = ribs.fit_stump_classifier(ribs.feature_matrix([r["features"] for r in train], names), y_train, c.primary,
+                                  seed=config.seed)
+  out = {}
+  for view, recs in views.items():
+    out[f"num_ribs/segmented/{view}"] = float(len(recs))
+    if not recs:
+      continue
+    y = np.array([r["truth"]["stump"] for r in recs], int)
+    score = clf.predict_proba(ribs.feature_matrix([r["features"] for r in recs], names))[:, 1]
+    out.update({f"{k}/stump/segmented/{view}": v for k, v in ribs.binary_metrics(y, score).items()})
+  return out
+
+
+# ---- the run ----
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  core.open_workdir(workdir, config)
+  d = config.data
+  if d.ribs:   # an external rib mask: no U-Net at all
+    if not d.ct:
+      raise ValueError("data.ribs needs data.ct, data.vertebrae and data.subregions (the mask's CT and spine masks)")
+    return core.write_results(workdir, user.analyse_user_ct(config, workdir))
+  mesh = core.make_mesh(config.mesh)
+  if d.train_cts:   # fine-tune on the user's CT + rib-mask pairs
+    model, params = train_segmentation(config, workdir, user.load_training_pairs(config), mesh,
+                                       init_from=config.model_dir, steps=config.train.finetune_steps,
+                                       subdir="segmentation")
+    if not d.ct:
+      return core.write_results(workdir, {"finetune/steps": float(config.train.finetune_steps),
+                                          "finetune/num_pairs": float(len(user._split(d.train_cts)))})
+  else:
+    train_cts = [make_ct(config, 100 + i) for i in range(d.num_train)]
+    model, params = train_segmentation(config, config.model_dir or workdir, train_cts, mesh)
+    del train_cts
+  if d.ct:
+    return core.write_results(workdir, user.analyse_user_ct(config, workdir, model, params))
+
+  results, seg_views = segmented_cts(config, workdir, model, params)
+  results.update(length_eval.analytic_arcs(config, d.num_arcs, seed=config.seed))
+  train, _ = cohort.measure_cohort(config, [20000 + i for i in range(d.num_cohort_train)], partial=False,
+                                   desc="cohort: training ribs")
+  full, cut = cohort.measure_cohort(config, [30000 + i for i in range(d.num_cohort_test)], partial=True,
+                                    desc="cohort: test ribs")
+  views = {"full_view": full, "partial_view": cut}
+  results.update(cohort.evaluate_cohort(config, train, views))
+  results.update(length_eval.length_metrics("length/cohort_masks/",
+                                            [length_eval.record_entry(config, r, d.spacing) for r in full], len(full)))
+  results.update(length_rule(views, ""))
+  results.update(length_rule(seg_views, "segmented/"))
+  results.update(segmented_classifier(config, train, seg_views))
+  results.update(cohort.feature_means(train))
+  plot_features(train, os.path.join(workdir, "features.png"))
+  return core.write_results(workdir, results)
 
 # ---- 5. outputs ----
 
@@ -266,7 +251,7 @@ def write_nifti_outputs(workdir: str, ph: dict, assigned: dict) -> None:
 
 
 def write_csv(path: str, rows: list[dict], config) -> None:
-  fields = ["ct", "view", "vertebra", "side", "true_stump", "true_length_mm", "length_mm", "length_success",
+  fields = ["ct", "view", "vertebra", "side", "true_stump", "true_length_mm", "length_mm", "paper_criterion",
             "stump_by_length", "at_border"] + list(SHOWN[:-1])
   with open(path, "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=fields)
@@ -276,7 +261,8 @@ def write_csv(path: str, rows: list[dict], config) -> None:
       w.writerow({"ct": row["ct"], "view": row["view"], "vertebra": r["vertebra"],
                   "side": "left" if r["left"] else "right", "true_stump": r["truth"]["stump"],
                   "true_length_mm": round(r["truth"]["length_mm"], 2), "length_mm": round(r["length"].length_mm, 2),
-                  "length_success": length_success(config, r) if row["view"] == "full" else "",
+                  "paper_criterion": (length_eval.record_entry(config, r, config.data.spacing)[2]
+                                      if row["view"] == "full" else ""),
                   "stump_by_length": r["length"].stump, "at_border": r["length"].at_border,
                   **{k: round(r["features"][k], 3) for k in SHOWN[:-1]}})
 

@@ -354,7 +354,7 @@ def crop_fov(phantom: dict, lateral_mm: float, *, side: str = "both") -> dict:
   sp = float(phantom["spacing"][2])
   corpus = np.isin(phantom["subregions"], (L.CORPUS, L.CORPUS_BORDER))
   mid = np.argwhere(corpus)[:, 2].mean()
-  n = phantom["ct"].shape[2]
+  n = phantom["rib_mask"].shape[2]
   lo = max(0, int(round(mid - lateral_mm / sp))) if side in ("left", "both") else 0
   hi = min(n, int(round(mid + lateral_mm / sp)) + 1) if side in ("right", "both") else n
   out = {k: (v[:, :, lo:hi] if isinstance(v, np.ndarray) and v.ndim == 3 else v) for k, v in phantom.items()}
