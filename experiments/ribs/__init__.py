@@ -24,7 +24,8 @@ def results_table(results: dict) -> str:
   lines = [f"Rib Dice {g('dice/rib'):.3f} (worst CT {g('dice/rib/min'):.3f}), surface Dice at 1.5 mm "
            f"{g('surface_dice/rib'):.3f}; {g('assign/missed_ribs', 0):.0f} true ribs not found, "
            f"{g('assign/false_positive_ribs', 0):.0f} assigned ribs where the phantom has none.", "",
-           "| rib length | ribs | MAE (mm) | max error (mm) | relative error | paper criterion |", "|---|---|---|---|---|---|"]
+           "| rib length | ribs | MAE (mm) | max error (mm) | relative error | paper criterion |",
+           "|---|---|---|---|---|---|"]
   for prefix, what in (("length/", "segmented held-out CTs (all ribs)"), ("length/cohort_masks/",
                                                                           "cohort test phantoms, label masks"),
                        ("length/arcs/", "analytic arcs")):
@@ -49,9 +50,10 @@ def results_table(results: dict) -> str:
             "", f"On the segmented held-out CTs ({g('num_ribs/segmented/full_view', 0):.0f} / "
             f"{g('num_ribs/segmented/partial_view', 0):.0f} lowest ribs): logistic F1 "
             f"{g('f1/stump/segmented/full_view'):.3f} / {g('f1/stump/segmented/partial_view'):.3f}, length rule "
-            f"{g('f1/stump/full_view/segmented/length_rule'):.3f} / {g('f1/stump/partial_view/segmented/length_rule'):.3f}"
-            " (full / partial view).", "",
-            "| feature (cohort training ribs, vertebra frame) | stump | full | paper (stump / full) |", "|---|---|---|---|"]
+            f"{g('f1/stump/full_view/segmented/length_rule'):.3f} / "
+            f"{g('f1/stump/partial_view/segmented/length_rule'):.3f} (full / partial view).", "",
+            "| feature (cohort training ribs, vertebra frame) | stump | full | paper (stump / full) |",
+            "|---|---|---|---|"]
   for name, paper in SHOWN_MEANS:
     lines.append(f"| {name} | {g(f'features/stump/{name}'):.2f} | {g(f'features/full/{name}'):.2f} | {paper} |")
   return "\n".join(lines) + "\n"

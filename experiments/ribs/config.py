@@ -37,7 +37,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.model_dir = ""
   c.model = ml_collections.ConfigDict({"widths": (12, 24, 48), "deep_supervision": True})
   c.train = ml_collections.ConfigDict({
-      "steps": 1500, "finetune_steps": 300, "batch_size": 2, "patch": (32, 32, 32), "lr": 3e-3, "warmup": 20, "weight_decay": 1e-4,
+      "steps": 1500, "finetune_steps": 300, "batch_size": 2, "patch": (32, 32, 32), "lr": 3e-3, "warmup": 20,
+      "weight_decay": 1e-4,
       "foreground_fraction": 0.5, "save_every": 200, "keep": 2, "log_every": 20})
   # components under min_component_mm3 are dropped before assignment (the smallest stump, 15 mm x pi x 2.6^2 mm,
   # is ~320 mm^3): a false-positive fragment next to the arcus out-dominated a whole rib without it

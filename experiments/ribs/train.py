@@ -117,10 +117,15 @@ def length_kwargs(config) -> dict:
           "max_iterations": g.max_iterations, "resolution_mm": g.resolution_mm}
 
 
-def analyse(config, mask: np.ndarray, ph: dict, vertebrae=None) -> tuple[dict, list[dict]]:
-  """Assignment and one record per rib, matched to the phantom's rib of the same vertebra side."""
+def analyse(config, mask: np.ndarray, ph: dict, vertebrae=None, min_component_mm3: float | None = None
+            ) -> tuple[dict, list[dict]]:
+  """Assignment and one record per rib, matched to the phantom's rib of the same vertebra side.
+
+  ``min_component_mm3``: default ``config.infer.min_component_mm3`` (for U-Net masks); 0 keeps every component.
+  """
+  floor = config.infer.min_component_mm3 if min_component_mm3 is None else min_component_mm3
   assigned = ribs.assign_ribs(mask, ph["vertebra_instance"], ph["subregions"], ph["spacing"],
-                              min_component_mm3=config.infer.min_component_mm3)
+                              min_component_mm3=floor)
   records = ribs.measure_ribs(assigned["instance"], assigned["semantic"], ph["vertebra_instance"],
                               ph["subregions"], ph["spacing"], vertebrae=vertebrae, **length_kwargs(config))
   truth = {(r["vertebra"], r["left"]): r for r in ph["ribs"]}
