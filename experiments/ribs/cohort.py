@@ -17,6 +17,8 @@
 * **Classifier inputs.** Local features only (``CLASSIFIER_FEATURES``): no length and nothing beyond the first
   ~13 mm (stumps are at least 15 mm long, so a feature further out would read the stump's end, i.e. its length,
   which the bound does not include).
+* **Missed ribs count**: a true lowest rib that assignment did not give to T12 stays in the test set, called "not a
+  stump" (a false negative when it is one); the training set keeps only found ribs.
 * **CIs**: 95% cluster bootstrap over test phantoms (a phantom's two ribs share a spine).
 """
 
@@ -44,13 +46,22 @@ def measure_cohort(config, seeds, *, partial: bool, desc: str) -> tuple[list[dic
       ph = phantoms.thoracolumbar_phantom(d.spacing, seed=seed, stump_probability=d.stump_probability,
                                           with_ct=False)
       _, recs = analyse(config, ph["rib_mask"], ph, vertebrae=(LOWEST,), min_component_mm3=0.0)
-      full += [{**r, "phantom": seed} for r in recs if r["truth"] is not None]
+      full += _with_missed(recs, ph, seed)
       if partial:
         view = partial_view(config, ph, seed + 1)
         _, recs = analyse(config, view["rib_mask"], view, vertebrae=(LOWEST,), min_component_mm3=0.0)
-        cut += [{**r, "phantom": seed} for r in recs if r["truth"] is not None]
+        cut += _with_missed(recs, view, seed)
       core.update_progress(bar, 1)
   return full, cut
+
+
+def _with_missed(recs: list[dict], ph: dict, seed: int) -> list[dict]:
+  """The measured lowest ribs, plus a ``missed`` record for each true lowest rib that assignment did not find."""
+  from experiments.ribs.train import LOWEST
+  found = [{**r, "phantom": seed, "missed": False} for r in recs if r["truth"] is not None]
+  sides = {r["left"] for r in found}
+  return found + [{"truth": t, "left": t["left"], "phantom": seed, "missed": True, "features": {}}
+                  for t in ph["ribs"] if t["vertebra"] == LOWEST and t["left"] not in sides]
 
 
 def _labels(recs: list[dict]) -> np.ndarray:
@@ -72,6 +83,7 @@ def evaluate_cohort(config, train: list[dict], views: dict[str, list[dict]]) -> 
   """Classifiers on both feature sets, the oracle and floor, the Bayes bound; F1 with CIs per view."""
   c = config.classifier
   out: dict = {}
+  train = [r for r in train if not r["missed"]]
   y_train = _labels(train)
   bound = phantoms.bayes_f1(config.data.stump_probability)
   oracle = ribs.fit_stump_classifier(_variables(train), y_train, "logistic", seed=config.seed)
@@ -79,6 +91,8 @@ def evaluate_cohort(config, train: list[dict], views: dict[str, list[dict]]) -> 
     y = _labels(recs)
     groups = np.array([r["phantom"] for r in recs])
     out[f"num_ribs/cohort/{view}"], out[f"num_stumps/cohort/{view}"] = float(len(y)), float(y.sum())
+    out[f"cohort/missed_ribs/{view}"] = float(sum(r["missed"] for r in recs))
+    out[f"cohort/missed_stumps/{view}"] = float(sum(r["missed"] and r["truth"]["stump"] for r in recs))
     out[f"bayes_f1/stump/{view}"] = bound["f1"]
     out[f"bayes_auroc/stump/{view}"] = bound["auroc"]
     with_ci(out, f"f1/stump/{view}/oracle_variables", y, oracle.predict(_variables(recs)), groups, config.seed)
@@ -86,10 +100,13 @@ def evaluate_cohort(config, train: list[dict], views: dict[str, list[dict]]) -> 
     for features in c.feature_sets:
       names = FEATURE_SETS[features]
       x_train = ribs.feature_matrix([r["features"] for r in train], names)
-      x = ribs.feature_matrix([r["features"] for r in recs], names)
+      found = np.array([not r["missed"] for r in recs])
+      x = ribs.feature_matrix([r["features"] for r in recs if not r["missed"]], names)
       for kind in c.kinds:
         clf = ribs.fit_stump_classifier(x_train, y_train, kind, seed=config.seed)
-        score = clf.predict_proba(x)[:, 1]
+        score = np.zeros(len(recs))      # a rib the pipeline did not find is not called a stump
+        if found.any():
+          score[found] = clf.predict_proba(x)[:, 1]
         m = ribs.binary_metrics(y, score)
         tag = f"{view}/{kind}" + ("" if features == c.primary_features else f"/{features}")
         with_ci(out, f"f1/stump/{tag}", y, (score >= 0.5).astype(int), groups, config.seed)
@@ -109,7 +126,7 @@ def feature_means(recs: list[dict]) -> dict[str, float]:
   """Class means of the headline features over the training ribs, and of the drawn variables."""
   out = {}
   for group, is_stump in (("stump", True), ("full", False)):
-    sel = [r for r in recs if r["truth"]["stump"] == is_stump]
+    sel = [r for r in recs if r["truth"]["stump"] == is_stump and not r["missed"]]
     for name in FEATURE_SETS["official"] + ribs.LOCAL_FEATURES + ("length_mm",):
       vals = [r["features"][name] for r in sel if np.isfinite(r["features"].get(name, np.nan))]
       out[f"features/{group}/{name}"] = float(np.mean(vals)) if vals else float("nan")

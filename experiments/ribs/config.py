@@ -6,7 +6,7 @@ Presets:
   tiny  - 3 mm phantoms, a 2-level U-Net for 20 steps, one test CT: a CI smoke run.
   demo  - 1.5 mm phantoms; a 3-level U-Net (12/24/48) trained 1500 steps on 6 CTs; 6 held-out CTs (full and cut
           field of view); 24 analytic arcs; a classifier cohort of 150 training and 100 test phantoms (300 and
-          200 lowest ribs; the test ribs in both views); CPU, ~35 min.
+          210 lowest ribs; the test ribs in both views); CPU, ~35 min.
   paper - 1 mm phantoms, a 5-level U-Net, more CTs and steps; for a GPU.
   Your CT: --config.data.ct=ct.nii.gz --config.data.vertebrae=vert.nii.gz --config.data.subregions=subreg.nii.gz
   (SPINEPS/TPTBox instance and subregion masks on the CT's grid, any orientation) segments, assigns and
@@ -31,7 +31,7 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1, "model": 1})
   c.data = ml_collections.ConfigDict({
       "spacing": 1.5, "num_train": 6, "num_test": 6, "stump_probability": 0.5,
-      "noise_hu": 20.0, "partial_lateral_mm": (40.0, 60.0), "num_cohort_train": 150, "num_cohort_test": 100,
+      "noise_hu": 20.0, "partial_lateral_mm": (40.0, 60.0), "num_cohort_train": 150, "num_cohort_test": 105,
       "num_arcs": 24, "ct": "", "vertebrae": "", "subregions": "", "ribs": "", "rib_labels": "auto",
       "train_cts": "", "train_ribs": ""})
   c.model_dir = ""

@@ -234,11 +234,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                    desc="cohort: training ribs")
   full, cut = cohort.measure_cohort(config, [30000 + i for i in range(d.num_cohort_test)], partial=True,
                                     desc="cohort: test ribs")
+  train = [r for r in train if not r["missed"]]
   views = {"full_view": full, "partial_view": cut}
   results.update(cohort.evaluate_cohort(config, train, views))
   results.update(length_eval.length_metrics("length/cohort_masks/",
-                                            [length_eval.record_entry(config, r, d.spacing) for r in full], len(full)))
-  results.update(length_rule(views, ""))
+                                            [length_eval.record_entry(config, r, d.spacing) for r in full
+                                             if not r["missed"]], len(full)))
+  results.update(length_rule({v: [r for r in recs if not r["missed"]] for v, recs in views.items()}, ""))
   results.update(length_rule(seg_views, "segmented/"))
   results.update(segmented_classifier(config, train, seg_views))
   results.update(cohort.feature_means(train))

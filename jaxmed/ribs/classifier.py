@@ -43,10 +43,13 @@ def fit_stump_classifier(x: np.ndarray, y: np.ndarray, kind: str = "logistic", s
                           MLPClassifier((32,), alpha=1e-2, max_iter=2000, random_state=seed))
   else:
     folds = int(min(5, np.bincount(y).min()))   # a class with one rib cannot be cross-validated: C = 1
-    head = (LogisticRegressionCV(Cs=10, cv=folds, max_iter=2000) if folds >= 2
+    head = (LogisticRegressionCV(Cs=10, cv=folds, scoring=None, max_iter=2000) if folds >= 2
             else LogisticRegression(C=1.0, max_iter=2000))
     model = make_pipeline(SimpleImputer(strategy="median"), StandardScaler(), head)
-  return model.fit(x, y)
+  import warnings
+  with warnings.catch_warnings():   # scikit-learn 1.8's notices about LogisticRegressionCV's future defaults
+    warnings.simplefilter("ignore", FutureWarning)
+    return model.fit(x, y)
 
 
 def binary_metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> dict[str, float]:

@@ -80,6 +80,13 @@ def polyline_length(points: np.ndarray) -> float:
   return float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
 
 
+def visible_part(line: np.ndarray, hi_mm: np.ndarray, lo_mm: np.ndarray | None = None) -> np.ndarray:
+  """The centreline ``[K, 3]`` from its start up to where it first leaves the box ``[lo_mm, hi_mm]``."""
+  lo_mm = np.zeros(3) if lo_mm is None else lo_mm
+  keep = np.all((line >= lo_mm) & (line <= hi_mm), axis=1)
+  return line[:max(int(np.argmin(keep)) if not keep.all() else len(keep), 1)]
+
+
 def _tube(shape, spacing: float, centre: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
   """Boolean tube mask with flat caps and each voxel's distance to the centreline (inf outside the bbox)."""
   lo = np.maximum(np.floor((centre.min(0) - radius - 1) / spacing).astype(int), 0)
@@ -261,7 +268,9 @@ def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probabil
     with ``vertebra``, ``left``, ``stump``, ``length_mm``, ``radius_mm``,
     ``centreline [K, 3]`` (mm, voxel-index frame times spacing),
     ``start_mm``, ``params`` (:func:`draw_rib`'s shape parameters),
-    ``fused`` and the vertebra ``scale``.
+    ``fused``, the vertebra ``scale``, and ``visible_centreline`` /
+    ``visible_length_mm`` / ``cut`` (the part inside the volume: a turned
+    rib's tip may leave it).
   """
   rng = np.random.default_rng(seed)
   shift = rng.uniform(-fov_jitter_mm, fov_jitter_mm, 3)
@@ -289,15 +298,23 @@ def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probabil
   rib_inst = np.zeros(shape, np.int32)
   rib_sem = np.zeros(shape, np.int32)
   rib_dist = np.full(shape, np.inf, np.float32)
+  # shapes first, lowest ribs first, so that T11's descent can be bounded by its side's T12 rib: parallel ribs a
+  # vertebra apart never touch (real ribs do not; a steeper T11 rib crossed a flat T12 one)
+  params, stumps = {}, {}
+  for vid in RIB_VERTEBRAE[::-1]:
+    for left in (True, False):
+      lowest = vid == RIB_VERTEBRAE[-1]
+      stumps[vid, left] = bool(lowest and (stump[("left" if left else "right")] if stump is not None
+                                           else rng.uniform() < stump_probability))
+      params[vid, left] = prm = draw_rib(rng, stumps[vid, left])
+      if not lowest:
+        prm["length"] = rng.uniform(110, 135)
+        prm["slope"] = min(prm["slope"], params[RIB_VERTEBRAE[-1], left]["slope"])
   for vid in RIB_VERTEBRAE:
     for left in (True, False):
       side = -1 if left else +1
       lowest = vid == RIB_VERTEBRAE[-1]
-      is_stump = bool(lowest and (stump[("left" if left else "right")] if stump is not None
-                                  else rng.uniform() < stump_probability))
-      prm = draw_rib(rng, is_stump)
-      if not lowest:
-        prm["length"] = rng.uniform(110, 135)
+      is_stump, prm = stumps[vid, left], params[vid, left]
       c, rot = centres[vid], rotations[vid]
       start = np.array([c[0] + prm["articulation_mm"], c[1] - 6 * scale, c[2] + side * 20 * scale])
       line = rib_centreline(start, side, prm["length"], prm["curvature"], prm["beta0"], prm["slope"])
@@ -314,9 +331,11 @@ def thoracolumbar_phantom(spacing: float = 1.5, seed: int = 0, *, stump_probabil
         costal_label = L.side_labels(left)["costal"]
         labels[bridge & (labels == 0)] = costal_label
         inst[bridge & (inst == 0)] = vid
+      seen = visible_part(line, (np.asarray(shape) - 1) * spacing)   # a turned rib's tip may leave the volume
       ribs.append({"vertebra": vid, "left": left, "stump": is_stump, "length_mm": polyline_length(line),
                    "radius_mm": prm["radius"], "centreline": line, "start_mm": start, "params": prm,
-                   "scale": scale, "fused": fused})
+                   "scale": scale, "fused": fused, "visible_centreline": seen,
+                   "visible_length_mm": polyline_length(seen), "cut": len(seen) < len(line)})
   labels[rib_mask] = 0
   inst[rib_mask] = 0
   out = {"ct": None, "rib_mask": rib_mask, "rib_instance": rib_inst, "rib_semantic": rib_sem,
@@ -363,10 +382,9 @@ def crop_fov(phantom: dict, lateral_mm: float, *, side: str = "both") -> dict:
   ribs = []
   for rib in phantom["ribs"]:
     line = rib["centreline"] - np.array([0.0, 0.0, lo * sp])
-    keep = (line[:, 2] >= 0) & (line[:, 2] <= (hi - lo - 1) * sp)
-    first_out = np.argmin(keep) if not keep.all() else len(keep)
-    visible = line[:max(first_out, 1)]
+    visible = visible_part(line, (np.asarray(out["rib_mask"].shape) - 1) * sp)
     ribs.append({**rib, "centreline": line, "start_mm": rib["start_mm"] - np.array([0.0, 0.0, lo * sp]),
-                 "visible_length_mm": polyline_length(visible), "cut": not keep.all()})
+                 "visible_centreline": visible, "visible_length_mm": polyline_length(visible),
+                 "cut": len(visible) < len(line)})
   out["ribs"] = ribs
   return out
