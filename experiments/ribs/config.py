@@ -5,8 +5,8 @@
 Presets:
   tiny  - 3 mm phantoms, a 2-level U-Net for 20 steps, one test CT: a CI smoke run.
   demo  - 1.5 mm phantoms; a 3-level U-Net (12/24/48) trained 1500 steps on 6 CTs; 6 held-out CTs (full and cut
-          field of view); 24 analytic arcs; a classifier cohort of 150 training and 100 test phantoms (300 and
-          210 lowest ribs; the test ribs in both views); CPU, ~35 min.
+          field of view); 24 analytic arcs; a classifier cohort of 150 training and 105 test phantoms (300 and
+          210 lowest ribs; the test ribs in both views); CPU, ~65 min.
   paper - 1 mm phantoms, a 5-level U-Net, more CTs and steps; for a GPU.
   Your CT: --config.data.ct=ct.nii.gz --config.data.vertebrae=vert.nii.gz --config.data.subregions=subreg.nii.gz
   (SPINEPS/TPTBox instance and subregion masks on the CT's grid, any orientation) segments, assigns and
