@@ -21,7 +21,8 @@ from jaxmed.io.torch_checkpoint import load_torch_checkpoint
 from jaxmed.io.vqa import load_vqa_jsonl
 
 __all__ = ["axcodes", "CardiacDataError", "channel_window_labels", "ChannelEvent", "detect_rib_scheme",
-           "EEGDataError", "EEGRecording", "event_windows", "fixed_windows", "KSpaceError", "learn2reg_val_pairs", "LINE_FREQ", "line_frequency",
+           "EEGDataError", "EEGRecording", "event_windows", "fixed_windows", "KSpaceError", "learn2reg_val_pairs",
+           "LINE_FREQ", "line_frequency",
            "load_cine", "load_cine_nifti", "load_cmrxrecon", "load_dynamic_h5", "load_eeg", "load_image_label",
            "load_ismrmrd", "load_kspace_h5", "load_learn2reg_keypoints", "load_learn2reg_subjects", "load_mcqa_jsonl",
            "load_nifti", "load_rib_mask", "load_spine_ct", "load_stacks", "load_tabular_csv", "load_torch_checkpoint",
