@@ -37,7 +37,10 @@ VARIABLES = tuple(phantoms.RIB_DISTRIBUTIONS)
 
 
 def measure_cohort(config, seeds, *, partial: bool, desc: str) -> tuple[list[dict], list[dict]]:
-  """Full-view (and, with ``partial``, partial-view) lowest-rib records of the phantoms of ``seeds``."""
+  """Full-view (and, with ``partial``, partial-view) lowest-rib records of the phantoms of ``seeds``.
+
+  A test cohort (``partial``) keeps a ``missed`` record for every true lowest rib assignment did not find; a
+  training cohort holds the found ribs only."""
   from experiments.ribs.train import LOWEST, analyse, partial_view
   d = config.data
   full, cut = [], []
@@ -46,7 +49,7 @@ def measure_cohort(config, seeds, *, partial: bool, desc: str) -> tuple[list[dic
       ph = phantoms.thoracolumbar_phantom(d.spacing, seed=seed, stump_probability=d.stump_probability,
                                           with_ct=False)
       _, recs = analyse(config, ph["rib_mask"], ph, vertebrae=(LOWEST,), min_component_mm3=0.0)
-      full += _with_missed(recs, ph, seed)
+      full += _with_missed(recs, ph, seed, keep_missed=partial)
       if partial:
         view = partial_view(config, ph, seed + 1)
         _, recs = analyse(config, view["rib_mask"], view, vertebrae=(LOWEST,), min_component_mm3=0.0)
@@ -55,10 +58,12 @@ def measure_cohort(config, seeds, *, partial: bool, desc: str) -> tuple[list[dic
   return full, cut
 
 
-def _with_missed(recs: list[dict], ph: dict, seed: int) -> list[dict]:
+def _with_missed(recs: list[dict], ph: dict, seed: int, keep_missed: bool = True) -> list[dict]:
   """The measured lowest ribs, plus a ``missed`` record for each true lowest rib that assignment did not find."""
   from experiments.ribs.train import LOWEST
   found = [{**r, "phantom": seed, "missed": False} for r in recs if r["truth"] is not None]
+  if not keep_missed:
+    return found
   sides = {r["left"] for r in found}
   return found + [{"truth": t, "left": t["left"], "phantom": seed, "missed": True, "features": {}}
                   for t in ph["ribs"] if t["vertebra"] == LOWEST and t["left"] not in sides]
@@ -80,10 +85,10 @@ def with_ci(results: dict, key: str, y, pred, groups, seed: int) -> None:
 
 
 def evaluate_cohort(config, train: list[dict], views: dict[str, list[dict]]) -> dict:
-  """Classifiers on both feature sets, the oracle and floor, the Bayes bound; F1 with CIs per view."""
+  """Classifiers on both feature sets, the oracle and floor, the Bayes bound; F1 with CIs per view. ``train``:
+  found ribs only (:func:`measure_cohort` without ``partial``)."""
   c = config.classifier
   out: dict = {}
-  train = [r for r in train if not r["missed"]]
   y_train = _labels(train)
   bound = phantoms.bayes_f1(config.data.stump_probability)
   oracle = ribs.fit_stump_classifier(_variables(train), y_train, "logistic", seed=config.seed)

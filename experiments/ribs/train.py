@@ -68,8 +68,8 @@ def build_model(config) -> UNet3D:
 
 
 def train_segmentation(config, workdir: str, train_cts: list[dict], mesh, *, init_from: str = "",
-                       steps: int | None = None, subdir: str = "segmentation"):
-  """Trains (or resumes) the U-Net in ``<workdir>/<subdir>``; ``init_from``: a workdir whose ``segmentation``
+                       steps: int | None = None):
+  """Trains (or resumes) the U-Net in ``<workdir>/segmentation``; ``init_from``: a workdir whose ``segmentation``
   checkpoint initialises the weights (fine-tuning; the optimiser starts fresh)."""
   t = config.train
   steps = t.steps if steps is None else steps
@@ -97,7 +97,7 @@ def train_segmentation(config, workdir: str, train_cts: list[dict], mesh, *, ini
     return loss, metrics
 
   step = core.make_train_step(loss_fn, tx, state_sharding=sharding, mesh=mesh)
-  state = core.train_loop(state, step, lambda s: ds[s], mesh=mesh, run_dir=os.path.join(workdir, subdir),
+  state = core.train_loop(state, step, lambda s: ds[s], mesh=mesh, run_dir=os.path.join(workdir, "segmentation"),
                           steps=steps, save_every=t.save_every, keep=t.keep, log_every=t.log_every,
                           desc="train rib U-Net")
   return model, state.params
@@ -216,11 +216,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   mesh = core.make_mesh(config.mesh)
   if d.train_cts:   # fine-tune on the user's CT + rib-mask pairs
     model, params = train_segmentation(config, workdir, user.load_training_pairs(config), mesh,
-                                       init_from=config.model_dir, steps=config.train.finetune_steps,
-                                       subdir="segmentation")
+                                       init_from=config.model_dir, steps=config.train.finetune_steps)
     if not d.ct:
       return core.write_results(workdir, {"finetune/steps": float(config.train.finetune_steps),
-                                          "finetune/num_pairs": float(len(user._split(d.train_cts)))})
+                                          "finetune/num_pairs": float(len(user.split_paths(d.train_cts)))})
   else:
     train_cts = [make_ct(config, 100 + i) for i in range(d.num_train)]
     model, params = train_segmentation(config, config.model_dir or workdir, train_cts, mesh)
@@ -231,10 +230,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results, seg_views = segmented_cts(config, workdir, model, params)
   results.update(length_eval.analytic_arcs(config, d.num_arcs, seed=config.seed))
   train, _ = cohort.measure_cohort(config, [20000 + i for i in range(d.num_cohort_train)], partial=False,
-                                   desc="cohort: training ribs")
+                                   desc="cohort: training ribs")   # found ribs only
   full, cut = cohort.measure_cohort(config, [30000 + i for i in range(d.num_cohort_test)], partial=True,
                                     desc="cohort: test ribs")
-  train = [r for r in train if not r["missed"]]
   views = {"full_view": full, "partial_view": cut}
   results.update(cohort.evaluate_cohort(config, train, views))
   results.update(length_eval.length_metrics("length/cohort_masks/",

@@ -26,7 +26,7 @@ from jaxmed.io import axcodes, load_nifti, load_rib_mask, load_spine_ct, reorien
 from jaxmed.io.rib_masks import label_name
 
 
-def _split(paths: str) -> list[str]:
+def split_paths(paths: str) -> list[str]:
   return [p.strip() for p in str(paths).split(",") if p.strip()]
 
 
@@ -34,7 +34,7 @@ def load_training_pairs(config) -> list[dict]:
   """The user's CT + rib-mask pairs, reoriented to ``P, I, R`` and resampled to the model's spacing."""
   from scipy import ndimage
   from jaxmed.io import NiftiError
-  cts, masks = _split(config.data.train_cts), _split(config.data.train_ribs)
+  cts, masks = split_paths(config.data.train_cts), split_paths(config.data.train_ribs)
   if len(cts) != len(masks) or not cts:
     raise NiftiError(f"data.train_cts lists {len(cts)} CTs and data.train_ribs {len(masks)} rib masks; expected "
                      "the same number (at least one), comma-separated, in the same order")

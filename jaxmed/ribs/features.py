@@ -89,10 +89,9 @@ def to_side_frame(vectors: np.ndarray, left: bool, frame: np.ndarray | None = No
 def arc_length_of_voxels(points_mm: np.ndarray, path_mm: np.ndarray, step_mm: float = 0.25) -> np.ndarray:
   """``[N]`` the arc length (mm from the path's start) of each point's nearest point on the polyline."""
   from scipy.spatial import cKDTree
-  seg = np.linalg.norm(np.diff(path_mm, axis=0), axis=1)
-  total = float(seg.sum())
-  s = np.arange(0.0, total + step_mm, step_mm) if total > 0 else np.zeros(1)
-  dense = np.stack([point_along(path_mm, x) for x in s]) if total > 0 else path_mm[:1]
+  cum = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path_mm, axis=0), axis=1))])
+  s = np.arange(0.0, cum[-1] + step_mm, step_mm) if cum[-1] > 0 else np.zeros(1)
+  dense = np.stack([np.interp(s, cum, path_mm[:, k]) for k in range(3)], -1) if cum[-1] > 0 else path_mm[:1]
   return s[cKDTree(dense).query(points_mm)[1]]
 
 

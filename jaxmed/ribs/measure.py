@@ -53,7 +53,9 @@ def measure_ribs(rib_instance: np.ndarray, rib_semantic: np.ndarray, vertebra_in
       mask = (rib_instance == label) & (rib_semantic == side_label)
       if not mask.any():
         continue
-      com = corpus_centre_mm(vertebra_instance, subregions, vertebra, spacing)
+      if vertebra not in centres:
+        raise ValueError(f"measure_ribs: vertebra {vertebra} has no corpus voxels (labels 49/50)")
+      com = centres[vertebra]
       frame = (vertebra_frame(vertebra_instance, subregions, vertebra, spacing, centres=centres)[0]
                if vertebra_frame_features else None)
       res = rib_length(mask, spacing, com, frame=frame, **length_kwargs)
