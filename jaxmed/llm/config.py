@@ -6,6 +6,8 @@ import dataclasses
 from typing import Any
 
 FAMILIES = ("llama", "qwen2", "qwen3")
+REMAT_POLICIES = ("none", "full", "dots")
+ATTENTION_IMPLEMENTATIONS = ("xla", "cudnn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +20,15 @@ class LMConfig:
   rotary frequencies among the temporal, height and width positions.
   ``dtype`` is the compute dtype (``"float32"`` in tests, ``"bfloat16"`` on
   accelerators); norms and the attention softmax always run in float32.
+  Params keep their own dtype (float32 master weights), cast at each matmul.
+
+  Two knobs change memory and speed but never the function (neither goes to
+  or comes from an HF config): ``remat`` (:data:`REMAT_POLICIES`) wraps each
+  decoder layer in ``jax.checkpoint``: ``"full"`` stores only the layer's
+  input and recomputes the rest in the backward pass, ``"dots"`` also keeps
+  the matmul outputs without a batch dimension; ``attention`` picks
+  ``jax.nn.dot_product_attention``'s implementation, ``"xla"`` (any backend)
+  or ``"cudnn"`` (NVIDIA GPUs, bf16/fp16: the fused flash-attention kernel).
   """
   family: str
   vocab_size: int
@@ -38,8 +49,14 @@ class LMConfig:
   eos_token_id: int | tuple[int, ...] | None = None
   mrope_section: tuple[int, ...] | None = None
   dtype: str = "float32"
+  remat: str = "none"
+  attention: str = "xla"
 
   def __post_init__(self):
+    if self.remat not in REMAT_POLICIES:
+      raise ValueError(f"LMConfig.remat must be one of {REMAT_POLICIES}, got {self.remat!r}")
+    if self.attention not in ATTENTION_IMPLEMENTATIONS:
+      raise ValueError(f"LMConfig.attention must be one of {ATTENTION_IMPLEMENTATIONS}, got {self.attention!r}")
     if self.family not in FAMILIES:
       raise ValueError(f"LMConfig.family must be one of {FAMILIES}, got {self.family!r}")
     if self.num_heads % self.num_kv_heads:

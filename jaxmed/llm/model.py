@@ -9,7 +9,8 @@ Pieces, as in the Hugging Face reference implementations:
 * rotary embeddings on the "rotate half" layout, with ``rope_theta`` and the
   Llama-3 frequency scaling;
 * grouped-query attention (``num_kv_heads`` key/value heads shared by
-  ``num_heads / num_kv_heads`` query heads each), softmax in float32;
+  ``num_heads / num_kv_heads`` query heads each) through
+  ``jax.nn.dot_product_attention``, logits and softmax in float32;
 * SwiGLU MLP ``down(silu(gate(x)) * up(x))``;
 * q/k/v biases (Qwen2), per-head RMSNorm of q and k before RoPE (Qwen3);
 * tied or untied output embeddings.
@@ -43,6 +44,8 @@ import numpy as np
 from jaxmed.llm.config import LMConfig
 
 Cache = dict[str, jax.Array]
+REMAT = {"full": jax.checkpoint_policies.nothing_saveable,
+         "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
 
 
 class RMSNorm(nn.Module):
@@ -132,16 +135,13 @@ class Attention(nn.Module):
       v = jax.lax.dynamic_update_slice_in_dim(cv, v.astype(cv.dtype), index, axis=1)
     new_cache = (k, v)
     s = k.shape[1]
-    groups = c.num_heads // c.num_kv_heads
-    qg = q.reshape(b, t, c.num_kv_heads, groups, c.head_dim)
-    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k.astype(dtype), preferred_element_type=jnp.float32)
-    scores = scores / jnp.sqrt(jnp.float32(c.head_dim))
     allowed = (jnp.arange(s)[None, None, :] <= query_slots[:, :, None]) & key_valid[:, None, :]  # [B, T, S]
     if same_segment is not None:
       allowed = allowed & same_segment
-    scores = jnp.where(allowed[:, None, None], scores, jnp.finfo(jnp.float32).min)
-    probs = jax.nn.softmax(scores, axis=-1).astype(dtype)
-    out = jnp.einsum("bkgts,bskd->btkgd", probs, v.astype(dtype)).reshape(b, t, c.num_heads * c.head_dim)
+    # grouped-query attention, logits and softmax in float32; "cudnn" selects the fused flash kernel on GPU
+    out = jax.nn.dot_product_attention(q.astype(dtype), k.astype(dtype), v.astype(dtype), mask=allowed[:, None],
+                                       implementation=None if c.attention == "xla" else c.attention)
+    out = out.reshape(b, t, c.num_heads * c.head_dim)
     return dense(c.hidden_size, "o_proj", False)(out), new_cache
 
 
@@ -251,9 +251,11 @@ class Decoder(nn.Module):
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], mask, index, axis=1)
       query_slots = jnp.broadcast_to(index + jnp.arange(t), (b, t))
     ck, cv = [], []
+    # remat: each layer's activations are recomputed in the backward pass from its input (LMConfig.remat)
+    layer_cls = DecoderLayer if c.remat == "none" else nn.remat(DecoderLayer, policy=REMAT[c.remat])
     for i in range(c.num_layers):
       layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
-      x, (k, v) = DecoderLayer(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
+      x, (k, v) = layer_cls(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
                                                       same_segment)
       ck.append(k)
       cv.append(v)

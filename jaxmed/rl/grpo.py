@@ -94,7 +94,8 @@ def aggregate(per_token: jax.Array, mask: jax.Array, kind: str = "grpo", *,
 
 def grpo_loss(logp_fn: Callable[..., jax.Array], params, batch: dict, *, epsilon: float = 0.2,
               epsilon_high: float | None = None, beta: float = 0.04, aggregation: str = "grpo",
-              num_active_tokens: jax.Array | None = None) -> tuple[jax.Array, dict[str, jax.Array]]:
+              num_active_tokens: jax.Array | None = None, token_count: jax.Array | None = None
+              ) -> tuple[jax.Array, dict[str, jax.Array]]:
   """The GRPO objective for one (micro-)batch.
 
   Args:
@@ -106,6 +107,10 @@ def grpo_loss(logp_fn: Callable[..., jax.Array], params, batch: dict, *, epsilon
       for several updates per batch). Without ``old_logp`` the update is
       on-policy: ``old_logp = stop_gradient(logp)``, as TRL does at one
       update per batch, so the ratio is exactly 1 in any precision.
+    token_count: the active tokens that token means divide by (``bnpo``,
+      the ``dapo`` default and the metrics); default this batch's. A
+      micro-batch passes its whole batch's count, so that the micro-batches'
+      values sum to the batch's (:mod:`jaxmed.rl.accumulate`).
 
   Returns:
     ``(loss, metrics)`` with the masked means of ``kl``, ``clip_fraction``,
@@ -120,13 +125,18 @@ def grpo_loss(logp_fn: Callable[..., jax.Array], params, batch: dict, *, epsilon
   per_token, diag = per_token_loss(logp, old, batch["advantages"], epsilon=epsilon,
                                    epsilon_high=epsilon_high, beta=beta, ref_logp=batch.get("ref_logp"))
   mask = batch["mask"]
-  loss = aggregate(per_token, mask, aggregation, num_active_tokens=num_active_tokens)
+  token_mean = lambda v, n=token_count: aggregate(v, mask, "dapo", num_active_tokens=n)  # noqa: E731
+  if aggregation == "bnpo" and token_count is not None:
+    loss = token_mean(per_token)
+  else:
+    n = token_count if num_active_tokens is None else num_active_tokens
+    loss = aggregate(per_token, mask, aggregation, num_active_tokens=n)
   adv = batch["advantages"][:, None]
   hi = epsilon if epsilon_high is None else epsilon_high
   low = ((diag["ratio"] < 1.0 - epsilon) & (adv < 0)).astype(loss.dtype)
   high = ((diag["ratio"] > 1.0 + hi) & (adv > 0)).astype(loss.dtype)
-  metrics = {"kl": aggregate(diag["kl"], mask, "bnpo"), "clip_fraction": aggregate(diag["clipped"], mask, "bnpo"),
-             "clip_low": aggregate(low, mask, "bnpo"), "clip_high": aggregate(high, mask, "bnpo")}
+  metrics = {"kl": token_mean(diag["kl"]), "clip_fraction": token_mean(diag["clipped"]),
+             "clip_low": token_mean(low), "clip_high": token_mean(high)}
   if entropy is not None:
-    metrics["entropy"] = aggregate(entropy, mask, "bnpo")
+    metrics["entropy"] = token_mean(entropy)
   return loss, metrics

@@ -33,7 +33,8 @@ import optax
 from jaxmed import core
 from jaxmed.core.mesh import batch_sharding, num_batch_shards, replicated
 from jaxmed.core.state import jit_step
-from jaxmed.rl.grpo import group_advantages, grpo_loss
+from jaxmed.rl.accumulate import accumulated_value_and_grad, micro_map
+from jaxmed.rl.grpo import group_advantages
 from jaxmed.rl.step import score, step_metrics
 
 SCHEDULES = ("constant", "linear", "cosine")
@@ -53,13 +54,10 @@ def grpo_optimizer(lr: float, steps: int, *, schedule: str = "linear", warmup_st
   return optax.chain(*parts, optax.adamw(lr_at, weight_decay=weight_decay))
 
 
-def _logp_only(out):
-  return out[0] if isinstance(out, tuple) else out
-
-
 def make_grpo_step(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: int = 1, epsilon: float = 0.2,
                    epsilon_high: float | None = None, beta: float = 0.0, aggregation: str = "grpo",
-                   state_sharding: Any = None, mesh: jax.sharding.Mesh | None = None) -> Callable:
+                   micro_batch_size: int = 0, group_size: int = 1, state_sharding: Any = None,
+                   mesh: jax.sharding.Mesh | None = None) -> Callable:
   """``update(state, batch, rng) -> (state, metrics)``: ``mu`` optimiser steps on one batch, jitted, state donated.
 
   At ``mu == 1`` the old log-probs are ``stop_gradient(logp)`` (the ratio is
@@ -68,19 +66,24 @@ def make_grpo_step(logp_fn: Callable, tx: optax.GradientTransformation, *, mu: i
   sampler's numerics with the trainer's. ``batch``: ``mask``,
   ``advantages`` and (``beta > 0``) ``ref_logp``, plus whatever ``logp_fn``
   reads. With ``state_sharding`` and ``mesh`` the state keeps its layout.
+
+  ``micro_batch_size`` ``m`` (0: the whole batch at once) bounds memory: the
+  loss and gradient run over ``B / m`` micro-batches of whole groups of
+  ``group_size`` rows in a ``lax.scan`` and the gradients are summed
+  (:mod:`jaxmed.rl.accumulate`; the same loss and gradients as one pass).
   """
-  def loss(params, batch):
-    return grpo_loss(logp_fn, params, batch, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
-                     aggregation=aggregation)
+  micro = dict(micro_batch_size=micro_batch_size, group_size=group_size, mesh=mesh)
 
   def update(state: core.TrainState, batch, rng):
     del rng  # the GRPO update is deterministic given the batch
     batch = {k: v for k, v in batch.items() if k != "old_logp"}
     if mu > 1:
-      batch["old_logp"] = jax.lax.stop_gradient(_logp_only(logp_fn(state.params, batch)))
+      batch["old_logp"] = jax.lax.stop_gradient(micro_map(logp_fn, state.params, batch, **micro))
     params, opt_state = state.params, state.opt_state
     for _ in range(mu):
-      (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(params, batch)
+      (value, metrics), grads = accumulated_value_and_grad(logp_fn, params, batch, aggregation=aggregation,
+                                                           epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
+                                                           **micro)
       updates, opt_state = tx.update(grads, opt_state, params)
       params = optax.apply_updates(params, updates)
     metrics = {"loss": value, **metrics, "grad_norm": optax.tree.norm(grads)}
@@ -117,7 +120,7 @@ def grpo_train(run_dir: str, *, params: Any, tx: optax.GradientTransformation, l
                beta: float = 0.0, aggregation: str = "grpo", advantage_scale: str = "group",
                ref_params: Any = None, ref_logp_fn: Callable | None = None, save_every: int = 50, keep: int = 1,
                log_completions_every: int = 10, completion_record: Callable | None = None,
-               desc: str = "GRPO") -> tuple[core.TrainState, list[dict]]:
+               micro_batch_size: int = 0, desc: str = "GRPO") -> tuple[core.TrainState, list[dict]]:
   """Runs (or resumes) GRPO in ``run_dir``; returns the final state and every step's metrics row.
 
   Args:
@@ -134,14 +137,18 @@ def grpo_train(run_dir: str, *, params: Any, tx: optax.GradientTransformation, l
       ``completions.jsonl`` at step 1 and every this many steps.
     completion_record: ``example -> dict`` of the fields logged with each
       completion (default: question, options, answer).
+    micro_batch_size: rows per micro-batch of the update and of the
+      reference's log-probs (0: the whole batch; :mod:`jaxmed.rl.accumulate`).
   """
   names = list(reward_weights)
   w = np.asarray([reward_weights[n] for n in names], np.float32)
   shards = num_batch_shards(mesh)
   state, sharding = place_state(params, tx, seed, mesh)
   update = make_grpo_step(logp_fn, tx, mu=mu, epsilon=epsilon, epsilon_high=epsilon_high, beta=beta,
-                          aggregation=aggregation, state_sharding=sharding, mesh=mesh)
-  ref_fn = jax.jit(lambda p, b: _logp_only((ref_logp_fn or logp_fn)(p, b))) if beta else None
+                          aggregation=aggregation, micro_batch_size=micro_batch_size, group_size=group_size,
+                          state_sharding=sharding, mesh=mesh)
+  ref_fn = jax.jit(lambda p, b: micro_map(ref_logp_fn or logp_fn, p, b, micro_batch_size=micro_batch_size,
+                                          group_size=group_size, mesh=mesh)) if beta else None
   if beta and ref_params is None:
     raise ValueError("grpo_train: beta > 0 needs ref_params (the frozen reference policy)")
   record = completion_record or (lambda ex: {k: ex[k] for k in ("question", "options", "answer") if k in ex})
