@@ -2,7 +2,8 @@
 
 A local checkpoint directory holds ``config.json`` and either
 ``model.safetensors`` or shards ``*.safetensors`` with
-``model.safetensors.index.json``. :func:`hf_param_map` lists, for every
+``model.safetensors.index.json``; both directions stream tensor by tensor
+(:mod:`jaxmed.llm.safetensors_io`). :func:`hf_param_map` lists, for every
 jaxmed param path, its HF key and the transform between them (``"T"``:
 Dense kernels are HF weights transposed; ``"id"``: unchanged). Loading
 consumes each HF key exactly once; a missing key, an unexpected key or a
@@ -24,10 +25,9 @@ from jaxmed.core.checkpoint import CheckpointError, reading_checkpoint
 from jaxmed.core.stage import atomic_stage
 from jaxmed.llm.config import LMConfig
 from jaxmed.llm.model import Decoder
+from jaxmed.llm.safetensors_io import INDEX_FILE, SINGLE_FILE, StoredTensor, read_header, write_shards
 from jaxmed.llm.sharding import param_shardings
 
-INDEX_FILE = "model.safetensors.index.json"
-SINGLE_FILE = "model.safetensors"
 
 
 def hf_param_map(config: LMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
@@ -52,10 +52,9 @@ def hf_param_map(config: LMConfig) -> dict[tuple[str, ...], tuple[str, str]]:
   return m
 
 
-def read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-  """All tensors of the checkpoint (as NumPy, bf16 via ml_dtypes) and the file each came from."""
-  from safetensors import safe_open
-
+def read_tensors(local_dir: str) -> tuple[dict[str, StoredTensor], dict[str, str]]:
+  """Every tensor of the checkpoint, lazily (:class:`~jaxmed.llm.safetensors_io.StoredTensor`: only the
+  headers are read here; ``np.asarray`` reads one tensor's bytes), and the file each comes from."""
   index = os.path.join(local_dir, INDEX_FILE)
   if os.path.exists(index):
     with reading_checkpoint(index, "a JSON safetensors index"), open(index) as f:
@@ -72,13 +71,12 @@ def read_tensors(local_dir: str) -> tuple[dict[str, np.ndarray], dict[str, str]]
     path = os.path.join(local_dir, name)
     if not os.path.exists(path):
       raise CheckpointError(f"{index}: shard file {name!r} is listed but missing")
-    with reading_checkpoint(path, "a complete safetensors file"), safe_open(path, framework="flax") as f:
-      for key in f.keys():
-        if key in tensors:
-          raise CheckpointError(f"{path}: tensor {key!r} also appears in {origin[key]}")
-        if weight_map is not None and weight_map.get(key) != name:
-          raise CheckpointError(f"{path}: tensor {key!r} is not listed for this shard in {INDEX_FILE}")
-        tensors[key], origin[key] = np.asarray(f.get_tensor(key)), path
+    for key, stored in read_header(path).items():
+      if key in tensors:
+        raise CheckpointError(f"{path}: tensor {key!r} also appears in {origin[key]}")
+      if weight_map is not None and weight_map.get(key) != name:
+        raise CheckpointError(f"{path}: tensor {key!r} is not listed for this shard in {INDEX_FILE}")
+      tensors[key], origin[key] = stored, path
   return tensors, origin
 
 
@@ -94,6 +92,18 @@ def _flat(tree) -> dict[tuple[str, ...], Any]:
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+def place_pieces(value: np.ndarray, sharding: jax.sharding.Sharding, dtype: Any) -> jax.Array:
+  """``value`` (host; a view is fine) as a global array with ``sharding``, one device's piece copied at a time.
+
+  Like ``jax.make_array_from_callback``, which first makes every local piece
+  on the host and then transfers them together (twice the tensor at its
+  peak); each piece here is freed once it is on its device.
+  """
+  pieces = [jax.device_put(np.ascontiguousarray(value[idx], dtype=dtype), device)
+            for device, idx in sharding.addressable_devices_indices_map(value.shape).items()]
+  return jax.make_array_from_single_device_arrays(value.shape, sharding, pieces)
+
+
 def tensors_to_params(tensors: dict[str, np.ndarray], origin: dict[str, str], mapping: dict, abstract: Any, *,
                       where: str, dtype: Any = jnp.float32, mesh: Mesh | None = None, rules: dict | None = None,
                       transforms: dict | None = None, what: str = "the model") -> dict:
@@ -103,6 +113,11 @@ def tensors_to_params(tensors: dict[str, np.ndarray], origin: dict[str, str], ma
   params' shapes (``jax.eval_shape`` of ``init``). A missing key, a wrong
   shape or a leftover tensor raises :class:`CheckpointError` naming the key
   and its file (``origin``); ``where`` names the checkpoint directory.
+
+  Streamed: tensors (arrays, or lazy :class:`StoredTensor` from
+  :func:`read_tensors`) are read one at a time; with ``mesh`` each is cut
+  straight into its ``NamedSharding``'s pieces (:func:`place_pieces`), so
+  host memory stays at about one tensor.
   """
   transforms = {**TRANSFORMS, **(transforms or {})}
   flat_abstract = _flat(abstract)
@@ -119,8 +134,12 @@ def tensors_to_params(tensors: dict[str, np.ndarray], origin: dict[str, str], ma
     expected = raw_shape(flat_abstract[path].shape)
     if tuple(raw.shape) != expected:
       raise CheckpointError(f"{origin[key]}: tensor {key!r} has shape {tuple(raw.shape)}, expected {expected}")
-    value = np.asarray(to_param(raw)).astype(dtype)
-    flat[path] = jax.device_put(value, flat_shardings[path]) if mesh is not None else jnp.asarray(value)
+    value = to_param(np.asarray(raw))   # read from disk here; the transform is a view
+    if mesh is None:
+      flat[path] = jnp.asarray(value.astype(dtype))
+    else:
+      flat[path] = place_pieces(value, flat_shardings[path], dtype)
+    del raw, value
   if tensors:
     key = sorted(tensors)[0]
     raise CheckpointError(f"{origin[key]}: unexpected tensor {key!r} ({len(tensors)} unused in all); "
@@ -134,19 +153,49 @@ def tensors_to_params(tensors: dict[str, np.ndarray], origin: dict[str, str], ma
   return params
 
 
-def params_to_tensors(params: dict, mapping: dict, *, dtype: Any = None, transforms: dict | None = None) -> dict:
-  """The inverse of :func:`tensors_to_params`: ``{HF key: contiguous NumPy array}``."""
+def gather(x: jax.Array) -> np.ndarray:
+  """One param as a host array: ``device_get``, or an all-gather over processes when other hosts hold parts."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+  return np.asarray(jax.device_get(x))
+
+
+def iter_tensors(params: dict, mapping: dict, *, dtype: Any = None, transforms: dict | None = None):
+  """``(HF key, contiguous NumPy array)`` pairs, each param gathered to the host only when its turn comes."""
   transforms = {**TRANSFORMS, **(transforms or {})}
-  out = {}
   for path, (key, transform) in mapping.items():
     node = params
     for k in path:
       node = node[k]
-    value = np.asarray(jax.device_get(node))
+    value = gather(node)
     if dtype is not None:
       value = value.astype(dtype)
-    out[key] = np.ascontiguousarray(transforms[transform][2](value))
-  return out
+    yield key, np.ascontiguousarray(transforms[transform][2](value))
+
+
+def params_to_tensors(params: dict, mapping: dict, *, dtype: Any = None, transforms: dict | None = None) -> dict:
+  """The inverse of :func:`tensors_to_params`: ``{HF key: contiguous NumPy array}`` (all in host memory)."""
+  return dict(iter_tensors(params, mapping, dtype=dtype, transforms=transforms))
+
+
+def export_hf(local_dir: str, hf_config: Any, tensors, *, extras: Sequence = (), max_shard_size: int = 5 * 2 ** 30
+              ) -> None:
+  """Writes ``hf_config``, the ``(key, array)`` pairs of ``tensors`` in safetensors shards, and ``extras``.
+
+  The directory appears atomically (:func:`jaxmed.core.atomic_stage`). In a
+  multi-process run every process walks ``tensors`` (each param's gather is
+  collective) and process 0 alone writes.
+  """
+  if jax.process_index() != 0:
+    for _ in tensors:
+      pass
+    return
+  with atomic_stage(local_dir) as tmp:
+    hf_config.save_pretrained(tmp)
+    write_shards(tensors, tmp, max_shard_bytes=max_shard_size)
+    for extra in extras:
+      extra.save_pretrained(tmp)
 
 
 def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jnp.float32,
@@ -181,20 +230,17 @@ def load_pretrained(local_dir: str, *, mesh: Mesh | None = None, dtype: Any = jn
   return model, params
 
 
-def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = ()
-                    ) -> None:
-  """Writes ``config.json`` and ``model.safetensors`` that transformers and vLLM load.
+def save_pretrained(model: Decoder, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = (),
+                    max_shard_size: int = 5 * 2 ** 30) -> None:
+  """Writes ``config.json`` and the safetensors weights that transformers and vLLM load.
 
-  ``extras`` are objects saved into the same directory with their own
-  ``save_pretrained`` (the tokenizer). The directory is written atomically
-  (:func:`jaxmed.core.atomic_stage`): it appears whole, with its completion
-  marker, or not at all, and an earlier ``local_dir`` is replaced.
+  One ``model.safetensors`` up to ``max_shard_size`` bytes, else Hugging
+  Face's shards ``model-0000i-of-0000n.safetensors`` with
+  ``model.safetensors.index.json``. Params are gathered to the host one at a
+  time and only one shard is held (:func:`export_hf`). ``extras`` are objects
+  saved into the same directory with their own ``save_pretrained`` (the
+  tokenizer). The directory is written atomically: it appears whole, with its
+  completion marker, or not at all, and an earlier ``local_dir`` is replaced.
   """
-  from safetensors.numpy import save_file
-
-  out = params_to_tensors(params, hf_param_map(model.config), dtype=dtype)
-  with atomic_stage(local_dir) as tmp:
-    model.config.to_hf().save_pretrained(tmp)
-    save_file(out, os.path.join(tmp, SINGLE_FILE), metadata={"format": "pt"})
-    for extra in extras:
-      extra.save_pretrained(tmp)
+  export_hf(local_dir, model.config.to_hf(), iter_tensors(params, hf_param_map(model.config), dtype=dtype),
+            extras=extras, max_shard_size=max_shard_size)

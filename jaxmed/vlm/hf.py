@@ -20,9 +20,7 @@ import jax.numpy as jnp
 from jax.sharding import Mesh
 
 from jaxmed.core.checkpoint import reading_checkpoint
-from jaxmed.core.stage import atomic_stage
-from jaxmed.llm.hf import (SINGLE_FILE, CheckpointError, hf_param_map, params_to_tensors, read_tensors,
-                           tensors_to_params)
+from jaxmed.llm.hf import CheckpointError, export_hf, hf_param_map, iter_tensors, read_tensors, tensors_to_params
 from jaxmed.vlm.config import VLMConfig
 from jaxmed.vlm.model import Qwen2VL
 
@@ -112,20 +110,16 @@ def _with_qkv_bias(config: VLMConfig, params: dict) -> tuple[VLMConfig, dict]:
   return dataclasses.replace(config, text=text), dict(params, language_model=lm)
 
 
-def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = ()) -> None:
-  """Writes ``config.json`` and ``model.safetensors`` (released layout) that transformers loads.
+def save_vlm(model: Qwen2VL, params: dict, local_dir: str, *, dtype: Any = None, extras: Sequence = (),
+             max_shard_size: int = 5 * 2 ** 30) -> None:
+  """Writes ``config.json`` and the safetensors weights (released layout) that transformers loads.
 
-  ``extras`` (tokenizer, image processor) are saved into the same directory;
-  the directory appears atomically (:func:`jaxmed.core.atomic_stage`). A language model without q/k/v
+  Sharded above ``max_shard_size`` bytes and gathered param by param as in
+  :func:`jaxmed.llm.save_pretrained`. ``extras`` (tokenizer, image processor) are saved into the same
+  directory; the directory appears atomically (:func:`jaxmed.core.atomic_stage`). A language model without q/k/v
   biases (a Llama decoder grafted by :func:`jaxmed.vlm.graft_language_model`) is written with zero biases,
   which is the same function in Qwen2-VL's layout; it loads back as a Qwen2 decoder.
   """
-  from safetensors.numpy import save_file
-
   config, params = _with_qkv_bias(model.config, params)
-  out = params_to_tensors(params, vlm_param_map(config), dtype=dtype, transforms=_patch_transforms(config))
-  with atomic_stage(local_dir) as tmp:
-    config.to_hf().save_pretrained(tmp)
-    save_file(out, os.path.join(tmp, SINGLE_FILE), metadata={"format": "pt"})
-    for extra in extras:
-      extra.save_pretrained(tmp)
+  tensors = iter_tensors(params, vlm_param_map(config), dtype=dtype, transforms=_patch_transforms(config))
+  export_hf(local_dir, config.to_hf(), tensors, extras=extras, max_shard_size=max_shard_size)
