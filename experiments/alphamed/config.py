@@ -59,10 +59,12 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           train_jsonl="", test_jsonl="", jsonl_format="medqa",
                                           paraphrases=3, instruction_items=2000, gazetteer_countries=30,
                                           recall_fraction=0.45, reading_fraction=0.4, prose_repeats=6))
-  # the stage-0 model (base_model="") and the compute dtype of any base ("bfloat16" on accelerators;
-  # params stay float32)
+  # the stage-0 model (base_model="") and, for any base, the compute dtype ("bfloat16" on accelerators;
+  # params and Adam stay float32), remat ("none", "full": each decoder layer recomputed in the backward
+  # pass, "dots") and attention ("xla", or "cudnn": the fused flash kernel on NVIDIA GPUs, bf16)
   c.model = ml_collections.ConfigDict(dict(hidden_size=192, intermediate_size=512, num_layers=4, num_heads=6,
-                                           num_kv_heads=2, head_dim=32, vocab_size=768, compute_dtype="float32"))
+                                           num_kv_heads=2, head_dim=32, vocab_size=768, compute_dtype="float32",
+                                           remat="none", attention="xla"))
   # copy_fraction: share of stage-0 rows that are induction rows (random tokens, one copy_span-token span
   # repeated in each copy_length-token piece, loss on the repeat only); copy_warmup_steps: that many steps
   # of such rows alone, first; copy_source: "tokens" (random BPE tokens) or "words" (random corpus words).
@@ -80,12 +82,13 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   # beta 0.04 (the paper preset's KL weight): with beta 0 the first SmolLM2 run collapsed to one string for
   # every sample by step 23 (no reward variance left); with 0.04 the answer letter stays stochastic
   # (docs/results.md, AlphaMed settings 1 and 2).
+  # micro_batch_size: rows per micro-batch of the update (whole groups; 0: the whole batch at once).
   c.grpo = ml_collections.ConfigDict(dict(steps=40, prompts_per_step=2, group_size=8, max_new_tokens=64,
                                           temperature=1.0, lr=2e-5, lr_schedule="constant", warmup_steps=0,
                                           max_grad_norm=1.0, beta=0.04, epsilon=0.2, mu=1, aggregation="grpo",
                                           advantage_scale="group", rewards=("option_accuracy", "format"),
                                           reward_weights=(1.0, 0.5), vocab_chunk=8192, save_every=20,
-                                          log_completions_every=10))
+                                          log_completions_every=10, micro_batch_size=0))
   c.control = ml_collections.ConfigDict(dict(format_only=True))
   # Data-centric ablations: each a separate GRPO run with the same steps from the same base model.
   c.ablation = ml_collections.ConfigDict(dict(quantity=(0.25,), difficulty=("easy", "hard"), steps=8))
@@ -122,9 +125,12 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
     c.instruction = R1_INSTRUCTION
     c.data.source = "jsonl"
     c.difficulty.k = 8
+    # micro_batch_size 64 (8 groups: one per device of an 8-GPU FSDP node) and remat: the update's memory
+    # plan fits an 80 GB GPU (benchmarks/grpo_memory.py, docs/results.md)
     c.grpo.update(dict(steps=1000, prompts_per_step=64, group_size=8, max_new_tokens=1024, lr=1e-6,
-                       rewards=("accuracy",), reward_weights=(1.0,), beta=0.04, save_every=50))
+                       rewards=("accuracy",), reward_weights=(1.0,), beta=0.04, save_every=50, micro_batch_size=64))
     c.ablation.steps = 500
     c.eval.update(dict(max_new_tokens=1024, width_bucket=128))
-    c.model.compute_dtype = "bfloat16"
+    c.model.update(dict(compute_dtype="bfloat16", remat="full"))
+    c.mesh.update(dict(data=1, fsdp=-1))
   return c

@@ -261,7 +261,7 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
     prompts = [ex["prompt_ids"] for ex in examples]
     batch = rl.rollout(model, params, prompts, rng, group_size=g.group_size, max_new_tokens=g.max_new_tokens,
                        temperature=g.temperature, eos_ids=eos, pad_id=pad,
-                       pad_to=bucket(max(map(len, prompts)), config.eval.width_bucket))
+                       pad_to=bucket(max(map(len, prompts)), config.eval.width_bucket), mesh=mesh)
     return decode(tok, batch, prefill, config.stop_strings)
 
   weights = rewards or dict(zip(g.rewards, g.reward_weights))
@@ -274,9 +274,9 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
       aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
       ref_logp_fn=rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk),
       save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc,
-      completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill, config.instruction),
+      micro_batch_size=g.micro_batch_size, completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill, config.instruction),
                                     "answer": ex["answer"]})
-  llm.save_pretrained(model, jax.device_get(state.params), final)
+  llm.save_pretrained(model, state.params, final)   # gathered one param at a time
   return state.params, rows
 
 
@@ -309,6 +309,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   data = load_items(config)
   base_dir, trained_here = load_base(config, workdir, data, mesh)
   model, base_params = llm.load_pretrained(base_dir, mesh=mesh, compute_dtype=config.model.compute_dtype)
+  model = llm.with_options(model, remat=config.model.remat, attention=config.model.attention)
   tok = llm.load_tokenizer(base_dir)
   dcfg, ev = config.difficulty, config.eval
   kw = dict(k=dcfg.k, temperature=dcfg.temperature, max_new_tokens=ev.max_new_tokens, width_bucket=ev.width_bucket,

@@ -44,8 +44,10 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           train_modalities=("MRI",), test_fraction=0.3, train_questions=600,
                                           test_per_modality=0, train_jsonl="", test_jsonl=""))
   # the vision tower trained here (its merger projects to the decoder's width; M-RoPE sections in Qwen2-VL's
-  # proportions of the decoder's head_dim)
-  c.model = ml_collections.ConfigDict(dict(vision_depth=4, vision_dim=128, vision_heads=4))
+  # proportions of the decoder's head_dim); for any base, the language model's compute dtype ("bfloat16" on
+  # accelerators; params and Adam stay float32), remat ("none", "full", "dots") and attention ("xla", "cudnn")
+  c.model = ml_collections.ConfigDict(dict(vision_depth=4, vision_dim=128, vision_heads=4, compute_dtype="float32",
+                                           remat="none", attention="xla"))
   # stage 0a: image -> caption, decoder frozen; stage 0b: whole model on captions + generic shape exercises
   c.align = ml_collections.ConfigDict(dict(steps=150, batch_size=16, seq_len=48, lr=1e-3, warmup=15))
   # think: the shape exercises' worked reasoning, "shows" ("The picture shows a red triangle at ...") or
@@ -61,7 +63,8 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
                                           aggregation="grpo", advantage_scale="group",
                                           rewards=("medvlm_r1_accuracy", "medvlm_r1_format"),
                                           reward_weights=(1.0, 1.0), lr_schedule="constant", max_grad_norm=1.0,
-                                          vocab_chunk=8192, save_every=10, log_completions_every=5))
+                                          vocab_chunk=8192, save_every=10, log_completions_every=5,
+                                          micro_batch_size=0))
   # the control: the same GRPO with these rewards only (format alone), so a gain is not formatting alone;
   # () runs no control
   c.control = ml_collections.ConfigDict(dict(rewards=("medvlm_r1_format",)))
@@ -84,6 +87,9 @@ def get_config(preset: str = "demo") -> ml_collections.ConfigDict:
   elif preset == "paper":
     c.data.source = "jsonl"
     c.data.image_size = 448
-    c.grpo.update(dict(prompts_per_step=8, group_size=4, max_new_tokens=1024, lr=1e-6))
+    # micro_batch_size 4 (one group), remat and bf16: the 2B model's update fits one 80 GB GPU
+    # (benchmarks/grpo_memory.py, docs/results.md)
+    c.grpo.update(dict(prompts_per_step=8, group_size=4, max_new_tokens=1024, lr=1e-6, micro_batch_size=4))
+    c.model.update(dict(compute_dtype="bfloat16", remat="full"))
     c.eval.max_new_tokens = 1024
   return c

@@ -131,7 +131,7 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh, rewards
   (``{name: weight}``); returns the final params and the per-step metrics."""
   final = os.path.join(run_dir, "final")
   if core.stage_done(final):
-    return vlm.load_vlm(final, mesh=mesh)[1], core.read_metrics(run_dir)
+    return vlm.load_vlm(final, mesh=mesh, compute_dtype=model.config.text.dtype)[1], core.read_metrics(run_dir)
   g = config.grpo
   prompts, pixels, grids, width = enc
 
@@ -142,7 +142,7 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh, rewards
     batch = vlm.vlm_rollout(model, params, [prompts[ex["prompt_index"]] for ex in examples],
                             [pixels[ex["image"]] for ex in examples], [grids[ex["image"]] for ex in examples], rng,
                             group_size=g.group_size, max_new_tokens=g.max_new_tokens, temperature=g.temperature,
-                            eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width)
+                            eos_ids=model.config.text.eos_ids, pad_id=tok.pad_token_id, pad_to=width, mesh=mesh)
     return batch, decode(tok, batch)
 
   logp = lambda entropy: vlm.vlm_logp_fn(model, g.temperature, group_size=g.group_size,  # noqa: E731
@@ -154,10 +154,10 @@ def grpo_run(run_dir, model, base_params, tok, enc, items, config, mesh, rewards
       tx=rl.grpo_optimizer(g.lr, steps, schedule=g.lr_schedule, max_grad_norm=g.max_grad_norm),
       reward_weights=rewards, steps=steps, group_size=g.group_size, mu=g.mu, epsilon=g.epsilon, beta=g.beta,
       aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
-      save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc)
-  params = jax.device_get(state.params)
-  vlm.save_vlm(model, params, final)
-  return params, rows
+      save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc,
+      micro_batch_size=g.micro_batch_size)
+  vlm.save_vlm(model, state.params, final)   # gathered one param at a time
+  return state.params, rows
 
 
 def decode(tok, batch) -> list[str]:
@@ -232,7 +232,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   mesh = core.make_mesh(config.mesh)
   data = load_data(config)
   base_dir = config.base_model or align_base_model(config, workdir, mesh)
-  model, base_params = vlm.load_vlm(base_dir, mesh=mesh)   # FSDP-sharded over the mesh
+  model, base_params = vlm.load_vlm(base_dir, mesh=mesh, compute_dtype=config.model.compute_dtype)  # FSDP-sharded
+  model = llm.with_options(model, remat=config.model.remat, attention=config.model.attention)
   tok, improc = llm.load_tokenizer(base_dir), load_image_processor(base_dir)
   test_items = [it for key in sorted(data["test"]) for it in data["test"][key]]
   prompts, pixels, grids = encode_items(tok, improc, data["images"], data["train"] + test_items)

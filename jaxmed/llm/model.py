@@ -34,6 +34,7 @@ checkpoint conversion is a table; Dense kernels are ``[in, out]`` (HF
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import flax.linen as nn
@@ -280,3 +281,12 @@ def output_head(config: LMConfig, params: Any) -> jax.Array:
   if config.tie_embeddings:
     return params["embed_tokens"]["embedding"].T
   return params["lm_head"]["kernel"]
+
+
+def with_options(model: Any, **options) -> Any:
+  """``model`` (a :class:`Decoder` or a VLM with a ``config.text``) with :class:`LMConfig` fields replaced,
+  e.g. ``remat="full"``, ``attention="cudnn"``, ``dtype="bfloat16"``; its params are unchanged."""
+  c = model.config
+  if hasattr(c, "text"):
+    return type(model)(dataclasses.replace(c, text=dataclasses.replace(c.text, **options)))
+  return type(model)(dataclasses.replace(c, **options))

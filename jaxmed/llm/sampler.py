@@ -72,12 +72,22 @@ def _pick(logits, rng, temperature, top_k, top_p, greedy):
   return token.astype(jnp.int32), jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
 
 
+def shard_rows(tree: Any, rows: jax.sharding.Sharding | None, n: int) -> Any:
+  """Leaves whose leading axis has ``n`` rows constrained to ``rows`` (a no-op without it, or when the mesh's
+  row shards do not divide ``n``)."""
+  if rows is None or n % int(np.prod([rows.mesh.shape[a] for a in jax.tree.leaves(rows.spec[0])])):
+    return tree
+  return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, rows) if x.ndim and x.shape[0] == n else x,
+                      tree)
+
+
 @functools.partial(jax.jit, static_argnames=("model", "max_new_tokens", "top_k", "top_p", "greedy", "eos_ids", "pad_id",
-                                             "num_samples"))
+                                             "num_samples", "rows"))
 def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Array, rng: jax.Array, *,
              max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
              greedy: bool = False, eos_ids: tuple[int, ...] = (), pad_id: int = 0, prompt_positions=None,
-             position_offset=None, model_inputs: dict | None = None, num_samples: int = 1) -> dict[str, jax.Array]:
+             position_offset=None, model_inputs: dict | None = None, num_samples: int = 1,
+             rows: jax.sharding.NamedSharding | None = None) -> dict[str, jax.Array]:
   """Samples ``max_new_tokens`` tokens after left-padded ``prompt`` ``[n, P]`` (``prompt_mask`` 1 = real).
 
   ``prompt_positions`` ``[n, P]`` or ``[3, n, P]`` (default from the mask),
@@ -85,6 +95,9 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   module docstring. ``num_samples``: completions per prompt; each prompt is
   prefilled once and its KV cache repeated, and the ``B = n * num_samples``
   output rows keep a prompt's samples contiguous (a GRPO group).
+  ``rows``: a sharding of the leading axis (e.g. ``jaxmed.core.batch_sharding(mesh)``): the prompts, the
+  KV cache and the decode loop's state are split by rows over it, so each device decodes its own rows
+  against FSDP-sharded params (ignored where the row count does not divide).
 
   Returns:
     ``tokens`` ``[B, N]`` (``pad_id`` after a sequence's first EOS),
@@ -94,7 +107,8 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   n, p = prompt.shape
   b = n * num_samples
   prompt_mask = prompt_mask.astype(bool)
-  cache = init_cache(model.text_config, n, p + max_new_tokens)
+  cache = shard_rows(init_cache(model.text_config, n, p + max_new_tokens), rows, n)
+  prompt, prompt_mask = shard_rows((prompt, prompt_mask), rows, n)
   positions = default_positions(prompt_mask) if prompt_positions is None else prompt_positions
   logits, cache = model.apply({"params": params}, prompt, positions, prompt_mask, cache, last_only=True,
                               **(model_inputs or {}))
@@ -105,6 +119,7 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   if num_samples > 1:
     cache = repeat_cache(cache, num_samples)
     last_logits, pos = jnp.repeat(last_logits, num_samples, axis=0), jnp.repeat(pos, num_samples, axis=0)
+  cache, last_logits, pos = shard_rows((cache, last_logits, pos), rows, b)
   axes = positions.shape[0] if positions.ndim == 3 else 0  # M-RoPE: the same position on every axis
   eos = jnp.asarray(eos_ids if eos_ids else (-1,), jnp.int32)
   keys = jax.random.split(rng, max_new_tokens)
@@ -117,6 +132,7 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
     done = done | (live & jnp.isin(token, eos))
     step_pos = jnp.broadcast_to(pos[:, None], (axes, b, 1)) if axes else pos[:, None]
     logits, cache = model.apply({"params": params}, token[:, None], step_pos, live[:, None], cache)
+    cache = shard_rows(cache, rows, b)
     tokens = jax.lax.dynamic_update_slice_in_dim(tokens, token[:, None], i, axis=1)
     live_out = jax.lax.dynamic_update_slice_in_dim(live_out, live[:, None], i, axis=1)
     logps = jax.lax.dynamic_update_slice_in_dim(logps, jnp.where(live, logp, 0.0)[:, None], i, axis=1)
@@ -126,6 +142,7 @@ def generate(model: Decoder, params: Any, prompt: jax.Array, prompt_mask: jax.Ar
   init = (jnp.zeros((), jnp.int32), cache, last_logits, pos, jnp.zeros((b,), bool),
           jnp.full((b, max_new_tokens), pad_id, jnp.int32), jnp.zeros((b, max_new_tokens), bool),
           jnp.zeros((b, max_new_tokens), jnp.float32))
+  init = shard_rows(init, rows, b)
   out = jax.lax.while_loop(lambda c: (c[0] < max_new_tokens) & ~jnp.all(c[4]), step, init)
   return {"tokens": out[5], "completion_mask": out[6], "logprobs": out[7]}
 

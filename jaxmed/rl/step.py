@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.core.mesh import batch_sharding
 from jaxmed.llm.sampler import generate, left_pad, token_logprobs
 from jaxmed.rl.logprobs import shared_prefix_logp
 from jaxmed.rl.rewards import get_reward
@@ -30,10 +31,13 @@ from jaxmed.rl.rewards import get_reward
 
 def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, group_size: int,
             max_new_tokens: int, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-            eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0) -> dict[str, jax.Array]:
+            eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0,
+            mesh: jax.sharding.Mesh | None = None) -> dict[str, jax.Array]:
   """``G`` sampled completions per prompt, grouped contiguously: ``B = len(prompts) * G``.
 
   ``pad_to``: left-pad prompts to at least this width (static shapes).
+  ``mesh``: decoding splits the rows over ``data x fsdp`` (the update's
+  batch layout, so the batch needs no resharding between the two).
 
   Returns ``prompt``/``prompt_mask`` ``[B, P]``, ``completion``/``mask``
   ``[B, T]`` and the sampler's ``old_logp`` ``[B, T]``.
@@ -41,7 +45,8 @@ def rollout(model, params, prompts: Sequence[Sequence[int]], rng: jax.Array, *, 
   tokens, mask = left_pad(prompts, pad_id, pad_to)
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, eos_ids=tuple(eos_ids), pad_id=pad_id,
-                 num_samples=group_size)   # each prompt prefilled once, its cache repeated G times
+                 num_samples=group_size,   # each prompt prefilled once, its cache repeated G times
+                 rows=None if mesh is None else batch_sharding(mesh))
   rep = lambda x: jnp.repeat(jnp.asarray(x), group_size, axis=0)  # noqa: E731
   return {"prompt": rep(tokens), "prompt_mask": rep(mask), "completion": out["tokens"],
           "mask": out["completion_mask"], "old_logp": out["logprobs"]}

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmed.core.mesh import batch_sharding
 from jaxmed.llm.sampler import generate, left_pad, token_logprobs
 from jaxmed.rl.logprobs import shared_prefix_logp
 from jaxmed.vlm.model import prepare_inputs
@@ -52,12 +53,14 @@ def image_inputs(batch: Mapping[str, jax.Array], image_mask=None) -> dict[str, j
 def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: Sequence[np.ndarray],
                 grids: Sequence[np.ndarray], rng: jax.Array, *, group_size: int, max_new_tokens: int,
                 temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
-                eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0) -> dict[str, Any]:
+                eos_ids: tuple[int, ...] = (), pad_id: int = 0, pad_to: int = 0,
+                mesh: jax.sharding.Mesh | None = None) -> dict[str, Any]:
   """``G`` completions per (prompt, image), grouped contiguously: :func:`jaxmed.rl.rollout` plus image leaves.
 
   ``prompts``: token ids with the image placeholders already expanded;
   ``pixel_values[i]`` ``[n, C*T*P*P]`` and ``grids[i]`` ``[1, 3]`` from the
-  image processor for prompt ``i``. ``greedy`` decodes by argmax (evaluation).
+  image processor for prompt ``i``. ``greedy`` decodes by argmax (evaluation). ``mesh``: decoding splits
+  the rows over ``data x fsdp``.
   """
   pix, grid = _row_images(pixel_values, grids)
   tokens, mask = left_pad(prompts, pad_id, pad_to)
@@ -67,7 +70,7 @@ def vlm_rollout(model, params, prompts: Sequence[Sequence[int]], pixel_values: S
   # each (prompt, image) is prefilled once and its KV cache repeated for the G samples
   out = generate(model, params, jnp.asarray(tokens), jnp.asarray(mask), rng, max_new_tokens=max_new_tokens,
                  temperature=temperature, top_k=top_k, top_p=top_p, greedy=greedy, eos_ids=tuple(eos_ids),
-                 pad_id=pad_id, num_samples=group_size,
+                 pad_id=pad_id, num_samples=group_size, rows=None if mesh is None else batch_sharding(mesh),
                  prompt_positions=jnp.asarray(prep["positions"]), position_offset=jnp.asarray(prep["rope_deltas"]),
                  model_inputs=image_inputs({"pixel_values": jnp.asarray(pix), "patch_pos": jnp.asarray(patch_pos)}))
   # completion positions as the sampler used them: the next 1D position (+ rope delta) on every axis,

@@ -153,3 +153,22 @@ def test_num_samples_prefills_once_and_equals_repeated_prompts(lm):
     np.testing.assert_array_equal(np.asarray(once["tokens"]), np.asarray(many["tokens"]))
     np.testing.assert_allclose(np.asarray(once["logprobs"]), np.asarray(many["logprobs"]), atol=1e-5)
   assert len({tuple(r) for r in np.asarray(once["tokens"])[:3]}) > 1   # the samples of one prompt differ
+
+
+def test_rollout_splits_rows_over_the_mesh_and_samples_the_same():
+  from jaxmed import rl
+
+  cfg = llm.LMConfig(family="llama", vocab_size=40, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
+                     num_kv_heads=2, head_dim=8)
+  model = llm.Decoder(cfg)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]
+  mesh = core.make_mesh({"data": 2, "fsdp": 4, "model": 1})
+  sharded = jax.device_put(params, llm.param_shardings(params, mesh))   # FSDP params
+  prompts = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14]]
+  kw = dict(group_size=4, max_new_tokens=6, temperature=1.0, eos_ids=(3,), pad_to=4)
+  plain = rl.rollout(model, params, prompts, jax.random.PRNGKey(1), **kw)
+  split = rl.rollout(model, sharded, prompts, jax.random.PRNGKey(1), mesh=mesh, **kw)
+  np.testing.assert_array_equal(np.asarray(split["completion"]), np.asarray(plain["completion"]))
+  np.testing.assert_allclose(np.asarray(split["old_logp"]), np.asarray(plain["old_logp"]), atol=1e-5)
+  # each device holds 16 / 8 = 2 rows of the decoded tokens
+  assert {s.data.shape for s in split["completion"].addressable_shards} == {(2, 6)}
