@@ -23,10 +23,11 @@ class LMConfig:
   Params keep their own dtype (float32 master weights), cast at each matmul.
 
   Two knobs change memory and speed but never the function (neither goes to
-  or comes from an HF config): ``remat`` (:data:`REMAT_POLICIES`) wraps each
-  decoder layer in ``jax.checkpoint``: ``"full"`` stores only the layer's
-  input and recomputes the rest in the backward pass, ``"dots"`` also keeps
-  the matmul outputs without a batch dimension; ``attention`` picks
+  or comes from an HF config): ``remat`` (:data:`REMAT_POLICIES`): ``"full"``
+  keeps only each decoder layer's input and recomputes the layer in the
+  backward pass once its output's gradient exists (:mod:`jaxmed.llm.remat`),
+  ``"dots"`` is ``jax.checkpoint`` keeping the matmul outputs without a batch
+  dimension (XLA decides when to recompute); ``attention`` picks
   ``jax.nn.dot_product_attention``'s implementation, ``"xla"`` (any backend)
   or ``"cudnn"`` (NVIDIA GPUs, bf16/fp16: the fused flash-attention kernel).
   """

@@ -43,10 +43,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmed.llm.config import LMConfig
+from jaxmed.llm.remat import recompute_layer
 
 Cache = dict[str, jax.Array]
-REMAT = {"full": jax.checkpoint_policies.nothing_saveable,
-         "dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
+REMAT = {"dots": jax.checkpoint_policies.dots_with_no_batch_dims_saveable}
 
 
 class RMSNorm(nn.Module):
@@ -172,6 +172,11 @@ class DecoderLayer(nn.Module):
     return x, kv
 
 
+def _recomputed_layer(config: LMConfig):
+  """One decoder layer as ``(params, *args) -> out`` recomputed in the backward pass (:mod:`jaxmed.llm.remat`)."""
+  return recompute_layer(lambda params, *args: DecoderLayer(config).apply({"params": params}, *args))
+
+
 def default_positions(mask: jax.Array) -> jax.Array:
   """``cumsum(mask) - 1`` clipped at 0: ``[B, T]`` positions that skip left padding."""
   return jnp.maximum(jnp.cumsum(mask.astype(jnp.int32), axis=-1) - 1, 0)
@@ -252,12 +257,17 @@ class Decoder(nn.Module):
       key_valid = jax.lax.dynamic_update_slice_in_dim(cache["valid"], mask, index, axis=1)
       query_slots = jnp.broadcast_to(index + jnp.arange(t), (b, t))
     ck, cv = [], []
-    # remat: each layer's activations are recomputed in the backward pass from its input (LMConfig.remat)
-    layer_cls = DecoderLayer if c.remat == "none" else nn.remat(DecoderLayer, policy=REMAT[c.remat])
+    # remat (LMConfig.remat): "full" keeps each layer's input only and recomputes the layer once its
+    # output's gradient exists (jaxmed.llm.remat); "dots" is jax.checkpoint with that policy
+    layer_cls = nn.remat(DecoderLayer, policy=REMAT[c.remat]) if c.remat == "dots" else DecoderLayer
+    recompute = c.remat == "full" and not self.is_initializing()
     for i in range(c.num_layers):
       layer_cache = None if cache is None else (cache["k"][i], cache["v"][i], cache["index"])
-      x, (k, v) = layer_cls(c, name=f"layers_{i}")(x, positions, key_valid, query_slots, layer_cache,
-                                                      same_segment)
+      args = (x, positions, key_valid, query_slots, layer_cache, same_segment)
+      if recompute:
+        x, (k, v) = _recomputed_layer(c)(self.variables["params"][f"layers_{i}"], *args)
+      else:
+        x, (k, v) = layer_cls(c, name=f"layers_{i}")(*args)
       ck.append(k)
       cv.append(v)
     ck, cv = tuple(ck), tuple(cv)
