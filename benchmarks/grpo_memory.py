@@ -85,7 +85,7 @@ def sds(shape, dtype, sharding):
 def build_model(cfg, bounded: bool):
   opts = dict(dtype="bfloat16", remat="full" if bounded else "none")
   if isinstance(cfg, vlm.VLMConfig):
-    vision = dataclasses.replace(cfg.vision, dtype="bfloat16")
+    vision = dataclasses.replace(cfg.vision, dtype="bfloat16", remat=bounded)
     return vlm.Qwen2VL(dataclasses.replace(cfg, text=dataclasses.replace(cfg.text, **opts), vision=vision))
   return llm.Decoder(dataclasses.replace(cfg, **opts))
 

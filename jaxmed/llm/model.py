@@ -295,8 +295,11 @@ def output_head(config: LMConfig, params: Any) -> jax.Array:
 
 def with_options(model: Any, **options) -> Any:
   """``model`` (a :class:`Decoder` or a VLM with a ``config.text``) with :class:`LMConfig` fields replaced,
-  e.g. ``remat="full"``, ``attention="cudnn"``, ``dtype="bfloat16"``; its params are unchanged."""
+  e.g. ``remat="full"``, ``attention="cudnn"``, ``dtype="bfloat16"``; its params are unchanged. A VLM's
+  vision tower takes ``remat`` too (any policy but ``"none"`` recomputes its blocks) and ``dtype``."""
   c = model.config
   if hasattr(c, "text"):
-    return type(model)(dataclasses.replace(c, text=dataclasses.replace(c.text, **options)))
+    vision = {k: (v != "none" if k == "remat" else v) for k, v in options.items() if k in ("remat", "dtype")}
+    return type(model)(dataclasses.replace(c, text=dataclasses.replace(c.text, **options),
+                                           vision=dataclasses.replace(c.vision, **vision)))
   return type(model)(dataclasses.replace(c, **options))

@@ -31,6 +31,7 @@ class VisionConfig:
   hidden_act: str = "quick_gelu"
   rope_theta: float = 10000.0
   dtype: str = "float32"
+  remat: bool = False   # recompute each block in the backward pass, keeping its input only (jaxmed.llm.remat)
 
   def __post_init__(self):
     if self.embed_dim % self.num_heads or (self.embed_dim // self.num_heads) % 4:

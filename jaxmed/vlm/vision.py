@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmed.llm.model import rotate
+from jaxmed.llm.remat import recompute_layer
 from jaxmed.vlm.config import VisionConfig
 
 
@@ -128,8 +129,13 @@ class VisionTower(nn.Module):
       same_frame = None
     x = nn.Dense(c.embed_dim, use_bias=False, dtype=dtype, name="patch_embed")(pixel_values.astype(dtype))
     angles = jax.vmap(lambda p: patch_rope_angles(p, c.head_dim, c.rope_theta))(positions)
+    recompute = c.remat and not self.is_initializing()   # jaxmed.llm.remat: only each block's input is kept
     for i in range(c.depth):
-      x = VisionBlock(c, name=f"blocks_{i}")(x, angles, same_frame)
+      if recompute:
+        x = recompute_layer(lambda p, *a: VisionBlock(c).apply({"params": p}, *a))(
+            self.variables["params"][f"blocks_{i}"], x, angles, same_frame)
+      else:
+        x = VisionBlock(c, name=f"blocks_{i}")(x, angles, same_frame)
     x = x.reshape(-1, c.embed_dim)
     merged = PatchMerger(c, name="merger")(x)
     return (merged, x) if return_hidden else merged

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxmed import core, vlm
+from jaxmed import core, llm, vlm
 from jaxmed.rl.loop import make_grpo_step, place_state
 from jaxmed.vlm.rollout import vlm_logp_fn, vlm_rollout
 
@@ -40,10 +40,13 @@ def test_trainer_logprobs_equal_sampler_logprobs_with_images(rollout_batch):
 
 def test_shared_prefix_logprobs_and_gradients_equal_the_plain_path(rollout_batch):
   """Each (prompt, image) encoded once for its group (M-RoPE positions, pixels of the group's first row)
-  gives the plain concatenated pass's log-probs, entropy-free, and the same gradient, vision tower included."""
+  gives the plain concatenated pass's log-probs, entropy-free, and the same gradient, vision tower included,
+  with every decoder layer and vision block recomputed in the backward pass (remat)."""
   model, params, batch = rollout_batch
   m = np.asarray(batch["mask"]).astype(bool)
-  plain, shared = vlm_logp_fn(model), vlm_logp_fn(model, group_size=4, chunk=64)
+  remat = llm.with_options(model, remat="full")
+  assert remat.config.vision.remat and remat.config.text.remat == "full"
+  plain, shared = vlm_logp_fn(model), vlm_logp_fn(remat, group_size=4, chunk=64)
   np.testing.assert_allclose(np.asarray(shared(params, batch))[m], np.asarray(plain(params, batch))[m], atol=2e-5)
   w = jnp.asarray(np.random.default_rng(1).standard_normal(m.shape), jnp.float32)
   g_plain = jax.grad(lambda p: jnp.sum(plain(p, batch) * w * batch["mask"]))(params)
