@@ -102,7 +102,8 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
     python -m experiments.arc --config=experiments/arc/config.py:demo \\
         --workdir=runs/arc --config.train.steps=500
 
-  An unknown key or a mistyped value stops the program with one line that
+  ``--distributed`` calls ``jax.distributed.initialize()`` before anything
+  else (multi-host runs). An unknown key or a mistyped value stops the program with one line that
   names the key, before anything is written to the workdir. A config that
   differs from the workdir's saved one stops it too
   (:func:`jaxmed.core.open_workdir`), unless ``--resume_override`` is given.
@@ -128,11 +129,17 @@ def run_main(train_and_evaluate: Callable[[ml_collections.ConfigDict, str], Any]
   flags.DEFINE_string("workdir", None, "Directory for checkpoints, metrics, results and figures.")
   flags.DEFINE_bool("resume_override", False, "Resume a workdir although its saved config.json differs from "
                     "this config; the change is recorded in config_history.jsonl.")
+  flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() first: one process per host of a "
+                    "multi-host run (it reads SLURM, Open MPI or Cloud TPU settings, else the coordinator_address, "
+                    "num_processes and process_id from JAX's environment variables).")
   flags.mark_flags_as_required(["workdir"])
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if flags.FLAGS.distributed:
+      import jax
+      jax.distributed.initialize()
     if not flags.FLAGS["verbosity"].present:  # orbax logs every save at INFO; keep the console to the bar
       from absl import logging
       logging.set_verbosity(logging.WARNING)
