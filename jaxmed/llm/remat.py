@@ -44,6 +44,8 @@ def recompute_layer(apply: Callable) -> Callable:
     first = jax.tree.leaves(g)[0]
     anchor = jnp.ravel(first)[0].astype(jnp.float32) * 0.0
     x = x + anchor.astype(x.dtype)   # the recomputation depends on the cotangent
+    # so do the params: under FSDP their all-gather is redone here instead of being kept from the forward pass
+    params = jax.tree.map(lambda w: w + anchor.astype(w.dtype), params)
     leaves, tree = jax.tree.flatten(args)
     floats = [i for i, a in enumerate(leaves) if _is_float(a)]
 
