@@ -249,7 +249,7 @@ def main():
   ap.add_argument("--no-tiny", action="store_true")
   args = ap.parse_args()
   figures: dict = {}
-  for name in args.only.split(","):
+  for name in filter(None, args.only.split(",")):
     for key, value in plan(name, plain=name in args.plain.split(",")).items():
       figures[f"{name}/{key}"] = value
     print(f"{name}: peak {figures[f'{name}/peak_gb_per_device']:.1f} GB per device "
