@@ -91,8 +91,9 @@ def test_truncated_safetensors_is_a_named_checkpoint_error(tmp_path):
   weights = tmp_path / "ckpt" / "model.safetensors"
   with open(weights, "r+b") as f:
     f.truncate(os.path.getsize(weights) // 2)
-  with pytest.raises(core.CheckpointError, match=r"ckpt/model.safetensors: could not read a complete safetensors "
-                                                 r"file \(SafetensorError: .+\)"):
+  # the header is read alone (streamed loading): the first tensor past the cut is named
+  with pytest.raises(core.CheckpointError, match=r"ckpt/model.safetensors: tensor '.+' data_offsets \[\d+, \d+\] "
+                                                 r"do not hold shape .+ inside the file"):
     llm.load_pretrained(str(tmp_path / "ckpt"))
   assert llm.CheckpointError is core.CheckpointError
 
