@@ -274,7 +274,8 @@ def grpo_run(run_dir, model, base_params, tok, items, config, steps, desc, mesh,
       aggregation=g.aggregation, advantage_scale=g.advantage_scale, ref_params=base_params,
       ref_logp_fn=rl.lm_logp_fn(model, g.temperature, group_size=g.group_size, chunk=g.vocab_chunk),
       save_every=g.save_every, log_completions_every=g.log_completions_every, desc=desc,
-      micro_batch_size=g.micro_batch_size, completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill, config.instruction),
+      micro_batch_size=g.micro_batch_size,
+      completion_record=lambda ex: {"prompt": chat_prompt(tok, ex, prefill, config.instruction),
                                     "answer": ex["answer"]})
   llm.save_pretrained(model, state.params, final)   # gathered one param at a time
   return state.params, rows

@@ -18,7 +18,8 @@ from jaxmed.rl.rewards import (REWARDS, accuracy_reward, answer_block, evaluatio
                                option_accuracy_reward, partial_reward)
 from jaxmed.rl.step import left_pad, lm_logp_fn, rollout, score, step_metrics, stop_at_strings
 
-__all__ = ["AGGREGATIONS", "REWARDS", "accumulated_value_and_grad", "accuracy_reward", "aggregate", "answer_block", "chunked_logp",
+__all__ = ["AGGREGATIONS", "REWARDS", "accumulated_value_and_grad", "accuracy_reward", "aggregate", "answer_block",
+           "chunked_logp",
            "evaluation_letter", "format_reward", "get_reward", "group_advantages", "grpo_loss", "grpo_optimizer",
            "grpo_train", "k3_kl", "left_pad", "lm_logp_fn", "make_grpo_step", "medvlm_r1_accuracy_reward",
            "medvlm_r1_format_reward", "micro_map", "named_options",
