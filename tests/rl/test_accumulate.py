@@ -93,3 +93,18 @@ def test_update_jits_once_across_steps_on_a_mesh():
   assert int(state.step) == 3 and np.isfinite(losses).all()
   leaf = state.params["layers_0"]["mlp"]["gate_proj"]["kernel"]
   assert leaf.sharding == sharding.params["layers_0"]["mlp"]["gate_proj"]["kernel"]   # the layout is kept
+
+
+def test_bf16_compute_keeps_float32_master_params_and_adam():
+  model, params, batch = _batch()
+  bf16 = llm.with_options(model, dtype="bfloat16", remat="full")
+  tx = optax.adam(1e-3)
+  state, _ = rl.place_state(params, tx, 0)
+  update = rl.make_grpo_step(rl.lm_logp_fn(bf16, 0.8, group_size=G, chunk=10), tx, beta=0.04, micro_batch_size=8,
+                             group_size=G)
+  state, m = update(state, {k: v for k, v in batch.items() if k != "old_logp"}, jax.random.PRNGKey(0))
+  assert np.isfinite(float(m["loss"])) and float(m["grad_norm"]) > 0
+  assert {x.dtype for x in jax.tree.leaves(state.params)} == {jnp.dtype("float32")}
+  assert {x.dtype for x in jax.tree.leaves(state.opt_state) if x.ndim} == {jnp.dtype("float32")}
+  moved = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(params)))
+  assert 0 < moved < 2e-3   # one Adam step of lr 1e-3, applied to the float32 masters
