@@ -118,6 +118,52 @@ def test_sharded_export_is_read_by_transformers(tmp_path):
   np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
+# One of two processes (2 CPU devices each, gloo collectives): params FSDP-sharded across both, then exported.
+EXPORT = textwrap.dedent("""
+  import os, sys
+  pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+  import jax
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2, process_id=pid)
+  import jax.numpy as jnp, numpy as np
+  from jaxmed import core, llm
+  cfg = llm.LMConfig(family="llama", vocab_size=64, hidden_size=32, intermediate_size=64, num_layers=2, num_heads=4,
+                     num_kv_heads=2, head_dim=8)
+  model = llm.Decoder(cfg)
+  params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]
+  mesh = core.make_mesh({"data": 1, "fsdp": -1, "model": 1})
+  place = lambda x, s: jax.make_array_from_callback(x.shape, s, lambda idx: np.asarray(x)[idx])
+  sharded = jax.tree.map(place, params, llm.param_shardings(params, mesh))
+  assert jax.process_count() == 2 and jax.device_count() == 4
+  assert not sharded["layers_0"]["mlp"]["up_proj"]["kernel"].is_fully_addressable   # each host holds half
+  llm.save_pretrained(model, sharded, out, max_shard_size=20000)
+  if pid == 0:   # the source values, for the comparison
+    np.savez(out + ".npz", *[np.asarray(x) for x in jax.tree.leaves(params)])
+""")
+
+
+def test_two_process_export_gathers_each_param_and_process_0_writes(tmp_path):
+  import socket
+
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = str(sock.getsockname()[1])
+  out = str(tmp_path / "export")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", OMP_NUM_THREADS="1")
+  procs = [subprocess.Popen([sys.executable, "-c", EXPORT, str(i), port, out], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True) for i in range(2)]
+  for p in procs:
+    log = p.communicate(timeout=300)[0]
+    assert p.returncode == 0, log[-3000:]
+  assert os.path.exists(os.path.join(out, "model.safetensors.index.json"))
+  source = np.load(out + ".npz")
+  _, back = llm.load_pretrained(out)
+  leaves = jax.tree.leaves(back)
+  assert len(leaves) == len(source.files)
+  for i, b in enumerate(leaves):
+    np.testing.assert_array_equal(np.asarray(b), source[f"arr_{i}"])
+
+
 def test_truncated_tensor_names_the_file_and_key(tmp_path):
   out = str(tmp_path / "m")
   _write(SMALL, out)
