@@ -10,7 +10,9 @@ only the layer's inputs; the backward pass rebuilds the layer from inputs
 that carry a data dependency on the incoming cotangent (``x + 0 * g[0]``:
 not folded away, because ``0 * g`` is not 0 for a non-finite ``g``), so
 layer ``i`` is recomputed only after layer ``i + 1``'s gradient exists, and
-cannot be merged with its forward pass. The result equals ``jax.checkpoint``
+cannot be merged with its forward pass. The params carry the same
+dependency, so under FSDP their all-gather is redone in the backward pass
+rather than every gathered layer being kept from the forward pass. The result equals ``jax.checkpoint``
 with ``nothing_saveable`` (every activation recomputed; tests/llm/test_remat.py).
 """
 
