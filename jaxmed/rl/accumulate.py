@@ -99,21 +99,17 @@ def accumulated_value_and_grad(logp_fn: Callable, params: Any, batch: Mapping[st
   def loss(p, mb):
     value, metrics = grpo_loss(logp_fn, p, mb, aggregation=aggregation, token_count=tokens, **loss_kw)
     scale = 1.0 / k if aggregation in ROW_MEANS else 1.0   # token means already divide by the batch's count
-    return value * scale, {name: v for name, v in metrics.items()}
+    return value * scale, metrics
 
   grad_fn = jax.value_and_grad(loss, has_aux=True)
   if k == 1:
     return grad_fn(params, batch)
 
-  def body(carry, mb):
+  def body(carry, mb):   # the gradient sum is the carry; the micro-batches' metrics come out stacked
     (value, metrics), grads = grad_fn(params, mb)
-    total, sums, acc = carry
-    return (total + value, jax.tree.map(jnp.add, sums, metrics), jax.tree.map(jnp.add, acc, grads)), None
+    total, acc = carry
+    return (total + value, jax.tree.map(jnp.add, acc, grads)), metrics
 
-  micro = _split(batch, k, group_size, mesh)
-  first = jax.tree.map(lambda x: x[0], micro)
-  metrics0 = jax.eval_shape(lambda: grad_fn(params, first)[0][1])
-  init = (jnp.zeros((), jnp.float32), jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), metrics0),
-          jax.tree.map(jnp.zeros_like, params))
-  (value, metrics, grads), _ = jax.lax.scan(body, init, micro)
-  return (value, metrics), grads
+  init = (jnp.zeros((), jnp.float32), jax.tree.map(jnp.zeros_like, params))
+  (value, grads), metrics = jax.lax.scan(body, init, _split(batch, k, group_size, mesh))
+  return (value, jax.tree.map(lambda m: m.sum(0), metrics)), grads

@@ -16,7 +16,7 @@ CFG = llm.LMConfig(family="qwen2", vocab_size=37, hidden_size=32, intermediate_s
 G = 4
 
 
-def _batch(ref_params=None):
+def _batch():
   model = llm.Decoder(CFG)
   params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 1), jnp.int32))["params"]
   prompts = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14], [15, 16, 17, 18]]
